@@ -1,0 +1,61 @@
+"""Small rendering helpers every page uses: errors, code, metric strips, the endpoint guard."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from components.runtime import current_endpoint, current_settings
+from core.embedded_server import EmbeddedModelUnavailable
+from core.errors import CallProblem
+from core.models import Endpoint
+from core.settings import validate
+
+
+def show_problem(problem: CallProblem, *, what_was_kept: str | None = None) -> None:
+    """A failed call in plain words: the cause, what the endpoint said, and the fix."""
+    body = f"**{problem.title}.** {problem.fix}\n\n`{problem.detail}`"
+    if what_was_kept:
+        body += f"\n\n{what_was_kept}"
+    st.error(body, icon=":material/error:")
+
+
+def show_code(code: str, *, label: str = "Show the code") -> None:
+    """The exact LangChain code for the current settings (keys read from the environment)."""
+    with st.expander(label, icon=":material/code:"):
+        st.caption("Runs as-is with the current settings; the key is read from the environment.")
+        st.code(code, language="python")
+
+
+def endpoint_or_stop() -> Endpoint:
+    """The current endpoint, or an explanation and `st.stop()` when calls cannot be made."""
+    problems = validate(current_settings())
+    if problems:
+        st.warning("Before calling the model: " + " ".join(problems), icon=":material/settings:")
+        st.stop()
+    try:
+        return current_endpoint()
+    except EmbeddedModelUnavailable as exc:
+        st.error(str(exc), icon=":material/error:")
+        st.stop()
+    raise AssertionError("unreachable")  # st.stop() raises
+
+
+def endpoint_for_code() -> Endpoint | None:
+    """The current endpoint for a code snippet, or None when there is none to show."""
+    if validate(current_settings()):
+        return None
+    try:
+        return current_endpoint()
+    except EmbeddedModelUnavailable:
+        return None
+
+
+def fmt_seconds(value: float | None) -> str:
+    """'0.42 s', '1.3 s', or an em dash when unknown."""
+    if value is None:
+        return "—"
+    return f"{value * 1000:.0f} ms" if value < 1 else f"{value:.2f} s"
+
+
+def fmt_optional(value: float | int | None, pattern: str = "{:,}") -> str:
+    return "—" if value is None else pattern.format(value)

@@ -1,0 +1,43 @@
+"""Home: the five execution patterns in a few lines each, and which to use when."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from components.pages import PATTERN_PAGES, pattern_page
+
+st.title("Execution Patterns Lab")
+st.markdown(
+    "See and measure how LLM calls execute with LangChain. Every page talks to a real model "
+    "through `ChatOpenAI`: the embedded SmolLM2 running on this machine by default (no key, no "
+    "internet), or OpenAI or any OpenAI-compatible endpoint chosen in the sidebar."
+)
+
+st.subheader("The patterns")
+cols = st.columns(2)
+for i, page in enumerate(PATTERN_PAGES):
+    with cols[i % 2].container(border=True):
+        st.page_link(pattern_page(page), label=page.title, icon=page.icon)
+        st.markdown(page.summary)
+
+st.subheader("Which method for which situation?")
+st.table(
+    {
+        "Situation": [
+            "One question, simple script",
+            "A web app that must not block while it waits",
+            "Many prompts at once (100 documents)",
+            "People should see the answer being typed",
+            "See every step inside a multi-step chain",
+            "Know what a call cost",
+        ],
+        "Use": [
+            "invoke()",
+            "ainvoke() (many at once: asyncio.gather or abatch())",
+            "batch() with max_concurrency",
+            "stream()",
+            "astream_events(version=\"v2\")",
+            "response_metadata and usage_metadata",
+        ],
+    }
+)

@@ -1,0 +1,75 @@
+"""AppTest of the router, Home and Streaming pages: the real script, the real embedded model."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from streamlit.testing.v1 import AppTest
+
+from components.pages import PATTERN_PAGES
+
+
+def test_home_explains_every_built_pattern_and_the_decision_guide(open_page: Callable[[str], AppTest]) -> None:
+    at = open_page("pages/home.py")
+    assert at.title[0].value == "Execution Patterns Lab"
+    body = " ".join(m.value for m in at.markdown)
+    for page in PATTERN_PAGES:
+        assert page.summary in body
+    guide = at.table[0].value
+    assert {"stream()", "batch() with max_concurrency", 'astream_events(version="v2")'} <= set(guide["Use"])
+
+
+def test_sidebar_defaults_to_the_embedded_model(open_page: Callable[[str], AppTest]) -> None:
+    at = open_page("pages/home.py")
+    assert at.sidebar.radio(key="sidebar.provider").value.value == "local"
+    assert any("SmolLM2-135M-Instruct" in s.value for s in at.sidebar.success)
+
+
+def test_openai_without_key_warns_in_plain_words(open_page: Callable[[str], AppTest]) -> None:
+    at = open_page("pages/streaming.py")
+    from core.settings import Provider
+
+    at.sidebar.radio(key="sidebar.provider").set_value(Provider.OPENAI).run()
+    warnings = " ".join(w.value for w in at.sidebar.warning)
+    assert "OPENAI_API_KEY" in warnings
+    at.button[0].click().run()  # Stream
+    assert not at.exception
+    assert any("Before calling the model" in w.value for w in at.warning)
+
+
+def test_streaming_page_streams_and_shows_metrics_and_usage(open_page: Callable[[str], AppTest]) -> None:
+    at = open_page("pages/streaming.py")
+    at.sidebar.number_input(key="sidebar.max_tokens").set_value(20)
+    at.sidebar.slider(key="sidebar.temperature").set_value(0.0)
+    at.text_area(key="streaming.prompt").set_value("Name three fruits.")
+    next(b for b in at.button if b.label == "Stream").click().run()
+    assert not at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Time to first token"].endswith(("ms", "s"))
+    assert int(metrics["Chunks"]) > 0
+    tokens_in, tokens_out = metrics["Tokens in / out"].split(" / ")
+    assert int(tokens_in) > 0 and 0 < int(tokens_out) <= 20
+    assert any("SmolLM2-135M-Instruct" in c.value for c in at.caption)
+    # A rerun from any widget keeps the result on screen.
+    at.sidebar.slider(key="sidebar.temperature").set_value(0.1).run()
+    assert {m.label for m in at.metric} >= {"Time to first token", "Tokens in / out"}
+
+
+def test_stream_vs_wait_draws_the_comparison_chart(open_page: Callable[[str], AppTest]) -> None:
+    at = open_page("pages/streaming.py")
+    at.sidebar.number_input(key="sidebar.max_tokens").set_value(16)
+    next(b for b in at.button if b.label == "Stream vs. wait").click().run()
+    assert not at.exception
+    assert [s.value for s in at.subheader][:2] == ["invoke(): wait for all of it", "stream(): read as it arrives"]
+    charts = at.get("plotly_chart")
+    assert len(charts) == 1
+
+
+def test_code_snippet_never_contains_the_key(open_page: Callable[[str], AppTest]) -> None:
+    at = open_page("pages/streaming.py")
+    code = at.code[0].value
+    assert "LAB_LOCAL_API_KEY" in code
+    from components.runtime import embedded_status
+
+    key = embedded_status().server.api_key
+    assert key not in code

@@ -1,0 +1,49 @@
+"""The Streaming page in a real browser: the answer grows on screen while it is generated."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.e2e.conftest import open_app_page, wait_for_idle
+
+pytestmark = pytest.mark.e2e
+
+# Records the answer box's text length at every DOM change, in the page itself, so even a
+# fast stream is sampled at each moment it changes rather than at a polling interval.
+WATCH_ANSWER = """
+() => {
+  window.__lengths = [];
+  const record = () => {
+    const box = document.querySelector('.st-key-answer-0');
+    if (box) window.__lengths.push([performance.now(), box.innerText.length]);
+  };
+  new MutationObserver(record).observe(document.body, {subtree: true, childList: true, characterData: true});
+}
+"""
+
+
+def test_home_loads_and_links_to_streaming(page: Page, app_url: str) -> None:
+    open_app_page(page, app_url)
+    expect(page.get_by_role("heading", name="Execution Patterns Lab")).to_be_visible()
+    expect(page.get_by_text("SmolLM2-135M-Instruct", exact=False).first).to_be_visible()
+    page.get_by_role("link", name="Streaming").first.click()
+    expect(page.get_by_role("heading", name="Streaming", exact=True)).to_be_visible()
+
+
+def test_streamed_answer_grows_over_several_moments(page: Page, app_url: str) -> None:
+    open_app_page(page, app_url, "streaming")
+    page.get_by_label("Prompt").fill("Count from 1 to 40, separated by commas.")
+    page.evaluate(WATCH_ANSWER)
+    page.get_by_role("button", name="Stream", exact=True).click()
+    expect(page.locator(".st-key-answer-0")).to_contain_text("1", timeout=30_000)
+    wait_for_idle(page)
+    samples = page.evaluate("window.__lengths")
+    final = len(page.locator(".st-key-answer-0").inner_text())
+    growing = sorted({n for _, n in samples if 0 < n < final})
+    assert len(growing) >= 3, f"text did not grow visibly while streaming: {samples[:40]}"
+    first_seen = min(t for t, n in samples if n > 0)
+    complete = min(t for t, n in samples if n == final)
+    assert complete - first_seen > 50, "the whole answer appeared at once"
+    expect(page.get_by_text("Time to first token", exact=True)).to_be_visible()
+    expect(page.get_by_text("finish reason", exact=False).first).to_be_visible()
