@@ -1,0 +1,44 @@
+"""Shared benchmark helpers: medians, a plain-text table, and the embedded model.
+
+Each bench module exposes `run() -> list[dict]` (one dict per table row) and prints its table
+when run as a script, so `python -m bench` can collect every module's rows into one report.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+
+def median(values: Iterable[float]) -> float:
+    """Median of the values (the benchmark's summary statistic: robust to one slow run)."""
+    return float(statistics.median(list(values)))
+
+
+def format_table(rows: Sequence[dict[str, object]]) -> str:
+    """Rows of dicts as a Markdown table (floats to 3 significant decimals)."""
+    if not rows:
+        return "(no rows)"
+    headers = list(rows[0])
+    for row in rows[1:]:
+        headers += [h for h in row if h not in headers]
+
+    def cell(value: object) -> str:
+        if isinstance(value, float):
+            return f"{value:.3f}" if abs(value) < 1000 else f"{value:,.0f}"
+        return "" if value is None else str(value)
+
+    lines = ["| " + " | ".join(headers) + " |", "| " + " | ".join("---" for _ in headers) + " |"]
+    lines += ["| " + " | ".join(cell(row.get(h)) for h in headers) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def print_table(title: str, rows: Sequence[dict[str, object]]) -> None:
+    print(f"\n## {title}\n")
+    print(format_table(rows))
