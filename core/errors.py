@@ -103,6 +103,14 @@ def explain_error(exc: BaseException, *secrets: str) -> CallProblem:
             detail,
             "Check the base URL and that the server is running (and reachable from this machine).",
         )
+    if isinstance(exc, RuntimeError) and "event loop is closed" in detail.lower():
+        return CallProblem(
+            "event_loop",
+            "An async client outlived its event loop",
+            detail,
+            "Each asyncio.run makes a new loop: give it its own HTTP client "
+            "(ChatOpenAI(http_async_client=...)) instead of one cached across runs.",
+        )
     if isinstance(exc, openai.APIStatusError):
         return CallProblem("http_error", f"The endpoint answered HTTP {exc.status_code}", detail, "See the endpoint's message above.")
     return CallProblem("unexpected", f"Unexpected error ({type(exc).__name__})", detail, "Try again; if it persists, check the terminal running the app.")
