@@ -115,12 +115,22 @@ _STREAM_ONE = """\
 
 
 def _chat_openai_lines(settings: ModelSettings, endpoint: Endpoint, indent: str, **extra: str) -> str:
-    """``llm = ChatOpenAI(...)`` for these settings, indented, with extra keyword expressions."""
-    kwargs: dict[str, Any] = chat_model_kwargs(settings, endpoint)
+    """``llm = ChatOpenAI(...)`` for these settings, indented, with extra keyword expressions.
+
+    Like `model_setup_code`, it names the real endpoint, never the lab's network proxy.
+    """
+    direct = endpoint.direct
+    kwargs: dict[str, Any] = chat_model_kwargs(settings, direct)
     lines = [f"{indent}    {name}={value!r}," for name, value in kwargs.items()]
-    lines.insert(2, f'{indent}    api_key=os.environ["{endpoint.key_env_var}"],')
+    lines.insert(2, f'{indent}    api_key=os.environ["{direct.key_env_var}"],')
     lines += [f"{indent}    {name}={expression}," for name, expression in extra.items()]
-    return "\n".join([f"{indent}llm = ChatOpenAI(", *lines, f"{indent})"])
+    note = []
+    if endpoint.network:
+        note = [
+            f"{indent}# The lab ran this through its network simulator ({endpoint.network});",
+            f"{indent}# this code calls the endpoint directly.",
+        ]
+    return "\n".join([*note, f"{indent}llm = ChatOpenAI(", *lines, f"{indent})"])
 
 
 def async_code(
