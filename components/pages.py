@@ -13,12 +13,19 @@ from streamlit.navigation.page import StreamlitPage
 ROOT = Path(__file__).resolve().parent.parent
 HOME = "pages/home.py"
 
+# Streamlit still treats a `pages/` folder beside the entry script as a v1 multipage app until
+# the first `st.navigation` call of the process: a first visit straight to /streaming on a fresh
+# server runs pages/streaming.py on its own, without the router. Each page therefore starts with
+# `ensure_router()` (components/router.py), which runs the router around it in that case.
+# tests/e2e/test_deep_link_e2e.py guards this.
+
 
 @dataclass(frozen=True)
 class PatternPage:
     """A built pattern page: its file, title, icon and one-paragraph summary for Home."""
 
     path: str
+    url_path: str
     title: str
     icon: str
     summary: str
@@ -28,6 +35,7 @@ class PatternPage:
 PATTERN_PAGES: tuple[PatternPage, ...] = (
     PatternPage(
         "pages/streaming.py",
+        "streaming",
         "Streaming",
         ":material/stream:",
         "Tokens appear as they are generated (`llm.stream` → `st.write_stream`). Measures time "
@@ -37,9 +45,11 @@ PATTERN_PAGES: tuple[PatternPage, ...] = (
 
 
 def home_page(*, default: bool = True) -> StreamlitPage:
-    return st.Page(ROOT / HOME, title="Home", icon=":material/home:", default=default)
+    return st.Page(ROOT / HOME, title="Home", icon=":material/home:", url_path="home", default=default)
 
 
 def pattern_page(page: PatternPage, *, default: bool = False) -> StreamlitPage:
     """The `st.Page` for a pattern page (also what `st.page_link` takes)."""
-    return st.Page(ROOT / page.path, title=page.title, icon=page.icon, default=default)
+    return st.Page(
+        ROOT / page.path, title=page.title, icon=page.icon, url_path=page.url_path, default=default
+    )

@@ -85,3 +85,10 @@ def usage_line(record: StreamRecord | InvokeRecord) -> str:
         f"model `{record.model_name or '?'}` · finish reason `{record.finish_reason or '?'}` · "
         f"{tokens} · {fmt_optional(record.total_s, '{:.2f} s')}"
     )
+
+
+def first_word_metrics(first_word_s: float | None, complete_s: float | None) -> None:
+    """The two numbers of the race: when the first word showed, and when the answer was complete."""
+    left, right = st.columns(2)
+    left.metric("First word on screen", fmt_seconds(first_word_s) if first_word_s is not None else "…")
+    right.metric("Answer complete", fmt_seconds(complete_s) if complete_s is not None else "…")

@@ -5,6 +5,9 @@ from __future__ import annotations
 import streamlit as st
 
 from components.pages import PATTERN_PAGES, pattern_page
+from components.router import ensure_router
+
+ensure_router()  # a first visit straight to this page: see components/router.py
 
 st.title("Execution Patterns Lab")
 st.markdown(
@@ -41,3 +44,4 @@ st.table(
         ],
     }
 )
+

@@ -8,11 +8,20 @@ from collections.abc import Iterator
 
 import streamlit as st
 
+from components.router import ensure_router
 from components.display import endpoint_for_code, endpoint_or_stop, show_code, show_problem
 from components.runtime import chat_model, current_settings, run_config, secrets_of
-from components.streaming_view import stream_metrics, stream_vs_wait_figure, usage_line
+from components.streaming_view import (
+    first_word_metrics,
+    stream_metrics,
+    stream_vs_wait_figure,
+    usage_line,
+)
+from core.models import Endpoint
 from core.snippets import streaming_code
-from core.streaming import StreamCapture, StreamRecord, timed_invoke
+from core.streaming import InvokeRecord, StreamCapture, StreamRecord, timed_invoke
+
+ensure_router()  # a first visit straight to this page: see components/router.py
 
 EXAMPLES = {
     "Joke": "Tell me a joke about a cat who learns to cook.",
@@ -23,6 +32,9 @@ EXAMPLES = {
 LAST_STREAM = "streaming.last_stream"
 LAST_COMPARISON = "streaming.last_comparison"
 METRICS_REFRESH_S = 0.15
+# Without a user-chosen seed, the race uses this one for both calls, so that invoke and stream
+# generate the same answer and only the delivery differs.
+COMPARISON_SEED = 42
 _answer_ids = itertools.count()  # answer boxes are keyed (answer-0, ...) for the browser tests
 
 st.title("Streaming")
@@ -44,64 +56,107 @@ st.pills("Examples", list(EXAMPLES), key="streaming.example", on_change=_use_exa
 prompt = st.text_area(
     "Prompt", value=EXAMPLES["Joke"], key="streaming.prompt", height=90, max_chars=4000
 )
-left, right, _ = st.columns([1, 1.4, 2])
-stream_clicked = left.button("Stream", type="primary", icon=":material/play_arrow:")
-compare_clicked = right.button("Stream vs. wait", icon=":material/compare_arrows:")
+
+buttons = st.columns([1, 1.3, 3])
+stream_clicked = buttons[0].button("Stream", type="primary", icon=":material/play_arrow:")
+compare_clicked = buttons[1].button("Stream vs. wait", icon=":material/compare_arrows:")
 
 
-def live_stream(capture: StreamCapture, metrics_slot) -> Iterator[str]:  # noqa: ANN001
-    """Pass text to st.write_stream while refreshing the metric strip a few times a second."""
+def answer_box():  # noqa: ANN201 - a Streamlit container
+    return st.container(border=True, key=f"answer-{next(_answer_ids)}")
+
+
+def live_text(capture: StreamCapture, metrics_slot, *, compact: bool) -> Iterator[str]:  # noqa: ANN001
+    """Pass text to st.write_stream while refreshing the metrics a few times a second."""
     last_refresh = 0.0
     for piece in capture.text_chunks():
         yield piece
         now = time.perf_counter()
         if now - last_refresh > METRICS_REFRESH_S:
-            with metrics_slot.container():
-                stream_metrics(capture.record, running=True)
+            draw_metrics(metrics_slot, capture.record, compact=compact, running=True)
             last_refresh = now
 
 
-def stream_here(prompt_text: str, endpoint) -> StreamRecord:  # noqa: ANN001
-    """Stream into the page (metrics above, text below); return the record."""
+def draw_metrics(slot, record: StreamRecord, *, compact: bool, running: bool = False) -> None:  # noqa: ANN001
+    with slot.container():
+        if compact:
+            first_word_metrics(record.time_to_first_token_s, None if running else record.total_s)
+        else:
+            stream_metrics(record, running=running)
+
+
+def stream_here(endpoint: Endpoint, *, compact: bool = False, **model_overrides: object) -> StreamRecord:
+    """Stream the prompt into the page (metrics above, text below); return the record."""
     capture = StreamCapture(
-        chat_model(endpoint), prompt_text, run_config("streaming", endpoint),
+        chat_model(endpoint, **model_overrides), prompt, run_config("streaming", endpoint),
         secrets=secrets_of(endpoint),
     )
     metrics_slot = st.empty()
-    with metrics_slot.container():
-        stream_metrics(capture.record, running=True)
-    with st.container(border=True, key=f"answer-{next(_answer_ids)}"):
-        st.write_stream(live_stream(capture, metrics_slot))
-    with metrics_slot.container():
-        stream_metrics(capture.record)
+    draw_metrics(metrics_slot, capture.record, compact=compact, running=True)
+    with answer_box():
+        st.write_stream(live_text(capture, metrics_slot, compact=compact))
+    draw_metrics(metrics_slot, capture.record, compact=compact)
+    render_outcome(capture.record)
     return capture.record
 
 
-def render_stream_result(record: StreamRecord) -> None:
+def render_outcome(record: StreamRecord | InvokeRecord) -> None:
     if record.error:
+        kept = len(record.text)
         show_problem(
             record.error,
-            what_was_kept=f"The {len(record.text):,} characters that arrived are kept above."
-            if record.text else None,
+            what_was_kept=f"The {kept:,} characters that arrived are kept above." if kept else None,
         )
     else:
         st.caption(usage_line(record))
 
 
-def render_waited(waited) -> None:  # noqa: ANN001
-    if waited.error:
-        show_problem(waited.error)
+def render_stored(record: StreamRecord | InvokeRecord, *, compact: bool = False) -> None:
+    """Redraw a finished call (after a rerun) exactly as it ended."""
+    if isinstance(record, StreamRecord):
+        draw_metrics(st.empty(), record, compact=compact)
     else:
-        with st.container(border=True):
-            st.markdown(waited.text)
-        st.caption(usage_line(waited))
+        first_word_metrics(record.total_s if record.ok else None, record.total_s)
+    if record.text:
+        with answer_box():
+            st.markdown(record.text)
+    render_outcome(record)
 
 
-def render_stored_stream(record: StreamRecord) -> None:
-    stream_metrics(record)
-    with st.container(border=True, key=f"answer-{next(_answer_ids)}"):
-        st.markdown(record.text or "_(no text)_")
-    render_stream_result(record)
+def comparison_columns():  # noqa: ANN201
+    wait_col, stream_col = st.columns(2, gap="large")
+    wait_col.subheader("invoke(): wait for all of it")
+    stream_col.subheader("stream(): read as it arrives")
+    return wait_col, stream_col
+
+
+def run_comparison(endpoint: Endpoint) -> tuple[InvokeRecord, StreamRecord]:
+    seed = current_settings().seed
+    seed = COMPARISON_SEED if seed is None else seed
+    wait_col, stream_col = comparison_columns()
+    with wait_col:
+        slot = st.empty()
+        with slot.container(), st.spinner("Waiting for the whole answer… nothing to show yet."):
+            first_word_metrics(None, None)
+            waited = timed_invoke(
+                chat_model(endpoint, seed=seed), prompt, run_config("streaming", endpoint),
+                secrets=secrets_of(endpoint),
+            )
+        with slot.container():
+            render_stored(waited)
+    with stream_col:
+        streamed = stream_here(endpoint, compact=True, seed=seed)
+    return waited, streamed
+
+
+def draw_comparison_chart(waited: InvokeRecord, streamed: StreamRecord) -> None:
+    if waited.ok and streamed.ok:
+        st.plotly_chart(stream_vs_wait_figure(waited, streamed), width="stretch")
+        if len(waited.text) != len(streamed.text):
+            st.caption(
+                "The two answers differ in length (this backend does not honour the seed), so "
+                "compare the first-word times rather than the end points."
+            )
 
 
 if (stream_clicked or compare_clicked) and not prompt.strip():
@@ -109,40 +164,24 @@ if (stream_clicked or compare_clicked) and not prompt.strip():
 elif stream_clicked:
     endpoint = endpoint_or_stop()
     st.session_state.pop(LAST_COMPARISON, None)
-    record = stream_here(prompt, endpoint)
-    st.session_state[LAST_STREAM] = record
-    render_stream_result(record)
+    st.session_state[LAST_STREAM] = stream_here(endpoint)
 elif compare_clicked:
     endpoint = endpoint_or_stop()
     st.session_state.pop(LAST_STREAM, None)
-    wait_col, stream_col = st.columns(2)
-    with wait_col:
-        st.subheader("invoke(): wait for all of it")
-        with st.spinner("Waiting for the whole answer… nothing to show yet."):
-            waited = timed_invoke(
-                chat_model(endpoint), prompt, run_config("streaming", endpoint),
-                secrets=secrets_of(endpoint),
-            )
-        render_waited(waited)
-    with stream_col:
-        st.subheader("stream(): read as it arrives")
-        streamed = stream_here(prompt, endpoint)
-        render_stream_result(streamed)
+    waited, streamed = run_comparison(endpoint)
     st.session_state[LAST_COMPARISON] = (waited, streamed)
-    st.plotly_chart(stream_vs_wait_figure(waited, streamed), width="stretch")
+    draw_comparison_chart(waited, streamed)
 elif LAST_STREAM in st.session_state:
     # Any widget click reruns the script: redraw the last result instead of losing it.
-    render_stored_stream(st.session_state[LAST_STREAM])
+    render_stored(st.session_state[LAST_STREAM])
 elif LAST_COMPARISON in st.session_state:
     waited, streamed = st.session_state[LAST_COMPARISON]
-    wait_col, stream_col = st.columns(2)
+    wait_col, stream_col = comparison_columns()
     with wait_col:
-        st.subheader("invoke(): wait for all of it")
-        render_waited(waited)
+        render_stored(waited)
     with stream_col:
-        st.subheader("stream(): read as it arrives")
-        render_stored_stream(streamed)
-    st.plotly_chart(stream_vs_wait_figure(waited, streamed), width="stretch")
+        render_stored(streamed, compact=True)
+    draw_comparison_chart(waited, streamed)
 
 code_endpoint = endpoint_for_code()
 if code_endpoint is not None:

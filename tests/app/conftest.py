@@ -14,9 +14,9 @@ def _app_opened_on(page: str) -> None:
     # Runs as the AppTest script: the real router, with `page` as the start page. (Opening the
     # page with AppTest.switch_page drops the entrypoint's sidebar from the element tree in
     # Streamlit 1.67, so pages are opened as the default instead.)
-    from app import main
+    from components.router import run_app
 
-    main(start_page=page)
+    run_app(start_page=page)
 
 
 @pytest.fixture

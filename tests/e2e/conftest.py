@@ -43,6 +43,11 @@ def _free_port() -> int:
 @pytest.fixture(scope="session")
 def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Serve the app for the whole e2e session; yield its URL."""
+    yield from serve_app(tmp_path_factory)
+
+
+def serve_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Run `streamlit run app.py` on a free loopback port until the generator is closed."""
     port = _free_port()
     log_path = tmp_path_factory.mktemp("app") / "streamlit.log"
     log = log_path.open("w")

@@ -36,7 +36,7 @@ def test_streamed_answer_grows_over_several_moments(page: Page, app_url: str) ->
     page.get_by_label("Prompt").fill("Count from 1 to 40, separated by commas.")
     page.evaluate(WATCH_ANSWER)
     page.get_by_role("button", name="Stream", exact=True).click()
-    expect(page.locator(".st-key-answer-0")).to_contain_text("1", timeout=30_000)
+    expect(page.locator(".st-key-answer-0")).not_to_have_text("", timeout=30_000)
     wait_for_idle(page)
     samples = page.evaluate("window.__lengths")
     final = len(page.locator(".st-key-answer-0").inner_text())

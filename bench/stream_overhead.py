@@ -1,0 +1,122 @@
+"""Streaming overhead: the raw `openai` SDK stream vs. the app's core stream path.
+
+Both stream the same prompts from the same embedded llama.cpp server at temperature 0 with a
+fixed seed, so they generate the same tokens; runs alternate between the two paths so neither
+profits from a warmer cache. Reports medians of time to first token and total time, and their
+ratio / difference. Target: core total ≤ 1.05 × raw, core first token ≤ raw + 20 ms.
+
+Run: `.venv/bin/python -m bench.stream_overhead` (or `make bench` for every benchmark).
+"""
+
+from __future__ import annotations
+
+import time
+
+from bench.common import median, print_table
+
+PROMPTS = (
+    "Tell me a joke about a cat who learns to cook.",
+    "Explain in two sentences how a rainbow forms.",
+    "List three tips for a good presentation.",
+)
+MAX_TOKENS = 64
+ROUNDS = 5
+
+
+def _raw_stream(client, model: str, prompt: str) -> tuple[float, float, int]:  # noqa: ANN001
+    """Time to first text and total seconds through the bare openai SDK."""
+    start = time.perf_counter()
+    first = None
+    pieces = 0
+    stream = client.chat.completions.create(
+        model=model,
+        messages=[{"role": "user", "content": prompt}],
+        max_tokens=MAX_TOKENS,
+        temperature=0,
+        seed=7,
+        stream=True,
+        stream_options={"include_usage": True},
+    )
+    for chunk in stream:
+        if chunk.choices and chunk.choices[0].delta.content:
+            pieces += 1
+            if first is None:
+                first = time.perf_counter() - start
+    return first or float("nan"), time.perf_counter() - start, pieces
+
+
+def _core_stream(llm, prompt: str) -> tuple[float, float, int]:  # noqa: ANN001
+    """The app's path: ChatOpenAI.stream wrapped by StreamCapture, with the ledger callback."""
+    from core.ledger import SessionLedger
+    from core.streaming import StreamCapture
+
+    ledger = SessionLedger()
+    config = {"callbacks": [ledger.callback(pattern="bench", provider="Local")]}
+    start = time.perf_counter()
+    capture = StreamCapture(llm, prompt, config)
+    for _ in capture.text_chunks():
+        pass
+    total = time.perf_counter() - start
+    record = capture.record
+    return record.time_to_first_token_s or float("nan"), total, record.chunk_count
+
+
+def run(rounds: int = ROUNDS) -> list[dict[str, object]]:
+    """Measure both paths; return one row per path plus a comparison row."""
+    from openai import OpenAI
+
+    from core.embedded_server import start_embedded_server
+    from core.models import build_chat_model, resolve_endpoint
+    from core.settings import ModelSettings, Provider
+
+    server = start_embedded_server()
+    try:
+        client = OpenAI(base_url=server.base_url, api_key=server.api_key)
+        settings = ModelSettings(
+            provider=Provider.LOCAL, temperature=0.0, max_tokens=MAX_TOKENS, seed=7
+        )
+        llm = build_chat_model(settings, resolve_endpoint(settings, server))
+        # Warm both paths (model pages, HTTP connections, imports) before measuring.
+        _raw_stream(client, server.model_name, PROMPTS[0])
+        _core_stream(llm, PROMPTS[0])
+        raw: list[tuple[float, float, int]] = []
+        core: list[tuple[float, float, int]] = []
+        for round_no in range(rounds):
+            for prompt in PROMPTS:
+                if round_no % 2:
+                    core.append(_core_stream(llm, prompt))
+                    raw.append(_raw_stream(client, server.model_name, prompt))
+                else:
+                    raw.append(_raw_stream(client, server.model_name, prompt))
+                    core.append(_core_stream(llm, prompt))
+    finally:
+        server.stop()
+
+    def row(name: str, samples: list[tuple[float, float, int]]) -> dict[str, object]:
+        return {
+            "path": name,
+            "runs": len(samples),
+            "median first token (ms)": median(s[0] for s in samples) * 1000,
+            "median total (ms)": median(s[1] for s in samples) * 1000,
+            "median text chunks": median(s[2] for s in samples),
+        }
+
+    raw_row, core_row = row("raw openai SDK", raw), row("app core (StreamCapture)", core)
+    first_delta = core_row["median first token (ms)"] - raw_row["median first token (ms)"]  # type: ignore[operator]
+    total_ratio = core_row["median total (ms)"] / raw_row["median total (ms)"]  # type: ignore[operator]
+    verdict = {
+        "path": "core vs raw",
+        "runs": len(core),
+        "median first token (ms)": f"{first_delta:+.1f} ms (target ≤ +20)",
+        "median total (ms)": f"× {total_ratio:.3f} (target ≤ 1.05)",
+        "median text chunks": "",
+    }
+    return [raw_row, core_row, verdict]
+
+
+def main() -> None:
+    print_table("Streaming overhead on the embedded model", run())
+
+
+if __name__ == "__main__":
+    main()

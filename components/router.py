@@ -1,0 +1,56 @@
+"""The router behind app.py: page config, style, navigation and the shared sidebar."""
+
+from __future__ import annotations
+
+import threading
+import streamlit as st
+
+from components.pages import HOME, PATTERN_PAGES, home_page, pattern_page
+from components.sidebar import render_settings_sidebar, show_network_activity
+from components.theme import apply_projector_style
+
+# True while the router runs a page in this script thread (each session has its own thread).
+_routing = threading.local()
+
+
+def run_app(start_page: str = HOME) -> None:
+    """Render the sidebar and run the selected page.
+
+    Args:
+        start_page: the page shown at the root URL (AppTest opens a page directly this way).
+    """
+    st.set_page_config(
+        page_title="Execution Patterns Lab",
+        page_icon=":material/science:",
+        layout="wide",
+    )
+    apply_projector_style()
+    navigation = st.navigation(
+        {
+            "": [home_page(default=start_page == HOME)],
+            "Patterns": [pattern_page(p, default=start_page == p.path) for p in PATTERN_PAGES],
+        }
+    )
+    render_settings_sidebar()
+    _routing.active = True
+    try:
+        navigation.run()
+    finally:
+        _routing.active = False
+        # Also after st.stop(): the proxy's counts are part of explaining what happened.
+        show_network_activity()
+
+
+def ensure_router() -> None:
+    """Make sure a page runs inside the router; call first thing in every page file.
+
+    On a fresh server Streamlit runs a deep-linked page file directly (its leftover support for
+    v1 `pages/` folders) until the process has seen one `st.navigation` call. Then this runs
+    the router around the page — which registers the real pages, draws the sidebar and runs this
+    file again, inside it — and stops the outer, router-less run.
+    """
+    if getattr(_routing, "active", False):
+        return
+    # The URL still names this page, so the router resolves it; Home stays the default.
+    run_app()
+    st.stop()
