@@ -41,6 +41,15 @@ PATTERN_PAGES: tuple[PatternPage, ...] = (
         "Tokens appear as they are generated (`llm.stream` → `st.write_stream`). Measures time "
         "to first token and tokens/second, and races `stream` against a full `invoke`.",
     ),
+    PatternPage(
+        "pages/async_patterns.py",
+        "async",
+        "Async",
+        ":material/timeline:",
+        "Several calls in flight at once: an `invoke` loop against `ainvoke` + `asyncio.gather`, "
+        "`abatch(max_concurrency=n)` and parallel `astream`s, drawn on one timeline with wall "
+        "time and speed-up — on the CPU-bound embedded model and a simulated remote API.",
+    ),
 )
 
 

@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import enum
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -595,3 +595,53 @@ def run_mode(
             return await run_astream(llm, prompts, config, on_chunk=on_chunk, **common)
 
     return asyncio.run(in_fresh_loop())
+
+
+def comparison_rows(runs: Mapping[str, Mapping[Mode, ModeRun]]) -> list[dict[str, Any]]:
+    """One row per situation and mode: wall time, average call latency, speed-up, peak in flight.
+
+    The speed-up compares each mode with the sequential run of the *same* situation (and only
+    when both ran the same setup), so the CPU-bound and latency-bound cases sit side by side.
+
+    Example:
+        >>> seq = ModeRun(Mode.SEQUENTIAL, [CallSpan(0, "a", 0.0, end_s=1.0),
+        ...                                 CallSpan(1, "b", 1.0, end_s=2.0)], wall_s=2.0)
+        >>> both = ModeRun(Mode.GATHER, [CallSpan(0, "a", 0.0, end_s=1.0),
+        ...                              CallSpan(1, "b", 0.0, end_s=1.0)], wall_s=1.0)
+        >>> [(r["mode"], r["speedup"], r["peak_in_flight"])
+        ...  for r in comparison_rows({"remote": {Mode.SEQUENTIAL: seq, Mode.GATHER: both}})]
+        [('sequential', 1.0, 1), ('gather', 2.0, 2)]
+    """
+    rows: list[dict[str, Any]] = []
+    for situation, by_mode in runs.items():
+        baseline = by_mode.get(Mode.SEQUENTIAL)
+        for mode in Mode:
+            run = by_mode.get(mode)
+            if run is None or run.wall_s is None:
+                continue
+            rows.append(
+                {
+                    "situation": situation,
+                    "mode": mode.value,
+                    "wall_s": run.wall_s,
+                    "mean_latency_s": run.mean_latency_s,
+                    "speedup": run.speedup_over(baseline),
+                    "peak_in_flight": run.peak_in_flight,
+                    "failed": len(run.failures),
+                }
+            )
+    return rows
+
+
+#: More questions than this would make the timeline unreadable on a projector.
+MAX_QUESTIONS = 8
+
+
+def parse_questions(text: str, limit: int = MAX_QUESTIONS) -> list[str]:
+    """The questions in `text`, one per non-empty line, at most `limit`.
+
+    Example:
+        >>> parse_questions("What is AI?\\n\\n  What is ML?  \\n")
+        ['What is AI?', 'What is ML?']
+    """
+    return [line.strip() for line in text.splitlines() if line.strip()][:limit]
