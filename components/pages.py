@@ -42,7 +42,7 @@ PATTERN_PAGES: tuple[PatternPage, ...] = (
         "to first token and tokens/second, and races `stream` against a full `invoke`.",
     ),
     PatternPage(
-        "pages/async_patterns.py",
+        "pages/async.py",
         "async",
         "Async",
         ":material/timeline:",

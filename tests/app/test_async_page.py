@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 from components.pages import ROOT
 from core.settings import Provider
 
-PAGE = "pages/async_patterns.py"
+PAGE = "pages/async.py"
 REMOTE = "Simulated remote API (+300 ms, latency-bound)"
 
 
