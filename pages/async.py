@@ -12,6 +12,7 @@ from components.display import endpoint_for_code, endpoint_or_stop, fmt_seconds,
 from components.router import ensure_router
 from components.runtime import (
     chat_model,
+    current_conditions,
     current_settings,
     endpoint_with_conditions,
     run_config,
@@ -58,6 +59,11 @@ if settings.provider is Provider.LOCAL:
             "requests at once and decodes them together, so overlap helps a little — but the "
             "calls share the same cores, so each one gets slower while others run."
         )
+        if not current_conditions().is_passthrough:
+            st.caption(
+                f":orange[The sidebar's network conditions ({current_conditions().describe()}) "
+                "apply here too; set them to Off to see the machine alone.]"
+            )
     else:
         st.caption(
             "**Latency-bound.** Like a hosted API, most of each call is waiting (here 300 ms "
