@@ -373,6 +373,8 @@ async def _with_progress(
     finally:
         if not task.done():  # on_progress raised (e.g. the script was stopped): stop the calls
             task.cancel()
+            # Let them unwind while their HTTP client is still open.
+            await asyncio.gather(task, return_exceptions=True)
 
 
 # --- the four runners ------------------------------------------------------------------------

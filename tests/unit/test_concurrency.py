@@ -240,3 +240,18 @@ def test_unreachable_endpoint_fails_every_call_without_raising() -> None:
     run = run_mode(Mode.GATHER, QUESTIONS[:2], lambda **o: build_chat_model(settings, endpoint, **o))
     assert [c.error.kind for c in run.calls] == ["connection", "connection"]
     assert all(c.finished for c in run.calls) and run.wall_s is not None
+
+
+def test_a_stop_during_progress_cancels_the_calls_in_flight() -> None:
+    class ScriptStopped(BaseException):
+        pass
+
+    runs: list[ModeRun] = []
+
+    def stop(run: ModeRun) -> None:
+        runs.append(run)
+        raise ScriptStopped
+
+    with pytest.raises(ScriptStopped):
+        run_mode(Mode.GATHER, ["a", "b"], lambda **_: SleepyChat(delay_s=5), on_progress=stop)
+    assert runs and not any(c.finished and c.ok for c in runs[0].calls)  # stopped, not waited out
