@@ -25,6 +25,14 @@ def _row_label(index: int, prompt: str, width: int = 22) -> str:
     return f"{index + 1}. {text}"
 
 
+def mode_title(run: ModeRun) -> str:
+    """The mode's call pattern with its real numbers: 'abatch(max_concurrency=2)'."""
+    label = run.mode.label
+    if run.max_concurrency is not None:
+        label = label.replace("max_concurrency=n", f"max_concurrency={run.max_concurrency}")
+    return label.replace("× n", f"× {len(run.calls)}")
+
+
 def timeline_figure(runs: Sequence[ModeRun]) -> go.Figure:
     """One row per call, one panel per mode, all on the same seconds-since-start axis.
 
@@ -33,14 +41,17 @@ def timeline_figure(runs: Sequence[ModeRun]) -> go.Figure:
     ticks are the tokens). A dark diamond: a whole answer landing at once (invoke / ainvoke /
     abatch). Red: the call failed.
     """
+    panels_px = sum(len(r.calls) * ROW_PX for r in runs)
+    gap_px = 70  # room for a panel's tick labels and the next panel's title
+    height = panels_px + gap_px * (len(runs) - 1) + 150
     fig = make_subplots(
         rows=len(runs),
         cols=1,
         shared_xaxes=True,
-        vertical_spacing=0.3 / max(len(runs), 1),
+        vertical_spacing=gap_px / (height - 120),
         row_heights=[len(r.calls) + 0.6 for r in runs],
         subplot_titles=[
-            f"{r.mode.label} — wall {fmt_seconds(r.wall_s)}" for r in runs
+            f"{mode_title(r)} — wall {fmt_seconds(r.wall_s)}" for r in runs
         ],
     )
     shown: set[str] = set()
@@ -95,12 +106,16 @@ def timeline_figure(runs: Sequence[ModeRun]) -> go.Figure:
             categoryorder="array", categoryarray=labels, autorange="reversed", row=row, col=1
         )
     fig.update_xaxes(title_text="seconds since the mode started", row=len(runs), col=1)
-    fig.update_xaxes(rangemode="tozero", showgrid=True)
+    # Tick labels under every panel: on a projector nobody scrolls down to read the axis.
+    fig.update_xaxes(rangemode="tozero", showgrid=True, showticklabels=True, tickfont_size=14)
+    fig.update_yaxes(tickfont_size=14)
     fig.update_layout(
         barmode="overlay",
-        height=90 + sum(len(r.calls) * ROW_PX + 55 for r in runs),
-        margin={"l": 10, "r": 10, "t": 40, "b": 10},
-        legend={"orientation": "h", "y": 1.0, "yanchor": "bottom", "x": 0, "font": {"size": 14}},
+        height=height,
+        margin={"l": 10, "r": 10, "t": 30, "b": 90},
+        # Below the x axis, clear of the panel titles (which sit above each panel).
+        legend={"orientation": "h", "yref": "container", "y": 0, "yanchor": "bottom", "x": 0,
+                "font": {"size": 14}},
         font={"size": 15},
         bargap=0.25,
     )
@@ -123,7 +138,7 @@ def mode_summary(run: ModeRun, baseline: ModeRun | None) -> None:
         )
     failed = f" · **{len(run.failures)} failed**" if run.failures else ""
     with st.container(border=True, key=f"async-summary-{run.mode.value}"):
-        st.markdown(f"**{run.mode.label}**  \nwall **{fmt_seconds(run.wall_s)}** · {compare}{failed}")
+        st.markdown(f"**{mode_title(run)}**  \nwall **{fmt_seconds(run.wall_s)}** · {compare}{failed}")
         st.caption(
             f"Σ call latencies {fmt_seconds(run.sum_latency_s)} · average call "
             f"{fmt_seconds(run.mean_latency_s)} · up to {run.peak_in_flight} in flight"

@@ -82,7 +82,7 @@ left, right = st.columns([1.6, 1])
 with left:
     questions_text = st.text_area(
         f"Questions, one per line (up to {MAX_QUESTIONS})", "\n".join(DEFAULT_QUESTIONS),
-        key="async.questions", height=160,
+        key="async.questions", height=150,
     )
 with right:
     max_tokens = st.select_slider(
@@ -150,7 +150,7 @@ runs = st.session_state.get(RUNS, {}).get(situation, {})
 if runs:
     shown = [runs[m] for m in Mode if m in runs]
     st.subheader(f"Timeline — {situation}")
-    chart_col, numbers_col = st.columns([2.5, 1])
+    chart_col, numbers_col = st.columns([2.2, 1])
     chart_col.plotly_chart(timeline_figure(shown), width="stretch", key="async-timeline")
     with numbers_col:
         for run in shown:
