@@ -138,7 +138,9 @@ def mode_summary(run: ModeRun, baseline: ModeRun | None) -> None:
         )
     failed = f" · **{len(run.failures)} failed**" if run.failures else ""
     with st.container(border=True, key=f"async-summary-{run.mode.value}"):
-        st.markdown(f"**{mode_title(run)}**  \nwall **{fmt_seconds(run.wall_s)}** · {compare}{failed}")
+        # A zero-width space after "(" lets a long call wrap there in a narrow column.
+        title = mode_title(run).replace("(", "(\u200b")
+        st.markdown(f"**{title}**  \nwall **{fmt_seconds(run.wall_s)}** · {compare}{failed}")
         st.caption(
             f"Σ call latencies {fmt_seconds(run.sum_latency_s)} · average call "
             f"{fmt_seconds(run.mean_latency_s)} · up to {run.peak_in_flight} in flight"
@@ -150,7 +152,7 @@ def progress_line(run: ModeRun, elapsed_s: float) -> str:
     done = sum(c.finished for c in run.calls)
     in_flight = sum(c.start_s is not None and not c.finished for c in run.calls)
     return (
-        f"**{run.mode.label}** · {done} of {len(run.calls)} answers back · "
+        f"**{mode_title(run)}** · {done} of {len(run.calls)} answers back · "
         f"{in_flight} in flight · {elapsed_s:.2f} s"
     )
 

@@ -184,7 +184,7 @@ if runs:
         st.dataframe(
             pd.DataFrame(
                 {
-                    "Where": [r["situation"] for r in rows],
+                    "Where": [r["situation"].split(" (")[0] for r in rows],
                     "Mode": [Mode(r["mode"]).label for r in rows],
                     "Wall time": [fmt_seconds(r["wall_s"]) for r in rows],
                     "Average call": [fmt_seconds(r["mean_latency_s"]) for r in rows],

@@ -97,7 +97,7 @@ def test_simulated_remote_api_runs_and_both_situations_are_compared(open_page: C
     assert not at.error, [e.value for e in at.error]
     assert [s.value for s in at.subheader] == [f"Timeline — {REMOTE}", "Both situations side by side"]
     table = at.dataframe[0].value
-    assert set(table["Where"]) == {"Embedded model (CPU-bound)", REMOTE}
+    assert set(table["Where"]) == {"Embedded model", "Simulated remote API"}
     assert list(table["Speed-up"])[-1].endswith("×")
     # The requests really went through the network proxy.
     from components.runtime import network_proxy
