@@ -63,3 +63,13 @@ def local_endpoint(embedded_server: EmbeddedModelServer, local_settings: ModelSe
 def local_llm(local_settings: ModelSettings, local_endpoint: Endpoint):  # noqa: ANN201
     """A real `ChatOpenAI` pointed at the embedded model."""
     return build_chat_model(local_settings, local_endpoint)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Browser tests run last (otherwise in their usual order).
+
+    Playwright's sync API keeps an event loop running on the main thread for as long as the
+    session-scoped browser is open, and `asyncio.run()` refuses to start inside a running loop:
+    unit tests and doctests that use `asyncio.run` (the async runners) would fail after e2e.
+    """
+    items.sort(key=lambda item: item.get_closest_marker("e2e") is not None)  # a stable sort
