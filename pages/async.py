@@ -56,8 +56,9 @@ if settings.provider is Provider.LOCAL:
     if situation == EMBEDDED:
         st.caption(
             "**CPU-bound.** SmolLM2 runs on this machine's 2 CPU cores. llama.cpp serves up to 4 "
-            "requests at once and decodes them together, so overlap helps a little — but the "
-            "calls share the same cores, so each one gets slower while others run."
+            "requests at once and decodes them together, so overlap does help — but only as far "
+            "as 2 cores go: each call gets slower while others run, and a 5th call waits for a "
+            "free slot."
         )
         if not current_conditions().is_passthrough:
             st.caption(
@@ -197,8 +198,10 @@ if runs:
         )
         st.caption(
             "CPU-bound: calls compete for the same cores, so the average call gets slower as more "
-            "overlap and the speed-up stays small. Latency-bound: calls mostly wait, so the "
-            "average call stays about the same and the speed-up grows with the number of calls."
+            "overlap, and the speed-up is capped by what the machine can compute. Latency-bound: "
+            "calls mostly wait, so the average call stays about the same and the speed-up grows "
+            "with the number of calls in flight. (Other programs busy on this machine slow the "
+            "embedded model down and make its numbers jumpy.)"
         )
 
     with st.expander("The answers", icon=":material/chat:"):
