@@ -596,7 +596,11 @@ def run_mode(
                 return await run_abatch(llm, prompts, max_concurrency, config, **common)
             return await run_astream(llm, prompts, config, on_chunk=on_chunk, **common)
 
-    return asyncio.run(in_fresh_loop())
+    work = in_fresh_loop()
+    try:
+        return asyncio.run(work)
+    finally:
+        work.close()  # a no-op once it ran; if asyncio.run refused (a loop is running), no warning
 
 
 def comparison_rows(runs: Mapping[str, Mapping[Mode, ModeRun]]) -> list[dict[str, Any]]:
