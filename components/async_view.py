@@ -48,7 +48,8 @@ def timeline_figure(runs: Sequence[ModeRun]) -> go.Figure:
         rows=len(runs),
         cols=1,
         shared_xaxes=True,
-        vertical_spacing=gap_px / (height - 120),
+        # A fraction of the plotting area (height minus the 120 px of margins).
+        vertical_spacing=gap_px / (height - 120) if len(runs) > 1 else 0.0,
         row_heights=[len(r.calls) + 0.6 for r in runs],
         subplot_titles=[
             f"{mode_title(r)} — wall {fmt_seconds(r.wall_s)}" for r in runs

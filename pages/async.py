@@ -131,8 +131,12 @@ def run_one(mode: Mode, endpoint: Endpoint) -> ModeRun:
         on_progress=lambda r: status.markdown(progress_line(r, time.perf_counter() - started)),
     )
     run.situation = situation
-    # Stored at once: if a click stops "Run all" midway, the modes that finished stay.
-    st.session_state.setdefault(RUNS, {}).setdefault(situation, {})[mode] = run
+    # Stored at once: if a click stops "Run all" midway, the modes that finished stay. Runs
+    # with other questions or settings are dropped: the timeline only shows comparable runs.
+    stored = st.session_state.setdefault(RUNS, {}).setdefault(situation, {})
+    if any(old.setup != run.setup for old in stored.values()):
+        stored.clear()
+    stored[mode] = run
     area.empty()
     return run
 

@@ -117,3 +117,33 @@ def test_unreachable_endpoint_fails_each_call_in_plain_words(open_page: Callable
     problems = [e.value for e in at.error]
     assert len(problems) == 2 and all("Cannot reach the endpoint" in p for p in problems)
     assert "2 failed" in summaries(at)[0]
+
+
+def test_changing_the_questions_drops_runs_that_no_longer_compare(open_page: Callable[[str], AppTest]) -> None:
+    at = small(open_page(PAGE), "What is AI?\nWhat is ML?")
+    click(at, "Sequential invoke")
+    click(at, "ainvoke + gather")
+    assert "faster than sequential" in summaries(at)[1] or "slower than sequential" in summaries(at)[1]
+    small(at, "What is AI?")
+    click(at, "ainvoke + gather")
+    lines = summaries(at)
+    assert len(lines) == 1 and "run **Sequential**" in lines[0]
+
+
+def test_timeline_draws_any_number_of_modes_and_questions() -> None:
+    from components.async_view import timeline_figure
+    from core.concurrency import CallSpan, Mode, ModeRun
+
+    for modes in range(1, 5):
+        for calls in (1, 8):
+            runs = [
+                ModeRun(mode, [CallSpan(i, f"q{i}", start_s=0.1 * i, first_token_s=0.1 * i + 0.05 if mode.streams else None,
+                                        end_s=0.1 * i + 0.2, token_times_s=[0.1 * i + 0.05] if mode.streams else [])
+                               for i in range(calls)], wall_s=0.1 * calls + 0.2)
+                for mode in list(Mode)[:modes]
+            ]
+            fig = timeline_figure(runs)
+            assert len(fig.layout.annotations) == modes  # one title per panel
+            bars = [t for t in fig.data if t.type == "bar"]
+            assert len(bars) == modes * calls + (calls if modes == 4 else 0)
+            assert fig.layout.height > 0
