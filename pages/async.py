@@ -69,7 +69,8 @@ if settings.provider is Provider.LOCAL:
         st.caption(
             "**Latency-bound.** Like a hosted API, most of each call is waiting (here 300 ms "
             "before the first byte). Waiting costs no CPU, so overlapping calls wait *together*: "
-            "wall time shrinks towards one call's latency."
+            "wall time shrinks towards one call's latency. (The answers are still generated on "
+            "this machine's cores, so this understates what a real hosted API gains.)"
         )
 else:
     situation = f"Your endpoint ({settings.provider.label})"
