@@ -144,9 +144,10 @@ def test_concurrency_limit_answers_429_with_retry_after(
 def test_client_retries_through_the_rate_limit_and_every_call_finishes(
     proxy: NetworkProxy, embedded_server: EmbeddedModelServer, local_settings: ModelSettings,
 ) -> None:
-    conditions = NetworkConditions(max_concurrent=1, first_byte_latency_ms=200)
-    llm = _llm(proxy, embedded_server, conditions, local_settings, scope="retries", max_retries=6, max_tokens=4)
-    answers = llm.batch(["Say hi.", "Say bye.", "Say yes."], config={"max_concurrency": 3})
+    # One slot, two calls at once: the second is refused (429, Retry-After: 1), waits, retries.
+    conditions = NetworkConditions(max_concurrent=1, first_byte_latency_ms=300)
+    llm = _llm(proxy, embedded_server, conditions, local_settings, scope="retries", max_retries=5, max_tokens=4)
+    answers = llm.batch(["Say hi.", "Say bye."], config={"max_concurrency": 2})
     assert all(a.content for a in answers)
     assert proxy.stats("retries").rate_limited >= 1
     assert proxy.stats("retries").retries >= 1
