@@ -158,7 +158,11 @@ def chat_model(endpoint: Endpoint, **overrides: object) -> ChatOpenAI:
 def run_config(pattern: str, endpoint: Endpoint, **extra: object) -> RunnableConfig:
     """A `RunnableConfig` whose callback records every model call into the session ledger."""
     config: RunnableConfig = {
-        "callbacks": [ledger().callback(pattern=pattern, provider=endpoint.provider.label)],
+        "callbacks": [
+            ledger().callback(
+                pattern=pattern, provider=endpoint.provider.label, secrets=secrets_of(endpoint)
+            )
+        ],
         "tags": [f"lab:{pattern}"],
     }
     config.update(extra)  # type: ignore[typeddict-item]

@@ -41,7 +41,6 @@ Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
-ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 PROXY_HEADER = "x-lab-network-proxy"
 # Cutting a stream means returning from the ASGI app mid-response; uvicorn then closes the
@@ -257,12 +256,16 @@ class NetworkProxy:
             interface="asgi3",
             lifespan="off",
             proxy_headers=False,
-            log_config=None,  # leave the host app's logging alone
+            # Streamlit serves on uvicorn too, through the same logger names: leave their
+            # configuration and levels alone (log_config and log_level None).
+            log_config=None,
+            log_level=None,
             access_log=False,
-            log_level="warning",
             timeout_graceful_shutdown=1,
         )
-        logging.getLogger("uvicorn.error").addFilter(_QuietCuts())
+        cut_logger = logging.getLogger("uvicorn.error")
+        if not any(isinstance(f, _QuietCuts) for f in cut_logger.filters):
+            cut_logger.addFilter(_QuietCuts())
         self._server = uvicorn.Server(config)
         ready = threading.Event()
 

@@ -66,10 +66,10 @@ def local_llm(local_settings: ModelSettings, local_endpoint: Endpoint):  # noqa:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """Browser tests run last (otherwise in their usual order).
+    """Run browser tests last.
 
-    Playwright's sync API keeps an event loop running on the main thread for as long as the
-    session-scoped browser is open, and `asyncio.run()` refuses to start inside a running loop:
-    unit tests and doctests that use `asyncio.run` (the async runners) would fail after e2e.
+    Playwright's sync API keeps an event loop running in the main thread while its
+    session-scoped browser is open, so any later test calling `asyncio.run` would fail with
+    "cannot be called from a running event loop". Fast unit tests first also fail sooner.
     """
-    items.sort(key=lambda item: item.get_closest_marker("e2e") is not None)  # a stable sort
+    items.sort(key=lambda item: item.get_closest_marker("e2e") is not None)

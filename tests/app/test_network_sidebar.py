@@ -52,3 +52,17 @@ def test_a_custom_cut_keeps_the_partial_answer_and_explains(open_page: Callable[
     at.sidebar.selectbox(key="sidebar.network").set_value("Off").run()
     at = _stream(at)
     assert not at.error
+
+
+def test_server_errors_show_the_retries_made_and_the_sidebar_counts_them(
+    open_page: Callable[[str], AppTest],
+) -> None:
+    at = open_page("pages/streaming.py")
+    at.sidebar.selectbox(key="sidebar.network").set_value("Custom…").run()
+    at.sidebar.slider(key="sidebar.net.error_pct").set_value(100).run()
+    at.sidebar.number_input(key="sidebar.max_retries").set_value(1)
+    at = _stream(at)
+    message = at.error[0].value
+    assert "HTTP 503" in message and "after 1 retry" in message
+    assert "retried 1 time" in message
+    assert any("2 requests (1 retries)" in c.value and "2 × 503" in c.value for c in at.sidebar.caption)

@@ -1,7 +1,8 @@
 """The network-conditions proxy, in front of the real embedded model.
 
 Every test talks HTTP to a real proxy on 127.0.0.1, which talks HTTP to the real llama.cpp
-server: what is asserted is what a client of a slow, limited or flaky API would see.
+server (or, where only the proxy's timing matters, to an instant fake endpoint): what is
+asserted is what a client of a slow, limited or flaky API would see.
 """
 
 from __future__ import annotations
@@ -13,12 +14,14 @@ from concurrent.futures import ThreadPoolExecutor
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from core.embedded_server import EmbeddedModelServer
-from core.models import build_chat_model
+from core.models import Endpoint, build_chat_model
 from core.netem import PRESETS, NetworkConditions, NetworkProxy, preset_name, start_network_proxy
-from core.settings import ModelSettings
+from core.settings import ModelSettings, Provider
 from core.streaming import StreamCapture, timed_invoke
+from tests.fake_openai import FakeOpenAI
 
 
 @pytest.fixture(scope="module")
@@ -39,9 +42,6 @@ def _chat_body(stream: bool, max_tokens: int = 8) -> dict:
 
 
 def _llm(proxy, server, conditions, settings: ModelSettings, scope: str = "test", **overrides):  # noqa: ANN001, ANN003, ANN202
-    from core.models import Endpoint
-    from pydantic import SecretStr
-
     route = proxy.route(server.base_url, server.api_key, conditions, scope=scope)
     endpoint = Endpoint(
         provider=settings.provider, base_url=route.base_url, model=server.model_name,
@@ -142,11 +142,24 @@ def test_concurrency_limit_answers_429_with_retry_after(
 
 
 def test_client_retries_through_the_rate_limit_and_every_call_finishes(
-    proxy: NetworkProxy, embedded_server: EmbeddedModelServer, local_settings: ModelSettings,
+    proxy: NetworkProxy, local_settings: ModelSettings,
 ) -> None:
-    conditions = NetworkConditions(max_concurrent=1, first_byte_latency_ms=200)
-    llm = _llm(proxy, embedded_server, conditions, local_settings, scope="retries", max_retries=6, max_tokens=4)
-    answers = llm.batch(["Say hi.", "Say bye.", "Say yes."], config={"max_concurrency": 3})
+    # One slot, two calls at once: the second is refused (429, Retry-After: 1), waits, retries.
+    # The upstream is the instant fake, so how long a slot is held never depends on CPU load.
+    fake = FakeOpenAI("fake-key", reply="Hello there.").start()
+    try:
+        route = proxy.route(
+            fake.base_url, "fake-key",
+            NetworkConditions(max_concurrent=1, first_byte_latency_ms=300), scope="retries",
+        )
+        endpoint = Endpoint(
+            provider=Provider.COMPATIBLE, base_url=route.base_url, model="fake-model",
+            api_key=SecretStr(route.key), key_env_var="LAB_COMPAT_API_KEY",
+        )
+        llm = build_chat_model(local_settings.with_changes(max_retries=5), endpoint)
+        answers = llm.batch(["Say hi.", "Say bye."], config={"max_concurrency": 2})
+    finally:
+        fake.stop()
     assert all(a.content for a in answers)
     assert proxy.stats("retries").rate_limited >= 1
     assert proxy.stats("retries").retries >= 1
