@@ -6,7 +6,7 @@ import threading
 import streamlit as st
 
 from components.pages import HOME, PATTERN_PAGES, home_page, pattern_page
-from components.sidebar import render_settings_sidebar
+from components.sidebar import render_settings_sidebar, show_network_activity
 from components.theme import apply_projector_style
 
 # True while the router runs a page in this script thread (each session has its own thread).
@@ -37,6 +37,8 @@ def run_app(start_page: str = HOME) -> None:
         navigation.run()
     finally:
         _routing.active = False
+        # Also after st.stop(): the proxy's counts are part of explaining what happened.
+        show_network_activity()
 
 
 def ensure_router() -> None:

@@ -37,75 +37,197 @@ class CallProblem:
     """A failed call, explained.
 
     Attributes:
-        title: short name of the fault ("Wrong API key").
+        kind: a stable identifier ("auth", "rate_limit", ...), for tests and tables.
+        title: short name of the fault ("Wrong API key"), with the retries made when known.
         detail: what the endpoint or client said, with keys redacted.
         fix: what the user can do about it.
-        kind: a stable identifier ("auth", "rate_limit", ...), for tests and tables.
+        retries: how many times the client retried before giving up (`max_retries` in
+            `ChatOpenAI`); None when unknown, e.g. for errors that are never retried.
     """
 
     kind: str
     title: str
     detail: str
     fix: str
+    retries: int | None = None
 
     def as_text(self) -> str:
         return f"{self.title}: {self.detail} — {self.fix}"
 
 
+# The openai client (3.x) talks through `httpx2`; LangChain and our own code use `httpx`.
+# Transport errors may come from either, so each check names both.
+_TIMEOUTS: tuple[type[BaseException], ...] = (openai.APITimeoutError, httpx.TimeoutException, TimeoutError)
+_CUTS: tuple[type[BaseException], ...] = (httpx.RemoteProtocolError, httpx.ReadError)
+_CONNECTS: tuple[type[BaseException], ...] = (openai.APIConnectionError, httpx.ConnectError, ConnectionError)
+try:  # pragma: no branch - present with the pinned openai
+    import httpx2
+
+    _TIMEOUTS += (httpx2.TimeoutException,)
+    _CUTS += (httpx2.RemoteProtocolError, httpx2.ReadError)
+    _CONNECTS += (httpx2.ConnectError,)
+except ImportError:  # pragma: no cover - older openai releases use httpx itself
+    pass
+
+
 def explain_error(exc: BaseException, *secrets: str) -> CallProblem:
-    """Classify an exception raised by a model call.
+    """Classify an exception raised by a model call: cause, what was said, and the fix.
+
+    LangChain wraps the openai client's errors, which wrap the transport's, so the whole
+    chain of causes is examined. Retries the client made are read from the failed request
+    (`x-stainless-retry-count`, set by the openai client on every attempt).
 
     Example:
         >>> explain_error(TimeoutError("read timed out")).kind
         'timeout'
+        >>> explain_error(ConnectionRefusedError("[Errno 111] Connection refused")).title
+        'Cannot reach the endpoint'
     """
+    chain = _causes(exc)
     detail = redact(_message_of(exc), *secrets)
+    retries = retries_made(exc)
+
+    def problem(kind: str, title: str, fix: str) -> CallProblem:
+        return CallProblem(kind, title + _after(retries), detail, fix, retries)
+
     if isinstance(exc, EmbeddedModelUnavailable):
         return CallProblem("embedded_unavailable", "Embedded model unavailable", detail, "See the message above.")
-    if isinstance(exc, openai.AuthenticationError):
-        return CallProblem(
-            "auth",
-            "Wrong or missing API key (HTTP 401)",
-            detail,
-            "Check the key in the sidebar or in .env (OPENAI_API_KEY / LAB_COMPAT_API_KEY).",
+    status = next((e for e in chain if isinstance(e, openai.APIStatusError)), None)
+    if status is not None:
+        return _explain_status(status, problem, retries)
+    if any(isinstance(e, _TIMEOUTS) for e in chain):
+        return problem(
+            "timeout",
+            "Timed out",
+            "The endpoint did not answer in time (the timeout is per attempt). Raise the "
+            "timeout in the sidebar's Generation settings, or try again later."
+            + _retry_note(retries),
         )
-    if isinstance(exc, openai.PermissionDeniedError):
-        return CallProblem("forbidden", "Access denied (HTTP 403)", detail, "This key may not use that model; check the account's access.")
-    if isinstance(exc, openai.NotFoundError):
-        return CallProblem(
-            "not_found",
-            "Unknown model or wrong URL (HTTP 404)",
-            detail,
-            "Check the model name and that the base URL ends in /v1 where the server expects it.",
+    if any(isinstance(e, _CUTS) for e in chain) or "incomplete chunked read" in detail.lower():
+        return problem(
+            "stream_cut",
+            "The connection dropped mid-answer",
+            "The endpoint or the network closed the connection before the answer was "
+            "complete. Whatever arrived is kept; run again for the full answer.",
         )
-    if isinstance(exc, openai.RateLimitError):
-        return CallProblem(
-            "rate_limit",
-            "Rate limited (HTTP 429)",
-            detail,
-            "Lower the concurrency, wait a moment, or raise max retries: the client already "
-            "retried with back-off.",
-        )
-    if isinstance(exc, openai.BadRequestError):
-        return CallProblem("bad_request", "Request rejected (HTTP 400)", detail, "Check the model's limits: prompt length, max tokens, parameters it supports.")
-    if isinstance(exc, openai.InternalServerError) or (
-        isinstance(exc, openai.APIStatusError) and exc.status_code >= 500
-    ):
-        return CallProblem("server_error", "The endpoint failed (HTTP 5xx)", detail, "A fault on the server side: try again; retries are set in the sidebar.")
-    if isinstance(exc, (openai.APITimeoutError, httpx.TimeoutException, TimeoutError)):
-        return CallProblem("timeout", "Timed out", detail, "The endpoint did not answer in time: raise the timeout in the sidebar or try again.")
-    if isinstance(exc, (httpx.RemoteProtocolError, httpx.ReadError)) or "incomplete chunked read" in detail.lower():
-        return CallProblem("stream_cut", "The connection dropped mid-answer", detail, "What arrived so far is kept; run again to get the full answer.")
-    if isinstance(exc, (openai.APIConnectionError, httpx.ConnectError, ConnectionError)):
-        return CallProblem(
+    if any(isinstance(e, _CONNECTS) for e in chain):
+        return problem(
             "connection",
             "Cannot reach the endpoint",
-            detail,
-            "Check the base URL and that the server is running (and reachable from this machine).",
+            "Check the base URL (host, port, and /v1 where the server expects it) and that "
+            "the server is running and reachable from this machine." + _retry_note(retries),
         )
-    if isinstance(exc, openai.APIStatusError):
-        return CallProblem("http_error", f"The endpoint answered HTTP {exc.status_code}", detail, "See the endpoint's message above.")
-    return CallProblem("unexpected", f"Unexpected error ({type(exc).__name__})", detail, "Try again; if it persists, check the terminal running the app.")
+    return CallProblem(
+        "unexpected", f"Unexpected error ({type(exc).__name__})", detail,
+        "Try again; if it persists, check the terminal running the app.", retries,
+    )
+
+
+def _explain_status(exc: openai.APIStatusError, problem, retries: int | None) -> CallProblem:  # noqa: ANN001
+    code = exc.status_code
+    if isinstance(exc, openai.AuthenticationError) or code == 401:
+        return problem(
+            "auth",
+            "Wrong or missing API key (HTTP 401)",
+            "Check the key in the sidebar or in .env (OPENAI_API_KEY / LAB_COMPAT_API_KEY).",
+        )
+    if isinstance(exc, openai.PermissionDeniedError) or code == 403:
+        return problem("forbidden", "Access denied (HTTP 403)", "This key may not use that model; check the account's access.")
+    if isinstance(exc, openai.NotFoundError) or code == 404:
+        return problem(
+            "not_found",
+            "Unknown model or wrong URL (HTTP 404)",
+            "Check the model name in the sidebar (exactly as the endpoint lists it) and that the "
+            "base URL ends in /v1 where the server expects it.",
+        )
+    if isinstance(exc, openai.RateLimitError) or code == 429:
+        wait = _header(exc, "retry-after")
+        asked = f" The endpoint asked to wait {wait} s (Retry-After)." if wait else ""
+        return problem(
+            "rate_limit",
+            "Rate limited (HTTP 429)",
+            "Too many requests at once or per minute for this endpoint." + asked
+            + _retry_note(retries) + " Lower the concurrency, wait a moment, or raise max retries.",
+        )
+    if isinstance(exc, openai.BadRequestError) or code == 400:
+        return problem("bad_request", "Request rejected (HTTP 400)", "Check the model's limits: prompt length, max tokens, parameters it supports.")
+    if code == 502 and _error_code(exc) == "upstream_unreachable":
+        return problem(
+            "connection",
+            "Cannot reach the endpoint (HTTP 502 from the lab's network proxy)",
+            "The proxy could not connect to the endpoint behind it: check the base URL and "
+            "that the server is running." + _retry_note(retries),
+        )
+    if code >= 500:
+        return problem(
+            "server_error",
+            f"The endpoint failed (HTTP {code})",
+            "A fault on the server side, not in your request: try again." + _retry_note(retries),
+        )
+    return problem("http_error", f"The endpoint answered HTTP {code}", "See the endpoint's message above.")
+
+
+def _after(retries: int | None) -> str:
+    if not retries:
+        return ""
+    return f" after {retries} {'retry' if retries == 1 else 'retries'}"
+
+
+def _retry_note(retries: int | None) -> str:
+    if retries is None:
+        return ""
+    if retries == 0:
+        return " No retries were made (max retries is 0 in the sidebar's Generation settings)."
+    return (
+        f" The client already retried {retries} {'time' if retries == 1 else 'times'} with "
+        "back-off (max retries, in the sidebar's Generation settings)."
+    )
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    """The exception and everything it was raised from, outermost first."""
+    seen: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and all(current is not e for e in seen) and len(seen) < 10:
+        seen.append(current)
+        current = current.__cause__ or current.__context__
+    return seen
+
+
+def retries_made(exc: BaseException) -> int | None:
+    """Retries the openai client made before this error, read off the last request it sent.
+
+    Example:
+        >>> retries_made(ValueError("not a request error")) is None
+        True
+    """
+    for e in _causes(exc):
+        request = None
+        if isinstance(e, openai.APIStatusError):
+            try:
+                request = e.response.request
+            except RuntimeError:  # a response built without a request
+                request = None
+        elif isinstance(e, openai.APIError):
+            request = getattr(e, "request", None)
+        if request is not None:
+            value = str(request.headers.get("x-stainless-retry-count", ""))
+            if value.isdigit():
+                return int(value)
+    return None
+
+
+def _header(exc: openai.APIStatusError, name: str) -> str | None:
+    try:
+        return exc.response.headers.get(name)
+    except Exception:  # noqa: BLE001 - a missing response just means no header
+        return None
+
+
+def _error_code(exc: openai.APIStatusError) -> str | None:
+    body = exc.body
+    inner = body.get("error", body) if isinstance(body, dict) else None
+    return str(inner.get("code")) if isinstance(inner, dict) and inner.get("code") else None
 
 
 def _message_of(exc: BaseException) -> str:
@@ -115,7 +237,9 @@ def _message_of(exc: BaseException) -> str:
             inner = body.get("error", body)
             if isinstance(inner, dict) and inner.get("message"):
                 return str(inner["message"])
-    text = str(exc).strip()
-    if isinstance(exc, openai.APIConnectionError) and exc.__cause__ is not None:
-        text = f"{text} ({type(exc.__cause__).__name__}: {exc.__cause__})"
-    return text or type(exc).__name__
+    text = str(exc).strip() or type(exc).__name__
+    # "Connection error." says nothing: name the transport's own error at the bottom of the chain.
+    root = _causes(exc)[-1]
+    if root is not exc and not isinstance(root, openai.APIError):
+        text = f"{text} ({type(root).__name__}: {str(root).strip() or 'no message'})"
+    return text

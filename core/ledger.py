@@ -87,9 +87,15 @@ class SessionLedger:
         with self._lock:
             self._records.clear()
 
-    def callback(self, *, pattern: str, provider: str) -> LedgerCallbackHandler:
-        """A callback handler that records every chat-model call it sees into this ledger."""
-        return LedgerCallbackHandler(self, pattern=pattern, provider=provider)
+    def callback(
+        self, *, pattern: str, provider: str, secrets: tuple[str, ...] = ()
+    ) -> LedgerCallbackHandler:
+        """A callback handler that records every chat-model call it sees into this ledger.
+
+        `secrets` (the endpoint's keys) are removed from recorded error messages: an endpoint's
+        401 message may quote the key, and the ledger is exported as CSV.
+        """
+        return LedgerCallbackHandler(self, pattern=pattern, provider=provider, secrets=secrets)
 
     def to_csv(self) -> str:
         """All records as CSV text (no keys or prompts: only what the ledger holds)."""
@@ -144,10 +150,18 @@ class LedgerCallbackHandler(BaseCallbackHandler):
     # executor, so async calls do not hop threads for it.
     run_inline = True
 
-    def __init__(self, ledger: SessionLedger, *, pattern: str, provider: str) -> None:
+    def __init__(
+        self,
+        ledger: SessionLedger,
+        *,
+        pattern: str,
+        provider: str,
+        secrets: tuple[str, ...] = (),
+    ) -> None:
         self.ledger = ledger
         self.pattern = pattern
         self.provider = provider
+        self._secrets = secrets
         self._starts: dict[UUID, tuple[float, float, str]] = {}
         self._lock = threading.Lock()
 
@@ -213,6 +227,6 @@ class LedgerCallbackHandler(BaseCallbackHandler):
                 latency_s=time.perf_counter() - started_perf,
                 usage=None,
                 finish_reason=None,
-                error=redact(f"{type(error).__name__}: {error}"),
+                error=redact(f"{type(error).__name__}: {error}", *self._secrets),
             )
         )

@@ -63,3 +63,13 @@ def local_endpoint(embedded_server: EmbeddedModelServer, local_settings: ModelSe
 def local_llm(local_settings: ModelSettings, local_endpoint: Endpoint):  # noqa: ANN201
     """A real `ChatOpenAI` pointed at the embedded model."""
     return build_chat_model(local_settings, local_endpoint)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run browser tests last.
+
+    Playwright's sync API keeps an event loop running in the main thread while its
+    session-scoped browser is open, so any later test calling `asyncio.run` would fail with
+    "cannot be called from a running event loop". Fast unit tests first also fail sooner.
+    """
+    items.sort(key=lambda item: item.get_closest_marker("e2e") is not None)

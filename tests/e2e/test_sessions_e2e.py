@@ -1,0 +1,98 @@
+"""Many browser sessions on one app: isolated from each other, and all served under load."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from tests.e2e.apps import choose_network, open_page_via_home
+from tests.e2e.conftest import PROJECTOR, open_app_page, wait_for_idle
+
+pytestmark = pytest.mark.e2e
+
+SESSION_KEY = "typed-in-session-a-Wm3p"
+
+
+def _set_max_tokens(page: Page, value: int) -> None:
+    page.get_by_text("Generation settings").click()
+    field = page.get_by_role("spinbutton", name="Max output tokens")
+    field.fill(str(value))
+    field.press("Enter")
+    wait_for_idle(page)
+
+
+def _stream(page: Page, prompt: str) -> None:
+    page.get_by_label("Prompt").fill(prompt)
+    page.get_by_role("button", name="Stream", exact=True).click()
+
+
+def test_two_sessions_never_see_each_others_settings_keys_or_results(
+    browser: Browser, app_url: str,
+) -> None:
+    a_context, b_context = browser.new_context(viewport=PROJECTOR), browser.new_context(viewport=PROJECTOR)
+    try:
+        a, b = a_context.new_page(), b_context.new_page()
+        open_page_via_home(a, app_url, "streaming")
+        _set_max_tokens(a, 12)
+        choose_network(a, "Remote API ~300 ms")
+        _stream(a, "Name two colours.")
+        expect(a.locator(".st-key-answer-0")).not_to_be_empty(timeout=60_000)
+        wait_for_idle(a)
+        expect(a.get_by_text("So far: 1 requests", exact=False)).to_be_visible()
+        a.get_by_text("OpenAI", exact=True).click()
+        wait_for_idle(a)
+        a.get_by_label("API key", exact=True).fill(SESSION_KEY)
+        a.get_by_label("API key", exact=True).press("Enter")
+        wait_for_idle(a)
+
+        open_app_page(b, app_url, "streaming")
+        # B starts from the defaults: none of A's settings, key, conditions or answer.
+        assert b.locator(".st-key-answer-0").count() == 0
+        assert b.locator(".st-key-sidebar-network input").input_value() == "Off"
+        expect(b.get_by_label("Local (embedded SmolLM2)")).to_be_checked()
+        b.get_by_text("Generation settings").click()
+        assert b.get_by_role("spinbutton", name="Max output tokens").input_value() != "12"
+        assert SESSION_KEY not in b.content()
+        b.get_by_text("OpenAI", exact=True).click()
+        wait_for_idle(b)
+        expect(b.get_by_text("OpenAI needs an API key", exact=False)).to_be_visible()
+        assert b.get_by_label("API key", exact=True).input_value() == ""
+        # The proxy keeps counts and limits per session: B's count starts at zero.
+        choose_network(b, "Remote API ~300 ms")
+        expect(b.get_by_text("Via the lab's proxy", exact=False)).to_be_visible()
+        assert b.get_by_text("So far:", exact=False).count() == 0
+
+        # A still has everything it set.
+        assert a.locator(".st-key-sidebar-network input").input_value() == "Remote API ~300 ms"
+        assert a.get_by_label("API key", exact=True).input_value() == SESSION_KEY
+        expect(a.get_by_text("So far: 1 requests", exact=False)).to_be_visible()
+    finally:
+        a_context.close()
+        b_context.close()
+
+
+@pytest.mark.timeout(420)
+def test_eight_sessions_streaming_at_once_all_finish(browser: Browser, app_url: str) -> None:
+    contexts = [browser.new_context(viewport=PROJECTOR) for _ in range(8)]
+    try:
+        pages = []
+        for number, context in enumerate(contexts):
+            page = context.new_page()
+            if number == 0:
+                open_page_via_home(page, app_url, "streaming")
+            else:  # the server has run app.py by now: page URLs are routed by it
+                open_app_page(page, app_url, "streaming")
+            _set_max_tokens(page, 16)
+            page.get_by_label("Prompt").fill("Name three animals.")
+            pages.append(page)
+        for page in pages:  # all eight start before any is awaited
+            page.get_by_role("button", name="Stream", exact=True).click()
+        for page in pages:
+            expect(page.locator(".st-key-answer-0")).not_to_be_empty(timeout=180_000)
+        for page in pages:
+            wait_for_idle(page, timeout_ms=180_000)
+            assert page.locator("[data-testid=stAlertContentError], [data-testid=stException]").count() == 0
+            expect(page.get_by_text("finish reason", exact=False).first).to_be_visible()
+    finally:
+        for context in contexts:
+            context.close()

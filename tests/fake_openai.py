@@ -1,0 +1,119 @@
+"""A tiny OpenAI-compatible server for tests that need answers the real model will not give.
+
+It answers `/v1/chat/completions` (plain and streamed, with a usage chunk) with a fixed reply,
+requires a key, says 404 for unknown models like OpenAI does, and — for model "reject-key" —
+answers 401 quoting the key it received, as OpenAI's own 401 quotes part of it. That is the
+way a key most easily leaks into an error message, so the redaction tests need it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+import time
+from typing import Any
+
+import uvicorn
+
+XSS_REPLY = (
+    'Here you go: <script>window.__xss = "script ran"</script> and '
+    '<img src="x" onerror="window.__xss = \'img onerror ran\'"> done.'
+)
+
+
+class FakeOpenAI:
+    """Serve a fixed reply on 127.0.0.1; `base_url` is the OpenAI-compatible URL."""
+
+    def __init__(self, key: str, reply: str = XSS_REPLY, models: tuple[str, ...] = ("fake-model",)) -> None:
+        self.key = key
+        self.reply = reply
+        self.models = models
+        self.port = 0
+        self._server: uvicorn.Server | None = None
+        self._thread: threading.Thread | None = None
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}/v1"
+
+    def start(self) -> FakeOpenAI:
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        self.port = sock.getsockname()[1]
+        config = uvicorn.Config(
+            self._app, interface="asgi3", lifespan="off", log_config=None, access_log=False,
+            log_level="warning",
+        )
+        self._server = uvicorn.Server(config)
+        self._thread = threading.Thread(
+            target=lambda: asyncio.run(self._server.serve(sockets=[sock])), daemon=True  # type: ignore[union-attr]
+        )
+        self._thread.start()
+        deadline = time.monotonic() + 10
+        while not self._server.started and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+
+    async def _app(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        body = b""
+        while True:
+            message = await receive()
+            body += message.get("body", b"")
+            if not message.get("more_body"):
+                break
+        headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
+        received = headers.get("authorization", "").removeprefix("Bearer ").strip()
+        request = json.loads(body or b"{}")
+        model = request.get("model", "")
+        if model == "reject-key" or received != self.key:
+            await _json(send, 401, {"error": {
+                "message": f"Incorrect API key provided: {received}. You can find your API key at "
+                "https://example.invalid/keys.", "type": "invalid_request_error", "code": "invalid_api_key"}})
+            return
+        if scope["path"] != "/v1/chat/completions":
+            await _json(send, 404, {"error": {"message": "Not found", "type": "invalid_request_error"}})
+            return
+        if model not in self.models:
+            await _json(send, 404, {"error": {
+                "message": f"The model `{model}` does not exist or you do not have access to it.",
+                "type": "invalid_request_error", "code": "model_not_found"}})
+            return
+        words = [w + " " for w in self.reply.split(" ")]
+        base = {"id": "chatcmpl-fake", "object": "chat.completion.chunk", "created": 0, "model": model}
+        usage = {"prompt_tokens": 5, "completion_tokens": len(words), "total_tokens": 5 + len(words)}
+        if not request.get("stream"):
+            await _json(send, 200, {
+                "id": "chatcmpl-fake", "object": "chat.completion", "created": 0, "model": model,
+                "choices": [{"index": 0, "finish_reason": "stop",
+                             "message": {"role": "assistant", "content": "".join(words)}}],
+                "usage": usage,
+            })
+            return
+        await send({"type": "http.response.start", "status": 200,
+                    "headers": [(b"content-type", b"text/event-stream")]})
+        events = [{**base, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]}]
+        events += [{**base, "choices": [{"index": 0, "delta": {"content": w}, "finish_reason": None}]} for w in words]
+        events.append({**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+        if (request.get("stream_options") or {}).get("include_usage"):
+            events.append({**base, "choices": [], "usage": usage})
+        for event in events:
+            await send({"type": "http.response.body", "body": f"data: {json.dumps(event)}\n\n".encode(), "more_body": True})
+            await asyncio.sleep(0.01)
+        await send({"type": "http.response.body", "body": b"data: [DONE]\n\n", "more_body": False})
+
+
+async def _json(send: Any, status: int, payload: dict[str, Any]) -> None:
+    data = json.dumps(payload).encode()
+    await send({"type": "http.response.start", "status": status,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(data)).encode())]})
+    await send({"type": "http.response.body", "body": data, "more_body": False})
