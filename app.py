@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from components.pages import HOME, PATTERN_PAGES, home_page, pattern_page
+from components.cost_view import session_total_line
 from components.sidebar import render_settings_sidebar
 
 
@@ -26,7 +27,13 @@ def main(start_page: str = HOME) -> None:
         }
     )
     render_settings_sidebar()
+    with st.sidebar:
+        total_slot = st.empty()
+    with total_slot:
+        session_total_line()
     navigation.run()
+    with total_slot:  # again, now including the calls this page just made
+        session_total_line()
 
 
 if __name__ == "__main__":

@@ -33,6 +33,14 @@ PATTERN_PAGES: tuple[PatternPage, ...] = (
         "Tokens appear as they are generated (`llm.stream` → `st.write_stream`). Measures time "
         "to first token and tokens/second, and races `stream` against a full `invoke`.",
     ),
+    PatternPage(
+        "pages/metadata.py",
+        "Metadata & cost",
+        ":material/receipt_long:",
+        "Every answer's receipt (`response_metadata`, `usage_metadata`): tokens, model, finish "
+        "reason. An editable, dated price table turns tokens into dollars, and the session ledger "
+        "totals every call made on every page.",
+    ),
 )
 
 
