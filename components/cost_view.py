@@ -11,6 +11,7 @@ import streamlit as st
 from components.prices import current_price_table
 from components.runtime import ledger
 from core.costs import (
+    LEDGER_COLUMNS,
     CostedCall,
     SessionTotals,
     cost_by_model,
@@ -91,7 +92,8 @@ def coverage_notes(totals: SessionTotals) -> None:
 
 
 def ledger_table(costed: list[CostedCall]) -> None:
-    frame = pd.DataFrame(ledger_rows(costed)).drop(columns=["cost_usd"])
+    columns = [c for c in LEDGER_COLUMNS if c != "cost_usd"]  # "cost" says why a cost is unknown
+    frame = pd.DataFrame(ledger_rows(costed), columns=columns)
     st.dataframe(
         frame,
         hide_index=True,
@@ -99,6 +101,7 @@ def ledger_table(costed: list[CostedCall]) -> None:
         height=min(38 + 35 * len(frame), 320),
         column_config={
             "usage": st.column_config.TextColumn("usage"),
+            "cost": st.column_config.TextColumn("cost", width=100),
             "latency_s": st.column_config.NumberColumn("latency (s)", format="%.2f"),
             "input_tokens": st.column_config.NumberColumn("in"),
             "cached_input_tokens": st.column_config.NumberColumn("cached"),
@@ -107,6 +110,13 @@ def ledger_table(costed: list[CostedCall]) -> None:
             "total_tokens": st.column_config.NumberColumn("total"),
         },
     )
+
+
+def _usd_axis(fig: go.Figure, values: list[float], title: str) -> None:
+    # Plain dollars with enough decimals for per-call costs (plotly's SI ticks would say "150µ").
+    top = max(values, default=0.0)
+    tickformat = ",.2f" if top == 0 or top >= 1 else ",.4f" if top >= 0.01 else ",.6f"
+    fig.update_yaxes(title_text=title, tickprefix="$", tickformat=tickformat, rangemode="tozero")
 
 
 def _layout(fig: go.Figure, title: str, height: int = 300) -> go.Figure:
@@ -130,10 +140,10 @@ def cumulative_cost_figure(costed: list[CostedCall]) -> go.Figure:
             line={"shape": "hv", "color": COST_COLOR, "width": 4},
             marker={"size": 9},
             name="cumulative cost",
-            hovertemplate="%{x|%H:%M:%S}<br>$%{y:.6f}<extra></extra>",
+            hovertemplate="%{x|%H:%M:%S}<br>$%{y:,.6f}<extra></extra>",
         )
     )
-    fig.update_yaxes(title_text="USD so far", tickprefix="$", rangemode="tozero")
+    _usd_axis(fig, [usd for _, usd in points], "USD so far")
     fig.update_xaxes(title_text="time the call finished", tickformat="%H:%M:%S")
     return _layout(fig, "Cumulative cost over time")
 
@@ -167,7 +177,7 @@ def cost_by_model_figure(costed: list[CostedCall]) -> go.Figure:
             hovertemplate="%{x}: %{text}<extra></extra>",
         )
     )
-    fig.update_yaxes(title_text="USD", tickprefix="$", rangemode="tozero")
+    _usd_axis(fig, [v or 0.0 for v in by_model.values()], "USD")
     return _layout(fig, "Cost by model")
 
 
