@@ -57,11 +57,14 @@ def totals_strip(totals: SessionTotals, *, key: str | None = None) -> None:
                        help=f"{totals.cached_input_tokens:,} of them cached.")
         cols[3].metric("Output tokens", f"{totals.output_tokens:,}",
                        help=f"{totals.reasoning_tokens:,} of them reasoning.")
-        cost = format_usd(totals.cost_usd) if totals.priced_calls else "no price"
         if totals.usage_reported == 0:
             cost = "—" if totals.calls == 0 else "unknown"
+        elif totals.priced_calls == 0:
+            cost = "no price"
+        else:
+            cost = format_usd(totals.cost_usd) + ("" if totals.cost_complete else "+")
         cols[4].metric(
-            "Session cost", cost if totals.cost_complete or totals.calls == 0 else f"{cost}+",
+            "Session cost", cost,
             help="Sum over calls with usage and a price; '+' means some calls' cost is unknown.",
         )
 

@@ -120,7 +120,8 @@ class SessionTotals:
         parts = [
             f"{self.calls:,} call{'s' if self.calls != 1 else ''}",
             f"{self.total_tokens:,} tokens",
-            format_usd(self.cost_usd) if self.priced_calls else NO_PRICE,
+            format_usd(self.cost_usd) if self.priced_calls
+            else NO_PRICE if self.usage_reported else "cost unknown",
         ]
         if self.usage_missing:
             parts.append(f"{self.usage_missing:,} without usage")

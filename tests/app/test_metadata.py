@@ -110,3 +110,27 @@ def test_price_table_is_dated_sourced_and_prices_the_local_model_at_zero(open_pa
     assert (local["provider"], local["input_per_1m_usd"], local["output_per_1m_usd"]) == ("local", 0, 0)
     assert len(prices) == 52
     assert any("No calls yet" in i.value for i in at.info)
+
+
+def test_missing_usage_and_missing_prices_are_called_out_not_counted_as_zero(
+    open_page: Callable[[str], AppTest],
+) -> None:
+    from core.ledger import CallRecord
+    from core.usage import Usage
+
+    at = open_page(METADATA)
+    # What other pages' calls leave in this session's ledger: a stream from an endpoint that
+    # ignored stream_options (no usage), and a call on a model the price table does not know.
+    ledger = at.session_state["lab.ledger"]
+    ledger.add(CallRecord("r1", "streaming", "Compatible", "llama3.2", 1.0, 0.4, None, "stop", streamed=True))
+    ledger.add(CallRecord("r2", "batch", "Compatible", "llama3.2", 2.0, 0.4, Usage(30, 10, 40), "stop"))
+    at.run()
+    assert not at.exception
+    m = metrics(at)
+    assert (m["Calls"], m["Usage reported"], m["Input tokens"]) == ("2", "1 of 2", "30")
+    assert m["Session cost"] == "no price"
+    assert any("streamed call(s) came back without usage" in w.value for w in at.warning)
+    assert any("`llama3.2`" in i.value and "no price" in i.value for i in at.info)
+    ledger_frame = next(df.value for df in at.dataframe if "pattern" in df.value.columns)
+    assert list(ledger_frame["cost"]) == ["not reported", "no price"]
+    assert any("2 calls · 40 tokens · no price · 1 without usage" in c.value for c in at.sidebar.caption)
