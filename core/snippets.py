@@ -72,3 +72,52 @@ def streaming_code(settings: ModelSettings, endpoint: Endpoint, prompt: str) -> 
     print("usage:", usage)
     """
     return model_setup_code(settings, endpoint) + "\n" + textwrap.dedent(body)
+
+
+def metadata_code(
+    settings: ModelSettings,
+    endpoint: Endpoint,
+    prompt: str,
+    price: tuple[float, float | None, float] | None = None,
+) -> str:
+    """A script that prints a call's receipt (invoke and stream) and what it cost.
+
+    Args:
+        settings: the session's settings (max tokens included).
+        endpoint: where the call goes.
+        prompt: the prompt to send.
+        price: (input, cached input or None, output) USD per 1M tokens; None → cost not printed.
+    """
+    if price is None:
+        cost_part = 'print("no price for this model: add one to compute the cost")\n'
+    else:
+        input_price, cached_price, output_price = price
+        cached_price = input_price if cached_price is None else cached_price
+        cost_part = f"""
+        # USD per 1M tokens. Cached input tokens are part of input_tokens: price them once.
+        INPUT, CACHED, OUTPUT = {input_price!r}, {cached_price!r}, {output_price!r}
+        cached = usage.get("input_token_details", {{}}).get("cache_read", 0)
+        cost = ((usage["input_tokens"] - cached) * INPUT + cached * CACHED
+                + usage["output_tokens"] * OUTPUT) / 1_000_000
+        print(f"cost: ${{cost:.6f}}")
+        """
+    body = f"""
+    from langchain_core.callbacks import get_usage_metadata_callback
+
+    with get_usage_metadata_callback() as usage_callback:
+        response = llm.invoke({prompt!r})
+        print(response.content)
+        print("response_metadata:", response.response_metadata)  # model_name, finish_reason, ...
+        print("usage_metadata:", response.usage_metadata)  # input/output/total tokens, details
+
+        streamed_usage = None
+        for chunk in llm.stream({prompt!r}):
+            if chunk.usage_metadata:  # only the last chunk, and only with stream_usage=True
+                streamed_usage = chunk.usage_metadata
+        print("stream usage_metadata:", streamed_usage)
+
+    # LangChain's own tally per model name (calls without a model name are not counted).
+    print("usage callback:", usage_callback.usage_metadata)
+    usage = response.usage_metadata
+    """
+    return model_setup_code(settings, endpoint) + "\n" + textwrap.dedent(body) + textwrap.dedent(cost_part)
