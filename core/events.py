@@ -206,13 +206,16 @@ def iterate_in_new_loop(
     make_aiter: Callable[[], AsyncIterator[T]],
     *,
     on_close: Callable[[], Awaitable[Any]] | None = None,
-) -> Iterator[T]:
+    idle_s: float | None = None,
+) -> Iterator[T | None]:
     """Iterate an async iterator from synchronous code, one item per step, on a fresh loop.
 
     The loop only runs while the next item is awaited, so the caller can do its own work (redraw
-    a page) between items on its own thread. Stopping early closes the iterator (cancelling the
-    chain); `on_close` then runs on the same loop (to close clients bound to it) before the loop
-    is closed.
+    a page) between items on its own thread. With `idle_s`, `None` is yielded whenever no item
+    arrived for that long, so the caller can refresh a screen during a long pause (waiting for
+    a model's first token) without waiting for the next item. Stopping early cancels the
+    iterator (and the chain behind it); `on_close` then runs on the same loop (to close clients
+    bound to it) before the loop is closed.
 
     Example:
         >>> async def numbers():
@@ -220,26 +223,64 @@ def iterate_in_new_loop(
         ...         yield n
         >>> list(iterate_in_new_loop(numbers))
         [0, 1, 2]
+        >>> async def slow():
+        ...     await asyncio.sleep(0.05)
+        ...     yield "late"
+        >>> list(iterate_in_new_loop(slow, idle_s=0.01))[-2:]
+        [None, 'late']
     """
     loop = asyncio.new_event_loop()
     aiter = None
+    pending: asyncio.Future[T] | None = None
     try:
         aiter = make_aiter()
         while True:
+            if pending is None:
+                pending = asyncio.ensure_future(aiter.__anext__(), loop=loop)
+            if idle_s is not None:
+                done, _ = loop.run_until_complete(asyncio.wait({pending}, timeout=idle_s))
+                if not done:
+                    yield None  # nothing yet: let the caller refresh
+                    continue
+            else:
+                loop.run_until_complete(asyncio.wait({pending}))
+            finished, pending = pending, None
             try:
-                item = loop.run_until_complete(aiter.__anext__())
+                item = finished.result()
             except StopAsyncIteration:
                 return
             yield item
     finally:
         try:
-            if aiter is not None and hasattr(aiter, "aclose"):
-                loop.run_until_complete(aiter.aclose())
-            if on_close is not None:
-                loop.run_until_complete(on_close())
-            loop.run_until_complete(loop.shutdown_asyncgens())
+            if pending is not None and not pending.done():
+                pending.cancel()  # before closing the iterator: it is running inside this task
+                loop.run_until_complete(asyncio.gather(pending, return_exceptions=True))
+            _wind_down(loop, aiter, on_close)
         finally:
             loop.close()
+
+
+def _wind_down(
+    loop: asyncio.AbstractEventLoop,
+    aiter: AsyncIterator[Any] | None,
+    on_close: Callable[[], Awaitable[Any]] | None,
+) -> None:
+    # Stopped early (a rerun mid-run), the chain still has tasks and open HTTP streams on this
+    # loop: close the iterator, cancel what is left and let it finish, and only then close the
+    # clients and async generators. Failures while cancelling are expected and not news.
+    if aiter is not None and hasattr(aiter, "aclose"):
+        try:
+            loop.run_until_complete(aiter.aclose())
+        except Exception:  # noqa: S110 - the run is being abandoned
+            pass
+    pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
+    for task in pending:
+        task.cancel()
+    if pending:
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+    if on_close is not None:
+        loop.run_until_complete(on_close())
+    loop.run_until_complete(loop.shutdown_asyncgens())
 
 
 def fresh_async_http_client() -> httpx.AsyncClient:
@@ -259,13 +300,15 @@ def stream_events(
     config: RunnableConfig | None = None,
     *,
     http_clients: Sequence[httpx.AsyncClient] = (),
+    idle_s: float | None = None,
     **filters: Any,
-) -> Iterator[dict[str, Any]]:
+) -> Iterator[dict[str, Any] | None]:
     """`chain.astream_events(inputs, config, version="v2", **filters)`, as a plain iterator.
 
     Runs on a fresh event loop, stepped once per event (`iterate_in_new_loop`); the given
-    `http_clients` are closed on that loop at the end. Errors raised inside the chain come out
-    of this iterator, as they do from the async one.
+    `http_clients` are closed on that loop at the end. With `idle_s`, `None` comes out when no
+    event arrived for that long. Errors raised inside the chain come out of this iterator, as
+    they do from the async one.
     """
 
     async def close_clients() -> None:
@@ -275,6 +318,7 @@ def stream_events(
     return iterate_in_new_loop(
         lambda: chain.astream_events(inputs, config=config, version="v2", **filters),  # type: ignore[arg-type,return-value]
         on_close=close_clients,
+        idle_s=idle_s,
     )
 
 
@@ -483,21 +527,27 @@ class EventRecorder:
                 "step_failed",
                 f"The step `{self.error_step}` raised {type(exc).__name__}",
                 problem.detail,
-                "The events received before the failure are kept; the failing step is marked "
-                "on the timeline.",
+                "The chain's own code failed here, not the model endpoint; fix the step and "
+                "run again.",
             )
         self.error = problem
 
     def finish(self) -> None:
         self.total_s = self.elapsed_s()
 
-    def watch(self, events: Iterable[Mapping[str, Any]]) -> Iterator[RecordedEvent]:
-        """Record each event of `events` as it arrives and yield its record; never raises."""
+    def watch(
+        self, events: Iterable[Mapping[str, Any] | None]
+    ) -> Iterator[RecordedEvent | None]:
+        """Record each event of `events` as it arrives and yield its record; never raises.
+
+        A `None` in `events` (an idle tick from `stream_events(idle_s=...)`) is passed through
+        unrecorded, so the caller can refresh while waiting.
+        """
         self.start()
         completed = False
         try:
             for raw in events:
-                yield self.record(raw)
+                yield None if raw is None else self.record(raw)
             completed = True
         except Exception as exc:  # a failed chain is data here: keep what arrived
             self.fail(exc)
@@ -542,7 +592,10 @@ class EventRecorder:
         return f"{self.names.get(parent, '?')} ·{short_id(parent)}"
 
     def table_rows(self, events: Iterable[RecordedEvent] | None = None) -> list[dict[str, Any]]:
-        """Rows for the events log: ms since start, type, name, run, parent, summary."""
+        """Rows for the events log: ms since start, type, name, run, parent, summary.
+
+        The parent is its short run id (it is some row's `run`); `parent_label` names it.
+        """
         return [
             {
                 "#": e.index,
@@ -550,7 +603,7 @@ class EventRecorder:
                 "event": e.event,
                 "name": e.name,
                 "run": short_id(e.run_id),
-                "parent": self.parent_label(e),
+                "parent": short_id(e.parent_id) or "—",
                 "summary": e.summary,
             }
             for e in (self.events if events is None else events)
