@@ -196,7 +196,8 @@ def timeline_figure(
         fig.add_trace(
             go.Scatter(
                 x=tick_x, y=tick_y, mode="markers", name="stream chunk",
-                marker={"symbol": "line-ns-open", "size": 14, "line": {"width": 2, "color": TICK_COLOR}},
+                marker={"symbol": "line-ns-open", "size": 14, "color": TICK_COLOR,
+                        "line": {"width": 2, "color": TICK_COLOR}},
                 hovertemplate="chunk at %{x:.1f} ms<extra></extra>",
             )
         )

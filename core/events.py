@@ -850,7 +850,7 @@ def summarize(event: str, data: Any, secrets: tuple[str, ...] = ()) -> str:
 
     Example:
         >>> summarize("on_chain_start", {"input": {"topic": "cats"}})
-        "in: topic='cats'"
+        'in: topic=“cats”'
         >>> from langchain_core.messages import AIMessageChunk
         >>> summarize("on_chat_model_stream", {"chunk": AIMessageChunk(content="Why")})
         "'Why'"
@@ -910,9 +910,19 @@ def _describe_chunk(chunk: Any) -> str:
     return _describe(chunk)
 
 
+def _quote(text: str) -> str:
+    # Curly quotes: text with apostrophes stays readable (repr would escape them).
+    return f"“{text}”"
+
+
+def _role(message: BaseMessage) -> str:
+    # AIMessageChunk.type is "AIMessageChunk"; AIMessage.type is "ai".
+    return message.type.removesuffix("MessageChunk").lower()
+
+
 def _describe(value: Any, depth: int = 0) -> str:
     if isinstance(value, BaseMessage):
-        text = f"{value.type}: {_message_text(value)!r}"
+        text = f"{_role(value)}: {_quote(_message_text(value))}"
         extras = [_usage_text(value)]
         finish = (getattr(value, "response_metadata", None) or {}).get("finish_reason")
         if finish:
@@ -934,7 +944,7 @@ def _describe(value: Any, depth: int = 0) -> str:
             return "[…]"
         return "[" + ", ".join(_describe(v, depth + 1) for v in value) + "]"
     if isinstance(value, str):
-        return repr(value)
+        return _quote(value)
     if value is None:
         return "—"
     return repr(value)
