@@ -94,11 +94,8 @@ def counts_table(counts: dict[str, int]) -> None:
     st.dataframe(
         frame, hide_index=True, key="events.counts",
         column_config={
-            "event": st.column_config.TextColumn("event type", width=180),
-            "count": st.column_config.ProgressColumn(
-                "count", format="%d", min_value=0, max_value=max(counts.values(), default=1),
-                width=150,
-            ),
+            "event": st.column_config.TextColumn("event type", width=200),
+            "count": st.column_config.NumberColumn("count", format="%d", width=80),
         },
     )
 
@@ -157,7 +154,7 @@ def timeline_figure(
 ) -> go.Figure:
     """A trace waterfall: one bar per run, nested under its parent, stream chunks as ticks."""
     total_ms = max((until_s or 0) * 1000, 1.0)
-    min_width_ms = total_ms * 0.004  # instant steps (prompt formatting) still get a visible sliver
+    min_width_ms = total_ms * 0.006  # instant steps (prompt formatting) still get a visible sliver
     labels = [
         "\u00a0\u00a0\u00a0" * s.depth + ("└ " if s.depth else "") + f"{s.name} ·{short_id(s.run_id)}"
         for s in spans
@@ -220,8 +217,8 @@ def timeline_figure(
         )
     fig.update_layout(
         barmode="overlay",
-        height=max(260, 90 + 34 * len(spans)),
-        margin={"l": 10, "r": 10, "t": 30, "b": 10},
+        height=max(280, 130 + 34 * len(spans)),
+        margin={"l": 10, "r": 10, "t": 70, "b": 10},
         font={"size": 15},
         xaxis={"title": "milliseconds since the run began", "rangemode": "tozero"},
         yaxis={
@@ -230,7 +227,9 @@ def timeline_figure(
             "autorange": "reversed",
             "tickfont": {"size": 14, "family": "monospace"},
         },
-        legend={"orientation": "h", "y": 1.02, "yanchor": "bottom", "x": 0, "font": {"size": 14}},
+        # Top left of the whole figure: clear of the tick labels and of plotly's toolbar.
+        legend={"orientation": "h", "x": 0, "xref": "container", "y": 1, "yref": "container",
+                "yanchor": "top", "font": {"size": 14}},
         hoverlabel={"font": {"size": 14}},
     )
     return fig
