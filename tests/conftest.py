@@ -63,3 +63,14 @@ def local_endpoint(embedded_server: EmbeddedModelServer, local_settings: ModelSe
 def local_llm(local_settings: ModelSettings, local_endpoint: Endpoint):  # noqa: ANN201
     """A real `ChatOpenAI` pointed at the embedded model."""
     return build_chat_model(local_settings, local_endpoint)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Run the browser tests last (a stable sort: the order within each group is kept).
+
+    Playwright's sync API marks an asyncio loop as running on the main thread for as long as
+    the session-scoped browser lives, so any test after the first browser test that starts an
+    event loop of its own (`asyncio.run`, `astream_events`) would fail with "Cannot run the
+    event loop while another loop is running".
+    """
+    items.sort(key=lambda item: item.get_closest_marker("e2e") is not None)
