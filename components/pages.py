@@ -46,6 +46,13 @@ PATTERN_PAGES: tuple[PatternPage, ...] = (
         "to first token and tokens/second, and races `stream` against a full `invoke`.",
     ),
     PatternPage(
+        "pages/events.py",
+        "Streaming events",
+        ":material/timeline:",
+        "Every step inside a chain, live (`astream_events(version=\"v2\")`): an events log stamped "
+        "on receipt, counts per type, filters, and a timeline of each run and its stream chunks.",
+    ),
+    PatternPage(
         "pages/metadata.py",
         "Metadata & cost",
         ":material/receipt_long:",
