@@ -53,6 +53,14 @@ PATTERN_PAGES: tuple[PatternPage, ...] = (
         "on receipt, counts per type, filters, and a timeline of each run and its stream chunks.",
     ),
     PatternPage(
+        "pages/async.py",
+        "Async",
+        ":material/sync_alt:",
+        "Several calls in flight at once: an `invoke` loop against `ainvoke` + `asyncio.gather`, "
+        "`abatch(max_concurrency=n)` and parallel `astream`s, drawn on one timeline with wall "
+        "time and speed-up — on the CPU-bound embedded model and a simulated remote API.",
+    ),
+    PatternPage(
         "pages/metadata.py",
         "Metadata & cost",
         ":material/receipt_long:",

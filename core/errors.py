@@ -117,6 +117,14 @@ def explain_error(exc: BaseException, *secrets: str) -> CallProblem:
             "Check the base URL (host, port, and /v1 where the server expects it) and that "
             "the server is running and reachable from this machine." + _retry_note(retries),
         )
+    if isinstance(exc, RuntimeError) and "event loop is closed" in detail.lower():
+        return CallProblem(
+            "event_loop",
+            "An async client outlived its event loop",
+            detail,
+            "Each asyncio.run makes a new loop: give it its own HTTP client "
+            "(ChatOpenAI(http_async_client=...)) instead of one cached across runs.",
+        )
     return CallProblem(
         "unexpected", f"Unexpected error ({type(exc).__name__})", detail,
         "Try again; if it persists, check the terminal running the app.", retries,

@@ -1,0 +1,233 @@
+"""Async: the same questions sequentially, with gather, with abatch and as parallel streams."""
+
+from __future__ import annotations
+
+import time
+
+import pandas as pd
+import streamlit as st
+
+from components.async_view import LiveStreams, mode_summary, progress_line, timeline_figure
+from components.display import endpoint_for_code, endpoint_or_stop, fmt_seconds, show_code, show_problem
+from components.router import ensure_router
+from components.runtime import (
+    chat_model,
+    current_conditions,
+    current_settings,
+    endpoint_with_conditions,
+    run_config,
+    secrets_of,
+)
+from core.concurrency import MAX_QUESTIONS, Mode, ModeRun, comparison_rows, parse_questions, run_mode, setup_key
+from core.models import Endpoint
+from core.netem import PRESETS
+from core.settings import Provider
+from core.snippets import async_code
+
+ensure_router()  # a first visit straight to this page: see components/router.py
+
+DEFAULT_QUESTIONS = ["What is AI?", "What is ML?", "What is DL?", "What is NLP?", "What is a GPU?"]
+EMBEDDED = "Embedded model (CPU-bound)"
+REMOTE = "Simulated remote API (+300 ms, latency-bound)"
+REMOTE_PRESET = "Remote API ~300 ms"
+RUNS = "async.runs"  # {situation: {Mode: ModeRun}}: kept so any rerun redraws the last results
+BUTTONS = {
+    Mode.SEQUENTIAL: "Sequential invoke",
+    Mode.GATHER: "ainvoke + gather",
+    Mode.ABATCH: "abatch",
+    Mode.ASTREAM: "astream × n",
+}
+
+st.title("Async")
+st.markdown(
+    "Async does not make one call faster: it lets several calls *wait at the same time*, like a "
+    "chef who puts the pasta on and chops vegetables while it cooks. Ask the same questions four "
+    "ways and compare them on one clock."
+)
+
+settings = current_settings()
+if settings.provider is Provider.LOCAL:
+    situation = st.segmented_control(
+        "Where the calls go", [EMBEDDED, REMOTE], default=EMBEDDED, required=True,
+        key="async.situation",
+        help="The remote API is simulated by the lab's network proxy on 127.0.0.1: the same "
+        "model, with every request held 300 ms before it is forwarded.",
+    )
+    if situation == EMBEDDED:
+        st.caption(
+            "**CPU-bound.** SmolLM2 runs on this machine's 2 CPU cores. llama.cpp serves up to 4 "
+            "requests at once and decodes them together, so overlap helps a little — but the "
+            "calls share the same cores, so each one gets slower while others run."
+        )
+        if not current_conditions().is_passthrough:
+            st.caption(
+                f":orange[The sidebar's network conditions ({current_conditions().describe()}) "
+                "apply here too; set them to Off to see the machine alone.]"
+            )
+    else:
+        st.caption(
+            "**Latency-bound.** Like a hosted API, most of each call is waiting (here 300 ms "
+            "before the first byte). Waiting costs no CPU, so overlapping calls wait *together*: "
+            "wall time shrinks towards one call's latency."
+        )
+else:
+    situation = f"Your endpoint ({settings.provider.label})"
+    st.caption(
+        "A remote API's time is mostly waiting on the network and the provider's queue, so "
+        "overlap helps — until its rate limits (HTTP 429) answer: that is what `abatch`'s "
+        "`max_concurrency` is for."
+    )
+
+left, right = st.columns([1.6, 1])
+with left:
+    questions_text = st.text_area(
+        f"Questions, one per line (up to {MAX_QUESTIONS})", "\n".join(DEFAULT_QUESTIONS),
+        key="async.questions", height=150,
+    )
+with right:
+    max_tokens = st.select_slider(
+        "Max tokens per answer", [16, 32, 48, 64, 128, 256], value=48, key="async.max_tokens",
+        help="Overrides the sidebar's max output tokens on this page so that 'Run all' takes "
+        "seconds. Answers cut at this length finish with 'length'.",
+    )
+    max_concurrency = st.number_input(
+        "abatch max_concurrency", 1, MAX_QUESTIONS, 2, key="async.max_concurrency",
+        help="abatch keeps at most this many calls in flight; the others wait their turn.",
+    )
+prompts = parse_questions(questions_text)
+
+buttons = st.columns([1, 1, 0.7, 0.9, 1])
+clicked = [mode for col, mode in zip(buttons, Mode) if col.button(BUTTONS[mode], width="stretch")]
+if buttons[4].button("Run all", type="primary", icon=":material/play_arrow:", width="stretch"):
+    clicked = list(Mode)
+
+
+def situation_endpoint(endpoint: Endpoint) -> Endpoint:
+    """The endpoint for the chosen situation (the simulated remote goes through the proxy)."""
+    if situation == REMOTE:
+        return endpoint_with_conditions(endpoint.direct, PRESETS[REMOTE_PRESET])
+    return endpoint
+
+
+def run_one(mode: Mode, endpoint: Endpoint) -> ModeRun:
+    """Run one mode with live progress (and live streams for astream); keep its result."""
+    area = st.empty()
+    with area.container(border=True):
+        status = st.empty()
+        status.markdown(f"**{mode.label}** · starting…")
+        live = LiveStreams(prompts, key_prefix="live") if mode.streams else None
+    started = time.perf_counter()
+    run = run_mode(
+        mode,
+        prompts,
+        # A fresh ChatOpenAI per action; async modes get one HTTP client per event loop.
+        lambda **overrides: chat_model(endpoint, max_tokens=max_tokens, **overrides),
+        config=run_config("async", endpoint),
+        max_concurrency=int(max_concurrency),
+        setup=setup_key(prompts, context),
+        secrets=secrets_of(endpoint),
+        on_chunk=live.on_chunk if live else None,
+        on_progress=lambda r: status.markdown(progress_line(r, time.perf_counter() - started)),
+    )
+    run.situation = situation
+    # Stored at once: if a click stops "Run all" midway, the modes that finished stay.
+    st.session_state.setdefault(RUNS, {}).setdefault(situation, {})[mode] = run
+    area.empty()
+    return run
+
+
+context = ""
+if clicked and not prompts:
+    st.warning("Type at least one question first.")
+elif clicked:
+    endpoint = situation_endpoint(endpoint_or_stop())
+    context = f"{endpoint.label}|{max_tokens}|{settings.temperature}|{settings.seed}"
+    for mode in clicked:
+        run_one(mode, endpoint)
+
+
+runs = st.session_state.get(RUNS, {}).get(situation, {})
+if runs:
+    shown = [runs[m] for m in Mode if m in runs]
+    st.subheader(f"Timeline — {situation}")
+    chart_col, numbers_col = st.columns([2.2, 1])
+    chart_col.plotly_chart(timeline_figure(shown), width="stretch", key="async-timeline")
+    with numbers_col:
+        for run in shown:
+            mode_summary(run, runs.get(Mode.SEQUENTIAL))
+    st.caption(
+        "**Bars:** a call starts when LangChain starts it and ends when its answer is complete. "
+        "Orange = in flight with nothing to show yet; blue = tokens arriving (ticks are tokens); "
+        "◆ = the whole answer lands at once. **First token** is only measured for astream: "
+        "invoke, ainvoke and abatch get the answer in one response, so their first visible word "
+        "comes at the end (streaming them under the hood would change the request). "
+        "**Σ call latencies** = the calls' durations added up; **speed-up** = sequential wall time "
+        "÷ this mode's wall time, same questions and situation."
+    )
+    for run in shown:
+        for call in run.failures:
+            show_problem(
+                call.error,
+                what_was_kept=f"{run.mode.label}, question {call.index + 1} ({call.prompt!r}). "
+                "The other answers are kept.",
+            )
+    if Mode.ASTREAM in runs:
+        st.markdown("**astream — each answer as it streamed**")
+        LiveStreams([c.prompt for c in runs[Mode.ASTREAM].calls], key_prefix="final").show(
+            [c.text for c in runs[Mode.ASTREAM].calls]
+        )
+
+    all_runs = st.session_state.get(RUNS, {})
+    if len(all_runs) > 1:
+        st.subheader("Both situations side by side")
+        rows = comparison_rows(all_runs)
+        st.dataframe(
+            pd.DataFrame(
+                {
+                    "Where": [r["situation"].split(" (")[0] for r in rows],
+                    "Mode": [Mode(r["mode"]).label for r in rows],
+                    "Wall time": [fmt_seconds(r["wall_s"]) for r in rows],
+                    "Average call": [fmt_seconds(r["mean_latency_s"]) for r in rows],
+                    "Speed-up": ["—" if r["speedup"] is None else f"{r['speedup']:.1f}×" for r in rows],
+                    "Most in flight": [r["peak_in_flight"] for r in rows],
+                }
+            ),
+            hide_index=True,
+            width="stretch",
+        )
+        st.caption(
+            "CPU-bound: calls compete for the same cores, so the average call gets slower as more "
+            "overlap and the speed-up stays small. Latency-bound: calls mostly wait, so the "
+            "average call stays about the same and the speed-up grows with the number of calls."
+        )
+
+    with st.expander("The answers", icon=":material/chat:"):
+        for run in shown:
+            st.markdown(f"**{run.mode.label}**")
+            st.dataframe(
+                pd.DataFrame(
+                    {
+                        "Question": [c.prompt for c in run.calls],
+                        "Answer": [c.text if c.ok else f"(failed: {c.error.title})" for c in run.calls],
+                        "Finish": [c.finish_reason or "—" for c in run.calls],
+                        "Latency": [fmt_seconds(c.latency_s) for c in run.calls],
+                    }
+                ),
+                hide_index=True,
+                width="stretch",
+            )
+else:
+    st.info(
+        "Press **Run all** to ask the questions four ways and draw them on one timeline.",
+        icon=":material/timeline:",
+    )
+
+code_endpoint = endpoint_for_code()
+if code_endpoint is not None and prompts:
+    code_settings = settings.with_changes(max_tokens=max_tokens)
+    for mode in Mode:
+        show_code(
+            async_code(mode.value, code_settings, code_endpoint, prompts,
+                       max_concurrency=int(max_concurrency)),
+            label=f"Show the code: {mode.label}",
+        )

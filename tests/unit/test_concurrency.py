@@ -1,0 +1,257 @@
+"""Async timing records: worked numbers for the maths, the real embedded model for the runners.
+
+Overlap and ordering are structural here (what can be in flight at once), never durations: the
+machine is shared, so no test asserts how long anything took.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
+from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
+
+from core.concurrency import (
+    CallSpan,
+    Mode,
+    ModeRun,
+    overlaps,
+    peak_in_flight,
+    run_abatch,
+    run_mode,
+    setup_key,
+    speedup,
+    sum_of_latencies,
+)
+from core.ledger import SessionLedger
+from core.models import build_chat_model, resolve_endpoint
+from core.settings import ModelSettings, Provider
+
+QUESTIONS = ["What is AI?", "What is ML?", "What is DL?"]
+
+
+def span(index: int, start: float, end: float, first: float | None = None) -> CallSpan:
+    return CallSpan(index, f"q{index}", start_s=start, end_s=end, first_token_s=first)
+
+
+# --- worked numbers --------------------------------------------------------------------------
+
+
+def test_sequential_worked_example_has_no_overlap_and_wall_equals_sum() -> None:
+    run = ModeRun(Mode.SEQUENTIAL, [span(0, 0.0, 1.0), span(1, 1.0, 2.5), span(2, 2.5, 3.0)], wall_s=3.0)
+    assert run.peak_in_flight == 1 and not run.overlapped  # touching ends are not overlap
+    assert run.sum_latency_s == pytest.approx(3.0)
+    assert run.mean_latency_s == pytest.approx(1.0)
+    assert run.average_in_flight == pytest.approx(1.0)
+
+
+def test_gather_worked_example_overlaps_and_is_twice_as_fast() -> None:
+    sequential = ModeRun(Mode.SEQUENTIAL, [span(0, 0.0, 1.0), span(1, 1.0, 2.5), span(2, 2.5, 3.0)],
+                         wall_s=3.0, setup="k")
+    gathered = ModeRun(Mode.GATHER, [span(0, 0.0, 1.2), span(1, 0.0, 1.5), span(2, 0.01, 1.1)],
+                       wall_s=1.5, setup="k")
+    assert gathered.peak_in_flight == 3 and gathered.overlapped
+    assert gathered.sum_latency_s == pytest.approx(1.2 + 1.5 + 1.09)
+    # 3.79 s of calls in 1.5 s of wall time: about 2.5 calls in flight on average.
+    assert gathered.average_in_flight == pytest.approx(3.79 / 1.5)
+    assert gathered.speedup_over(sequential) == pytest.approx(2.0)
+    # Each call took longer than in the loop (they shared the machine), yet the whole was faster.
+    assert gathered.mean_latency_s > sequential.mean_latency_s
+
+
+def test_abatch_staircase_never_exceeds_its_limit() -> None:
+    calls = [span(0, 0.0, 1.0), span(1, 0.0, 0.8), span(2, 0.8, 1.9), span(3, 1.0, 2.0)]
+    assert peak_in_flight(calls) == 2
+    assert overlaps(calls[0], calls[1]) and not overlaps(calls[1], calls[2])
+
+
+def test_speedup_is_only_given_for_the_same_setup_and_finished_runs() -> None:
+    key = setup_key(QUESTIONS, "local|64")
+    sequential = ModeRun(Mode.SEQUENTIAL, [], wall_s=4.0, setup=key)
+    assert ModeRun(Mode.GATHER, [], wall_s=1.0, setup=key).speedup_over(sequential) == 4.0
+    assert ModeRun(Mode.GATHER, [], wall_s=1.0, setup=setup_key(QUESTIONS[:2], "local|64")).speedup_over(sequential) is None
+    assert ModeRun(Mode.GATHER, [], wall_s=None, setup=key).speedup_over(sequential) is None
+    assert ModeRun(Mode.GATHER, [], wall_s=1.0, setup=key).speedup_over(None) is None
+    assert speedup(2.0, 4.0) == 0.5  # slower than sequential shows as below 1
+
+
+def test_unfinished_and_unstreamed_calls_are_not_counted_or_faked() -> None:
+    running = CallSpan(0, "q", start_s=0.2)
+    assert running.latency_s is None and sum_of_latencies([running, span(1, 0.0, 1.0)]) == 1.0
+    assert span(2, 0.0, 1.0).time_to_first_token_s is None  # whole answer at once: not observed
+    assert span(3, 0.5, 2.0, first=0.75).time_to_first_token_s == pytest.approx(0.25)
+
+
+# --- a latency-bound fake, for failures and structure without the CPU ----------------------------
+
+
+class SleepyChat(BaseChatModel):
+    """Answers after an (async) sleep — a stand-in for a remote API; fails on prompts with 'fail'."""
+
+    delay_s: float = 0.05
+
+    @property
+    def _llm_type(self) -> str:
+        return "sleepy"
+
+    def _reply(self, messages: list[BaseMessage]) -> str:
+        prompt = str(messages[-1].content)
+        if "fail" in prompt:
+            raise ConnectionError("peer closed connection")
+        return f"answer to {prompt}"
+
+    def _generate(self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kw: Any) -> ChatResult:
+        return ChatResult(generations=[ChatGeneration(message=AIMessage(self._reply(messages)))])
+
+    async def _agenerate(self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None, **kw: Any) -> ChatResult:
+        await asyncio.sleep(self.delay_s)
+        return self._generate(messages)
+
+    async def _astream(self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None,
+                       **kw: Any) -> AsyncIterator[ChatGenerationChunk]:
+        words = f"answer to {messages[-1].content}".split()
+        for i, word in enumerate(words):
+            await asyncio.sleep(self.delay_s / 4)
+            if i == 2 and "fail" in str(messages[-1].content):
+                raise ConnectionError("peer closed connection")
+            yield ChatGenerationChunk(message=AIMessageChunk(content=word + " "))
+
+
+@pytest.mark.parametrize("mode", list(Mode))
+def test_a_failed_call_is_recorded_and_the_others_are_kept(mode: Mode) -> None:
+    prompts = ["one", "please fail", "three"]
+    run = run_mode(mode, prompts, lambda **_: SleepyChat())
+    assert [c.ok for c in run.calls] == [True, False, True]
+    assert run.calls[1].error.kind == "connection"
+    assert run.calls[0].text.strip() == "answer to one" and run.calls[2].text.strip() == "answer to three"
+    assert all(c.finished for c in run.calls) and run.wall_s is not None
+    if mode is Mode.ASTREAM:
+        assert run.calls[1].text == "answer to "  # the words that arrived before the cut
+
+
+def test_abatch_limit_holds_with_more_calls_than_slots() -> None:
+    run = asyncio.run(run_abatch(SleepyChat(), [f"q{i}" for i in range(5)], max_concurrency=2))
+    assert run.peak_in_flight == 2 and run.max_concurrency == 2
+    # The third call can only start once one of the first two has ended.
+    first_end = min(run.calls[0].end_s, run.calls[1].end_s)
+    assert run.calls[2].start_s >= first_end
+
+
+def test_progress_reports_come_from_the_calling_thread() -> None:
+    import threading
+
+    seen: list[tuple[int, int]] = []
+    caller = threading.get_ident()
+
+    def on_progress(run: ModeRun) -> None:
+        seen.append((threading.get_ident(), sum(c.finished for c in run.calls)))
+
+    chunks: list[int] = []
+    run_mode(Mode.ASTREAM, ["a", "b"], lambda **_: SleepyChat(delay_s=0.5), on_progress=on_progress,
+             on_chunk=lambda i, text: chunks.append(threading.get_ident()))
+    assert seen and {t for t, _ in seen} == {caller}
+    assert chunks and set(chunks) == {caller}
+
+
+def test_a_streamlit_stop_is_not_swallowed_as_a_failed_call() -> None:
+    class ScriptStopped(BaseException):  # what Streamlit raises on the script thread to stop a run
+        pass
+
+    def stop(index: int, text: str) -> None:
+        raise ScriptStopped
+
+    with pytest.raises(ScriptStopped):
+        run_mode(Mode.ASTREAM, ["a", "b"], lambda **_: SleepyChat(), on_chunk=stop)
+
+
+# --- the real embedded model -------------------------------------------------------------------
+
+
+@pytest.fixture
+def build_local(local_settings: ModelSettings, local_endpoint):  # noqa: ANN001, ANN201
+    """`build_llm` for run_mode: a fresh ChatOpenAI per action, no retries to hide errors."""
+    settings = local_settings.with_changes(max_tokens=16, max_retries=0)
+    return lambda **overrides: build_chat_model(settings, local_endpoint, **overrides)
+
+
+def test_sequential_calls_follow_each_other_and_gather_overlaps(build_local) -> None:  # noqa: ANN001
+    key = setup_key(QUESTIONS, "local")
+    sequential = run_mode(Mode.SEQUENTIAL, QUESTIONS, build_local, setup=key)
+    gathered = run_mode(Mode.GATHER, QUESTIONS, build_local, setup=key)
+    for run in (sequential, gathered):
+        assert all(c.ok and c.text and c.usage and c.usage.output_tokens > 0 for c in run.calls)
+        assert all(c.first_token_s is None for c in run.calls)  # invoke/ainvoke: one response
+        assert all(0 <= c.start_s < c.end_s <= run.wall_s for c in run.calls)
+    # Sequential: each call starts after the previous one ended.
+    assert all(b.start_s >= a.end_s for a, b in zip(sequential.calls, sequential.calls[1:]))
+    assert sequential.peak_in_flight == 1
+    # gather: every call is sent before any answer can come back.
+    assert gathered.peak_in_flight == len(QUESTIONS)
+    assert max(c.start_s for c in gathered.calls) < min(c.end_s for c in gathered.calls)
+    assert gathered.speedup_over(sequential) == pytest.approx(sequential.wall_s / gathered.wall_s)
+
+
+def test_abatch_respects_max_concurrency_against_the_real_server(build_local) -> None:  # noqa: ANN001
+    prompts = QUESTIONS + ["What is NLP?"]
+    run = run_mode(Mode.ABATCH, prompts, build_local, max_concurrency=2)
+    assert all(c.ok for c in run.calls)
+    assert run.peak_in_flight == 2
+
+
+def test_astream_streams_interleave_and_first_token_is_inside_each_call(build_local) -> None:  # noqa: ANN001
+    arrivals: list[int] = []
+    run = run_mode(Mode.ASTREAM, QUESTIONS[:2], build_local, on_chunk=lambda i, _: arrivals.append(i))
+    for call in run.calls:
+        assert call.ok and call.usage is not None
+        assert call.start_s < call.first_token_s <= call.end_s
+        assert call.token_times_s == sorted(call.token_times_s)
+        assert call.first_token_s == call.token_times_s[0]
+    # Interleaved: stream 1 delivered tokens before stream 0 had finished, and vice versa.
+    assert arrivals.index(1) < len(arrivals) - 1 - arrivals[::-1].index(0)
+    assert run.overlapped
+
+
+def test_repeated_actions_each_in_a_new_event_loop_never_hit_a_closed_loop(build_local) -> None:  # noqa: ANN001
+    # With the process-wide cached async client, every second asyncio.run failed here with
+    # "Event loop is closed" (max_retries=0, so no retry hides it).
+    for mode in (Mode.GATHER, Mode.ASTREAM, Mode.GATHER, Mode.ABATCH, Mode.GATHER):
+        run = run_mode(mode, QUESTIONS[:2], build_local)
+        assert not run.failures, [c.error for c in run.failures]
+
+
+def test_every_call_lands_in_the_ledger(build_local, local_endpoint) -> None:  # noqa: ANN001
+    ledger = SessionLedger()
+    config = {"callbacks": [ledger.callback(pattern="async", provider="Local")], "tags": ["lab:async"]}
+    for mode in (Mode.SEQUENTIAL, Mode.ABATCH, Mode.ASTREAM):
+        run_mode(mode, QUESTIONS[:2], build_local, config=config)
+    records = ledger.records()
+    assert len(records) == 6 and {r.pattern for r in records} == {"async"}
+    assert all(r.usage is not None for r in records)
+
+
+def test_unreachable_endpoint_fails_every_call_without_raising() -> None:
+    settings = ModelSettings(provider=Provider.COMPATIBLE, base_url="http://127.0.0.1:9/v1", model="m",
+                             max_retries=0, timeout_s=5)
+    endpoint = resolve_endpoint(settings, None)
+    run = run_mode(Mode.GATHER, QUESTIONS[:2], lambda **o: build_chat_model(settings, endpoint, **o))
+    assert [c.error.kind for c in run.calls] == ["connection", "connection"]
+    assert all(c.finished for c in run.calls) and run.wall_s is not None
+
+
+def test_a_stop_during_progress_cancels_the_calls_in_flight() -> None:
+    class ScriptStopped(BaseException):
+        pass
+
+    runs: list[ModeRun] = []
+
+    def stop(run: ModeRun) -> None:
+        runs.append(run)
+        raise ScriptStopped
+
+    with pytest.raises(ScriptStopped):
+        run_mode(Mode.GATHER, ["a", "b"], lambda **_: SleepyChat(delay_s=5), on_progress=stop)
+    assert runs and not any(c.finished and c.ok for c in runs[0].calls)  # stopped, not waited out
