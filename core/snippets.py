@@ -237,7 +237,26 @@ def events_code(
     filters: dict[str, list[str]] | None = None,
 ) -> str:
     """A script that builds the chosen chain and prints every `astream_events` v2 event.
-# --- Async page ------------------------------------------------------------------------------
+
+    Example:
+        >>> from core.settings import Provider
+        >>> from core.models import resolve_endpoint
+        >>> s = ModelSettings(provider=Provider.COMPATIBLE, base_url="http://localhost:1/v1", model="m")
+        >>> code = events_code(s, resolve_endpoint(s, None), "tool", "cats",
+        ...                    filters={"include_types": ["tool"]})
+        >>> "@tool" in code and "include_types=['tool']" in code
+        True
+    """
+    fail_line = (
+        '    raise ValueError("answer_stats failed on purpose")\n' if fail_tool else ""
+    )
+    chain = textwrap.dedent(_EVENTS_CHAINS[chain_key])
+    if chain_key == "tool":
+        chain = chain.format(fail_line=fail_line)
+    filter_args = "".join(f", {name}={value!r}" for name, value in (filters or {}).items())
+    loop = textwrap.dedent(_EVENTS_LOOP).format(inputs=repr({"topic": topic}), filters=filter_args)
+    return model_setup_code(settings, endpoint) + "\n" + chain + loop
+
 
 _ASYNC_CLIENT_NOTE = """\
     # An HTTP client owned by this event loop: langchain-openai otherwise shares one client per
@@ -312,21 +331,6 @@ def async_code(
     Example:
         >>> from core.settings import Provider
         >>> from core.models import resolve_endpoint
-        >>> s = ModelSettings(provider=Provider.COMPATIBLE, base_url="http://localhost:1/v1", model="m")
-        >>> code = events_code(s, resolve_endpoint(s, None), "tool", "cats",
-        ...                    filters={"include_types": ["tool"]})
-        >>> "@tool" in code and "include_types=['tool']" in code
-        True
-    """
-    fail_line = (
-        '    raise ValueError("answer_stats failed on purpose")\n' if fail_tool else ""
-    )
-    chain = textwrap.dedent(_EVENTS_CHAINS[chain_key])
-    if chain_key == "tool":
-        chain = chain.format(fail_line=fail_line)
-    filter_args = "".join(f", {name}={value!r}" for name, value in (filters or {}).items())
-    loop = textwrap.dedent(_EVENTS_LOOP).format(inputs=repr({"topic": topic}), filters=filter_args)
-    return model_setup_code(settings, endpoint) + "\n" + chain + loop
         >>> s = ModelSettings(provider=Provider.COMPATIBLE, base_url="http://h:1/v1", model="m")
         >>> code = async_code("abatch", s, resolve_endpoint(s, None), ["What is AI?"])
         >>> '"max_concurrency": 2' in code and "return_exceptions=True" in code
