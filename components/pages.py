@@ -33,6 +33,14 @@ PATTERN_PAGES: tuple[PatternPage, ...] = (
         "Tokens appear as they are generated (`llm.stream` → `st.write_stream`). Measures time "
         "to first token and tokens/second, and races `stream` against a full `invoke`.",
     ),
+    PatternPage(
+        "pages/batch.py",
+        "Batch",
+        ":material/stacks:",
+        "Many prompts from a file with `batch_as_completed` and a `max_concurrency` limit: a "
+        "cost estimate first, a live per-row table, results that survive reloads, CSV/JSONL "
+        "export, and a sweep of wall time against concurrency.",
+    ),
 )
 
 
