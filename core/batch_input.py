@@ -530,5 +530,5 @@ def _size(n: int) -> str:
     if n >= 1024 * 1024:
         return f"{n / (1024 * 1024):.1f} MB"
     if n >= 1024:
-        return f"{n / 1024:.0f} KB"
+        return f"{n / 1024:.1f} KB".replace(".0 KB", " KB")
     return f"{n} bytes"
