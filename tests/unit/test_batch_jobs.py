@@ -109,7 +109,7 @@ def test_job_keeps_every_row_with_usage_cost_and_failures_beside_successes(
 def test_cancel_stops_rows_not_started_keeps_finished_and_retry_runs_only_those(
     store: JobStore, short_llm, local_endpoint: Endpoint  # noqa: ANN001
 ) -> None:
-    prompts = [f"Say the number {i}." for i in range(6)]
+    prompts = [f"Say the number {i}." for i in range(4)]
     ledger = SessionLedger()
     job_id = store.create_job(prompts, source="test", endpoint="Local", model="m", max_concurrency=1)
     options = ledger_options(ledger, max_concurrency=1)
@@ -124,7 +124,7 @@ def test_cancel_stops_rows_not_started_keeps_finished_and_retry_runs_only_those(
     rows = store.rows(job_id)
     done = [r for r in rows if r.status is RowStatus.DONE]
     cancelled = [r for r in rows if r.status is RowStatus.CANCELLED]
-    assert len(done) >= 1 and len(cancelled) >= 1 and len(done) + len(cancelled) == 6
+    assert len(done) >= 1 and len(cancelled) >= 1 and len(done) + len(cancelled) == 4
     assert all(r.output for r in done)
     assert all(r.attempts == 0 and r.error == "Cancelled before it started." for r in cancelled)
     assert len(ledger) == len(done)  # cancelled rows never reached the endpoint
