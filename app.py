@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 
 from components.pages import HOME, PATTERN_PAGES, home_page, pattern_page
-from components.sidebar import render_settings_sidebar
+from components.sidebar import render_settings_sidebar, show_network_activity
 
 
 def main(start_page: str = HOME) -> None:
@@ -26,7 +26,11 @@ def main(start_page: str = HOME) -> None:
         }
     )
     render_settings_sidebar()
-    navigation.run()
+    try:
+        navigation.run()
+    finally:
+        # Also after st.stop(): the proxy's counts are part of explaining what happened.
+        show_network_activity()
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ action — so pages build a fresh one per action with `chat_model()`.
 from __future__ import annotations
 
 import os
+import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import streamlit as st
 from dotenv import dotenv_values
 from langchain_core.runnables import RunnableConfig
 from langchain_openai import ChatOpenAI
+from pydantic import SecretStr
 
 from core.embedded_server import (
     EmbeddedModelServer,
@@ -23,6 +25,7 @@ from core.embedded_server import (
 )
 from core.ledger import SessionLedger
 from core.models import Endpoint, build_chat_model, resolve_endpoint
+from core.netem import NetworkConditions, NetworkProxy, RouteStats, preset_name, start_network_proxy
 from core.settings import ModelSettings, settings_from_env
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -60,6 +63,8 @@ def environment() -> dict[str, str]:
 
 SETTINGS_KEY = "lab.settings"
 LEDGER_KEY = "lab.ledger"
+NETWORK_KEY = "lab.network"
+SESSION_SCOPE_KEY = "lab.session_scope"
 
 
 def current_settings() -> ModelSettings:
@@ -80,10 +85,69 @@ def ledger() -> SessionLedger:
     return st.session_state[LEDGER_KEY]
 
 
+@st.cache_resource(show_spinner=False)
+def network_proxy() -> NetworkProxy:
+    """The network-conditions proxy, started once per app process on 127.0.0.1.
+
+    One proxy serves every session: each session's conditions live in routes of their own
+    (their own random key, limits and counters), so no session sees another's.
+    """
+    return start_network_proxy()
+
+
+def current_conditions() -> NetworkConditions:
+    """This browser session's simulated network conditions ("Off" until the sidebar sets them)."""
+    return st.session_state.get(NETWORK_KEY, NetworkConditions())
+
+
+def set_conditions(conditions: NetworkConditions) -> None:
+    st.session_state[NETWORK_KEY] = conditions
+
+
+def session_scope() -> str:
+    """A random id for this browser session: the proxy keeps routes and limits per scope."""
+    if SESSION_SCOPE_KEY not in st.session_state:
+        st.session_state[SESSION_SCOPE_KEY] = secrets.token_hex(12)
+    return st.session_state[SESSION_SCOPE_KEY]
+
+
+def endpoint_with_conditions(endpoint: Endpoint, conditions: NetworkConditions) -> Endpoint:
+    """`endpoint` reached through the network proxy under `conditions` (as-is when they are Off).
+
+    The returned endpoint's base URL is the proxy's and its key is this session's random route
+    key; the real key stays in the proxy's memory. Pages use this to run one condition on
+    purpose (e.g. the async page's latency-bound "remote API").
+    """
+    direct = endpoint.direct
+    if conditions.is_passthrough:
+        return direct
+    route = network_proxy().route(
+        direct.base_url, direct.api_key.get_secret_value(), conditions, scope=session_scope()
+    )
+    return Endpoint(
+        provider=direct.provider,
+        base_url=route.base_url,
+        model=direct.model,
+        api_key=SecretStr(route.key),
+        key_env_var=direct.key_env_var,
+        upstream=direct,
+        network=preset_name(conditions) or f"custom: {conditions.describe()}",
+    )
+
+
+def network_stats() -> RouteStats:
+    """What the proxy did for this browser session so far (requests, 429s, errors, cuts)."""
+    return network_proxy().stats(session_scope())
+
+
 def current_endpoint() -> Endpoint:
-    """Where calls go now. Raises `EmbeddedModelUnavailable` for Local without a server."""
+    """Where calls go now: the settings' endpoint, through the proxy if conditions are set.
+
+    Raises `EmbeddedModelUnavailable` for Local without a server.
+    """
     settings = current_settings()
-    return resolve_endpoint(settings, embedded_status().server)
+    endpoint = resolve_endpoint(settings, embedded_status().server)
+    return endpoint_with_conditions(endpoint, current_conditions())
 
 
 def chat_model(endpoint: Endpoint, **overrides: object) -> ChatOpenAI:
@@ -102,5 +166,8 @@ def run_config(pattern: str, endpoint: Endpoint, **extra: object) -> RunnableCon
 
 
 def secrets_of(endpoint: Endpoint) -> tuple[str, ...]:
-    """Values that must never be shown (passed to error redaction)."""
-    return (endpoint.api_key.get_secret_value(),)
+    """Values that must never be shown (passed to error redaction): proxy and real keys."""
+    keys = [endpoint.api_key.get_secret_value()]
+    if endpoint.upstream is not None:
+        keys += secrets_of(endpoint.upstream)
+    return tuple(keys)

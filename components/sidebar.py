@@ -5,7 +5,16 @@ from __future__ import annotations
 import streamlit as st
 from pydantic import SecretStr
 
-from components.runtime import current_settings, embedded_status, environment, set_settings
+from components.runtime import (
+    current_conditions,
+    current_settings,
+    embedded_status,
+    environment,
+    network_stats,
+    set_conditions,
+    set_settings,
+)
+from core.netem import PRESETS, NetworkConditions, preset_name
 from core.settings import ModelSettings, Provider, provider_defaults, validate
 
 
@@ -75,8 +84,96 @@ def render_settings_sidebar() -> ModelSettings:
         )
         for problem in validate(settings):
             st.warning(problem, icon=":material/error:")
+        set_conditions(_network_conditions())
     set_settings(settings)
     return settings
+
+
+CUSTOM = "Custom…"
+
+
+def _network_conditions() -> NetworkConditions:
+    """The "Network conditions" control: a preset or custom values, for this session only."""
+    current = current_conditions()
+    options = [*PRESETS, CUSTOM]
+    name = preset_name(current) or CUSTOM
+    choice = st.selectbox(
+        "Network conditions",
+        options,
+        index=options.index(name),
+        key="sidebar.network",
+        help="Simulate a remote API on any backend: the lab's proxy on 127.0.0.1 adds latency, "
+        "rate limits (HTTP 429), errors (HTTP 503), stalls or cut streams. Off calls directly.",
+    )
+    if choice == CUSTOM:
+        conditions = _custom_conditions(current)
+    else:
+        conditions = PRESETS[choice]
+    # Filled after the page has run (see `show_network_activity`), so the counts include it.
+    st.session_state[_ACTIVITY_SLOT] = st.empty()
+    return conditions
+
+
+_ACTIVITY_SLOT = "sidebar.network_activity_slot"
+
+
+def show_network_activity() -> None:
+    """Under the control: what the proxy did for this session (requests, retries, 429s, ...).
+
+    The router calls this after the page ran, so a call just made is already counted.
+    """
+    slot = st.session_state.get(_ACTIVITY_SLOT)
+    conditions = current_conditions()
+    if slot is None or conditions.is_passthrough:
+        return
+    stats = network_stats()
+    seen = (
+        f" So far: {stats.requests} requests ({stats.retries} retries) · "
+        f"{stats.rate_limited} × 429 · {stats.injected_errors} × 503 · {stats.cut} cut"
+        if stats.requests
+        else ""
+    )
+    slot.caption(f"Via the lab's proxy: {conditions.describe()}.{seen}")
+
+
+def _custom_conditions(current: NetworkConditions) -> NetworkConditions:
+    with st.container(border=True, key="sidebar-network-custom"):
+        first_byte = st.number_input(
+            "Latency before first byte (ms)", 0, 60_000, int(current.first_byte_latency_ms), 50,
+            key="sidebar.net.first_byte",
+        )
+        per_chunk = st.number_input(
+            "Latency per chunk (ms)", 0, 5_000, int(current.per_chunk_latency_ms), 10,
+            key="sidebar.net.per_chunk",
+        )
+        max_concurrent = st.number_input(
+            "Max requests at once (0 = no limit)", 0, 100, current.max_concurrent or 0,
+            key="sidebar.net.max_concurrent", help="More get HTTP 429 with Retry-After: 1.",
+        )
+        rpm = st.number_input(
+            "Requests per minute (0 = no limit)", 0, 10_000, current.requests_per_minute or 0,
+            key="sidebar.net.rpm",
+        )
+        error_pct = st.slider(
+            "Errors (HTTP 503), %", 0, 100, int(round(current.error_rate * 100)),
+            key="sidebar.net.error_pct",
+        )
+        cut_after = st.number_input(
+            "Cut the stream after N chunks (0 = never)", 0, 10_000,
+            current.cut_stream_after_chunks or 0, key="sidebar.net.cut_after",
+        )
+        stall = st.checkbox(
+            "Stall (never answer; the client times out)", current.stall, key="sidebar.net.stall",
+        )
+    return NetworkConditions(
+        first_byte_latency_ms=float(first_byte),
+        per_chunk_latency_ms=float(per_chunk),
+        max_concurrent=int(max_concurrent) or None,
+        requests_per_minute=int(rpm) or None,
+        error_rate=error_pct / 100,
+        stall=bool(stall),
+        cut_stream_after_chunks=int(cut_after) or None,
+    )
 
 
 def _remote_fields(settings: ModelSettings, provider: Provider, env: dict[str, str]) -> ModelSettings:

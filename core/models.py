@@ -33,6 +33,9 @@ class Endpoint:
         model: the model name sent with each request.
         api_key: the key (a `SecretStr`: it never prints).
         key_env_var: the variable a code snippet should read the key from.
+        upstream: when calls go through the lab's network proxy, the endpoint behind it
+            (code snippets show that one: the proxy is the lab's, not the user's).
+        network: a label for the simulated network conditions, or None for a direct line.
     """
 
     provider: Provider
@@ -40,10 +43,18 @@ class Endpoint:
     model: str
     api_key: SecretStr = field(repr=False)
     key_env_var: str
+    upstream: Endpoint | None = field(default=None, repr=False, compare=False)
+    network: str | None = None
+
+    @property
+    def direct(self) -> Endpoint:
+        """The endpoint itself, without the network proxy in front of it."""
+        return self.upstream.direct if self.upstream is not None else self
 
     @property
     def label(self) -> str:
-        return f"{self.provider.label} · {self.model}"
+        via = f" · via network proxy ({self.network})" if self.network else ""
+        return f"{self.provider.label} · {self.model}{via}"
 
 
 def resolve_endpoint(

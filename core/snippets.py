@@ -26,15 +26,26 @@ def model_setup_code(settings: ModelSettings, endpoint: Endpoint) -> str:
         >>> "sk-secret" in code, 'os.environ["OPENAI_API_KEY"]' in code
         (False, True)
     """
-    kwargs: dict[str, Any] = chat_model_kwargs(settings, endpoint)
+    # Through the lab's network proxy the client talks to a loopback URL with a per-session
+    # key; the snippet is for the user's own script, so it names the real endpoint instead.
+    direct = endpoint.direct
+    kwargs: dict[str, Any] = chat_model_kwargs(settings, direct)
     lines = [f"    {name}={value!r}," for name, value in kwargs.items()]
-    lines.insert(2, f'    api_key=os.environ["{endpoint.key_env_var}"],')
+    lines.insert(2, f'    api_key=os.environ["{direct.key_env_var}"],')
+    note = []
+    if endpoint.network:
+        note = [
+            f"# The lab ran this through its network simulator ({endpoint.network});",
+            "# this code calls the endpoint directly.",
+            "",
+        ]
     return "\n".join(
         [
             "import os",
             "",
             "from langchain_openai import ChatOpenAI",
             "",
+            *note,
             "llm = ChatOpenAI(",
             *lines,
             ")",
