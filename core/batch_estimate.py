@@ -77,7 +77,8 @@ def estimate_input_tokens(prompts: Sequence[str], endpoint: Endpoint, *, timeout
     """
     if endpoint.provider is Provider.LOCAL and prompts:
         try:
-            total = _count_on_llama_cpp(prompts, endpoint, timeout_s)
+            # Straight to the server, not through the lab's network proxy: counting is not a call.
+            total = _count_on_llama_cpp(prompts, endpoint.direct, timeout_s)
             return TokenEstimate(total, "counted by the embedded model's tokenizer", True)
         except (httpx.HTTPError, KeyError, ValueError, TypeError):
             pass  # fall back to the rule of thumb below, and say so
