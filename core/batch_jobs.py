@@ -236,6 +236,11 @@ class JobStore:
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(_SCHEMA)
+        # Writes go through one connection, one at a time: with up to `max_concurrency` worker
+        # threads finishing together, SQLite's own lock would make them back off in sleeps of
+        # several milliseconds; a Python lock queues them for well under one instead.
+        self._write_lock = threading.Lock()
+        self._writer: sqlite3.Connection | None = None
 
     @classmethod
     def in_data_dir(cls, env: Mapping[str, str] | None = None) -> JobStore:
@@ -252,6 +257,30 @@ class JobStore:
             yield db
         finally:
             db.close()
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[sqlite3.Connection]:
+        with self._write_lock:
+            if self._writer is None:
+                self._writer = sqlite3.connect(
+                    self.path, timeout=30, isolation_level=None, check_same_thread=False
+                )
+                self._writer.row_factory = sqlite3.Row
+                self._writer.execute("PRAGMA foreign_keys=ON")
+                self._writer.execute("PRAGMA synchronous=NORMAL")
+            try:
+                yield self._writer
+            except BaseException:
+                if self._writer.in_transaction:
+                    self._writer.execute("ROLLBACK")
+                raise
+
+    def close(self) -> None:
+        """Close the writing connection (a later write opens it again)."""
+        with self._write_lock:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
 
     # -- writing ---------------------------------------------------------------------------
 
@@ -274,7 +303,7 @@ class JobStore:
             raise ValueError("a job needs at least one prompt")
         lines = list(line_numbers) if line_numbers is not None else list(range(1, len(prompts) + 1))
         job_id = uuid.uuid4().hex[:12]
-        with self._connect() as db:
+        with self._writing() as db:
             db.execute("BEGIN")
             db.execute(
                 "INSERT INTO jobs (id, created_at, source, endpoint, model, max_concurrency, retries,"
@@ -292,11 +321,11 @@ class JobStore:
 
     def _set_job(self, job_id: str, **values: Any) -> None:
         names = ", ".join(f"{k} = ?" for k in values)
-        with self._connect() as db:
+        with self._writing() as db:
             db.execute(f"UPDATE jobs SET {names} WHERE id = ?", (*values.values(), job_id))
 
     def mark_row_running(self, job_id: str, index: int) -> None:
-        with self._connect() as db:
+        with self._writing() as db:
             db.execute(
                 "UPDATE rows SET status = ?, attempts = attempts + 1 WHERE job_id = ? AND idx = ?",
                 (RowStatus.RUNNING.value, job_id, index),
@@ -306,7 +335,7 @@ class JobStore:
         """Record a row's outcome (status, output, usage, cost, error...)."""
         values = {k: (v.value if isinstance(v, enum.Enum) else v) for k, v in values.items()}
         names = ", ".join(f"{k} = ?" for k in values)
-        with self._connect() as db:
+        with self._writing() as db:
             db.execute(
                 f"UPDATE rows SET {names} WHERE job_id = ? AND idx = ?",
                 (*values.values(), job_id, index),
@@ -315,7 +344,7 @@ class JobStore:
     def requeue_rows(self, job_id: str, statuses: Sequence[RowStatus]) -> list[int]:
         """Put rows in these statuses back in the queue (their old results cleared)."""
         marks = ", ".join("?" for _ in statuses)
-        with self._connect() as db:
+        with self._writing() as db:
             db.execute("BEGIN")
             indices = [
                 int(r["idx"])
@@ -334,7 +363,7 @@ class JobStore:
         return indices
 
     def delete_job(self, job_id: str) -> None:
-        with self._connect() as db:
+        with self._writing() as db:
             db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
 
     # -- reading ---------------------------------------------------------------------------
@@ -380,7 +409,7 @@ class JobStore:
         return [j for j in (self.job(i) for i in ids) if j is not None]
 
     def _mark_interrupted(self, job_id: str) -> None:
-        with self._connect() as db:
+        with self._writing() as db:
             db.execute("BEGIN")
             db.execute(
                 "UPDATE jobs SET status = ?, finished_at = COALESCE(finished_at, ?),"
@@ -402,7 +431,7 @@ class JobStore:
     def create_sweep(self, *, source: str, endpoint: str, levels: Sequence[int], n_rows: int,
                      note: str = "") -> str:
         sweep_id = "s" + uuid.uuid4().hex[:11]
-        with self._connect() as db:
+        with self._writing() as db:
             db.execute(
                 "INSERT INTO sweeps (id, created_at, source, endpoint, levels, n_rows, status,"
                 " owner_pid, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -412,7 +441,7 @@ class JobStore:
         return sweep_id
 
     def _set_sweep(self, sweep_id: str, status: JobStatus) -> None:
-        with self._connect() as db:
+        with self._writing() as db:
             db.execute("UPDATE sweeps SET status = ? WHERE id = ?", (status.value, sweep_id))
 
     def sweep(self, sweep_id: str) -> SweepInfo | None:
