@@ -26,12 +26,14 @@ from core.usage import Usage
 
 MEASURED_COLOR = "#2E86DE"
 IDEAL_COLOR = "#7F8C8D"
+FAILED_COLOR = "#C0392B"
+# Plain symbols that every font has: emoji render as empty boxes on some projectors' machines.
 STATUS_LABELS = {
-    RowStatus.QUEUED: "⏳ queued",
-    RowStatus.RUNNING: "▶️ running",
-    RowStatus.DONE: "✅ done",
-    RowStatus.FAILED: "❌ failed",
-    RowStatus.CANCELLED: "⏹️ cancelled",
+    RowStatus.QUEUED: "· queued",
+    RowStatus.RUNNING: "▶ running",
+    RowStatus.DONE: "✓ done",
+    RowStatus.FAILED: "✗ failed",
+    RowStatus.CANCELLED: "– cancelled",
 }
 
 
@@ -117,8 +119,8 @@ def results_table(rows: Sequence[RowResult], *, key: str) -> None:
         column_config={
             "#": st.column_config.NumberColumn(width=40),
             "status": st.column_config.TextColumn(width=110),
-            "input": st.column_config.TextColumn(width="medium"),
-            "output": st.column_config.TextColumn(width="large"),
+            "input": st.column_config.TextColumn(width=260),
+            "output": st.column_config.TextColumn(width=420),
             "latency": st.column_config.TextColumn(width=80),
             "tokens in": st.column_config.NumberColumn(width=80),
             "tokens out": st.column_config.NumberColumn(width=80),
@@ -143,31 +145,30 @@ def job_summary(job: JobInfo, rows: Sequence[RowResult]) -> None:
 
     done = [r for r in rows if r.status is RowStatus.DONE]
     reported = [r for r in done if r.usage_reported]
-    cols = st.columns(5)
-    cols[0].metric("Done", f"{len(done):,}")
-    cols[1].metric("Failed", f"{failed:,}")
+    cols = st.columns(4)
+    cols[0].metric("Done · failed", f"{len(done):,} · {failed:,}")
     if job.status is JobStatus.RUNNING and job.started_at:
-        cols[2].metric("Wall time", fmt_seconds(time.time() - job.started_at) + " …")
+        cols[1].metric("Wall time", fmt_seconds(time.time() - job.started_at) + " …")
     else:
-        cols[2].metric("Wall time", fmt_seconds(job.wall_s),
+        cols[1].metric("Wall time", fmt_seconds(job.wall_s),
                        help="Start to end of the latest run of this job (a retry is its own run).")
     if reported:
-        cols[3].metric(
+        cols[2].metric(
             "Tokens in / out",
             f"{sum(r.input_tokens or 0 for r in reported):,} / {sum(r.output_tokens or 0 for r in reported):,}",
             help=None if len(reported) == len(done) else
             f"{len(done) - len(reported)} rows had no usage reported; they are not counted.",
         )
     else:
-        cols[3].metric("Tokens in / out", "—" if not done else "not reported")
+        cols[2].metric("Tokens in / out", "—" if not done else "not reported")
     costs = [r.cost_usd for r in done if r.cost_usd is not None]
     if done and len(costs) == len(done):
-        cols[4].metric("Cost", format_usd(sum(costs)), help=job.price_note or None)
+        cols[3].metric("Cost", format_usd(sum(costs)), help=job.price_note or None)
     elif costs:
-        cols[4].metric("Cost", format_usd(sum(costs)) + " +",
+        cols[3].metric("Cost", format_usd(sum(costs)) + " +",
                        help=f"{len(done) - len(costs)} rows have no cost (no usage reported).")
     else:
-        cols[4].metric("Cost", "no price" if done else "—", help=job.price_note or None)
+        cols[3].metric("Cost", "no price" if done else "—", help=job.price_note or None)
 
 
 def job_heading(job: JobInfo) -> str:
@@ -201,20 +202,21 @@ def sweep_figure(sweep: SweepInfo) -> go.Figure:
                 ),
                 row=1, col=col,
             )
-    fig.add_trace(
-        go.Scatter(
-            x=levels, y=[p.job.wall_s for p in points], mode="lines+markers", name="measured",
-            line={"color": MEASURED_COLOR, "width": 4}, marker={"size": 11},
-        ),
-        row=1, col=1,
-    )
-    fig.add_trace(
-        go.Scatter(
-            x=levels, y=[p.throughput for p in points], mode="lines+markers", name="measured",
-            line={"color": MEASURED_COLOR, "width": 4}, marker={"size": 11}, showlegend=False,
-        ),
-        row=1, col=2,
-    )
+    # A level where calls failed did less work in its wall time: mark it rather than hide it.
+    marker = {
+        "size": [11 if p.job.count(RowStatus.FAILED) == 0 else 16 for p in points],
+        "symbol": ["circle" if p.job.count(RowStatus.FAILED) == 0 else "x" for p in points],
+        "color": [MEASURED_COLOR if p.job.count(RowStatus.FAILED) == 0 else FAILED_COLOR for p in points],
+    }
+    for col, ys in ((1, [p.job.wall_s for p in points]), (2, [p.throughput for p in points])):
+        fig.add_trace(
+            go.Scatter(
+                x=levels, y=ys, mode="lines+markers", name="measured (✗: some calls failed)"
+                if any(p.job.count(RowStatus.FAILED) for p in points) else "measured",
+                line={"color": MEASURED_COLOR, "width": 4}, marker=marker, showlegend=col == 1,
+            ),
+            row=1, col=col,
+        )
     ticks = sorted(set(sweep.levels))
     for col in (1, 2):
         fig.update_xaxes(type="log", tickvals=ticks, ticktext=[str(t) for t in ticks],

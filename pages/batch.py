@@ -282,9 +282,20 @@ with run_tab:
                 st.warning(job.problem, icon=":material/warning:")
             rows = store.rows(job_id)
             job_summary(job, rows)
-            buttons = st.columns([1, 1.4, 1, 1, 1.6])
+            buttons = st.container(horizontal=True, key="batch-job-actions")
+            secrets = export_secrets()
+            buttons.download_button(
+                "CSV", to_csv(rows, *secrets), file_name=f"batch-{job_id}.csv", mime="text/csv",
+                icon=":material/download:", on_click="ignore", key="batch.download_csv",
+                help="Every row with usage and cost (no API keys).",
+            )
+            buttons.download_button(
+                "JSON Lines", to_jsonl(rows, *secrets), file_name=f"batch-{job_id}.jsonl",
+                mime="application/x-ndjson", icon=":material/download:", on_click="ignore",
+                key="batch.download_jsonl",
+            )
             if job.status is JobStatus.RUNNING:
-                if buttons[0].button(
+                if buttons.button(
                     "Cancel", icon=":material/stop:", key="batch.cancel",
                     disabled=job.cancel_requested,
                     help="Rows not started are cancelled; rows already running finish and are kept.",
@@ -293,23 +304,12 @@ with run_tab:
                     st.rerun(scope="fragment")
             redo = job.count(RowStatus.FAILED) + job.count(RowStatus.CANCELLED)
             if job.status.finished and redo and not is_running(job_id):
-                if buttons[1].button(
-                    f"Retry {redo} failed rows", icon=":material/replay:", key="batch.retry",
+                if buttons.button(
+                    f"Retry {redo} failed row{'s' if redo > 1 else ''}", icon=":material/replay:", key="batch.retry",
                     help="Runs only the failed and cancelled rows again, with the current settings.",
                 ):
                     retry_job(job_id)
                     st.rerun()
-            secrets = export_secrets()
-            buttons[2].download_button(
-                "CSV", to_csv(rows, *secrets), file_name=f"batch-{job_id}.csv", mime="text/csv",
-                icon=":material/download:", on_click="ignore", key="batch.download_csv",
-                help="Every row with usage and cost (no API keys).",
-            )
-            buttons[3].download_button(
-                "JSON Lines", to_jsonl(rows, *secrets), file_name=f"batch-{job_id}.jsonl",
-                mime="application/x-ndjson", icon=":material/download:", on_click="ignore",
-                key="batch.download_jsonl",
-            )
             results_table(rows, key="batch.results")
 
     if attached_job is not None:
@@ -399,6 +399,12 @@ with sweep_tab:
             if any(p.job.wall_s for p in sweep.points):
                 st.plotly_chart(sweep_figure(sweep), width="stretch", key="batch.sweep_chart")
                 st.dataframe(sweep_table(sweep), hide_index=True, width="stretch")
+            if any(p.job.count(RowStatus.FAILED) for p in sweep.points):
+                st.caption(
+                    "✗ marks levels where some calls failed (see rows done): they did less work "
+                    "in their wall time, so they are not comparable. On a busy machine calls time "
+                    "out — raise the timeout in the sidebar or use fewer, shorter answers."
+                )
             if sweep.note == "embedded" and sweep.status.finished:
                 st.caption(
                     "On the embedded model the ideal is not reached: every call shares the same "

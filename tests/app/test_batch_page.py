@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from streamlit.testing.v1 import AppTest
 
+from core.batch_jobs import JobStatus, JobStore, RowStatus
 from tests.app.conftest import _app_opened_on
 from tests.conftest import PROJECT_ROOT
 
@@ -92,9 +93,9 @@ def test_job_survives_reruns_page_switches_and_a_reload(open_page: Callable[[str
 
     wait_until_finished(at)
     table = results(at)
-    assert list(table["status"]) == ["✅ done"] * 3
+    assert list(table["status"]) == ["✓ done"] * 3
     assert all(table["output"].str.len() > 0) and all(table["tokens out"] > 0)
-    assert metrics(at)["Done"] == "3"
+    assert metrics(at)["Done · failed"] == "3 · 0"
 
     # A reloaded tab is a new session: it finds the job through the URL.
     reloaded = AppTest.from_function(_app_opened_on, args=(PAGE,), default_timeout=120)
@@ -104,3 +105,29 @@ def test_job_survives_reruns_page_switches_and_a_reload(open_page: Callable[[str
     again = results(reloaded)
     assert list(again["output"]) == list(table["output"])
     assert {b.label for b in reloaded.get("download_button")} == {"CSV", "JSON Lines"}
+
+
+def test_retry_failed_rows_reruns_only_those(open_page: Callable[[str], AppTest]) -> None:
+    store = JobStore.in_data_dir()
+    job_id = store.create_job(
+        ["What is the capital of France?", "What is 2 + 2?"], source="test", endpoint="Local",
+        model="m", max_concurrency=2,
+    )
+    store.save_row(job_id, 0, status=RowStatus.DONE, output="Paris.", input_tokens=30, output_tokens=2)
+    store.save_row(job_id, 1, status=RowStatus.FAILED, error="Timed out: read timed out", error_kind="timeout")
+    store._set_job(job_id, status=JobStatus.DONE.value, wall_s=1.0)
+
+    at = AppTest.from_function(_app_opened_on, args=(PAGE,), default_timeout=120)
+    at.query_params["job"] = job_id
+    at.run()
+    at.sidebar.number_input(key="sidebar.max_tokens").set_value(8).run()
+    assert list(results(at)["status"]) == ["✓ done", "✗ failed"]
+    retry = at.button(key="batch.retry")
+    assert retry.label == "Retry 1 failed row"
+    retry.click().run()
+    assert not at.exception
+    wait_until_finished(at)
+    rows = store.rows(job_id)
+    assert [r.status for r in rows] == [RowStatus.DONE, RowStatus.DONE]
+    assert rows[0].output == "Paris." and rows[0].attempts == 0  # untouched
+    assert rows[1].output and rows[1].attempts == 1 and rows[1].error is None
