@@ -62,9 +62,13 @@ class _StubHandler(BaseHTTPRequestHandler):
         pass
 
 
+class _StubServer(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 128  # the default backlog of 5 refuses a burst of 16 new connections
+
+
 def _start_stub() -> ThreadingHTTPServer:
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _StubHandler)
-    server.daemon_threads = True
+    server = _StubServer(("127.0.0.1", 0), _StubHandler)
     threading.Thread(target=server.serve_forever, name="bench-stub", daemon=True).start()
     return server
 

@@ -160,6 +160,9 @@ class JobInfo:
         return self.completed / self.n_rows if self.n_rows else 1.0
 
 
+_STORES: dict[Path, JobStore] = {}
+_STORES_LOCK = threading.Lock()
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
     id TEXT PRIMARY KEY,
@@ -244,8 +247,14 @@ class JobStore:
 
     @classmethod
     def in_data_dir(cls, env: Mapping[str, str] | None = None) -> JobStore:
-        """The store under `data_dir(env)`."""
-        return cls(data_dir(env) / DB_NAME)
+        """The store under `data_dir(env)`: one shared object per file in this process, so all
+        sessions' jobs queue their writes on the same lock."""
+        path = (data_dir(env) / DB_NAME).resolve()
+        with _STORES_LOCK:
+            store = _STORES.get(path)
+            if store is None or not store.path.exists():  # e.g. after `make clean-data`
+                store = _STORES[path] = cls(path)
+            return store
 
     @contextlib.contextmanager
     def _connect(self) -> Iterator[sqlite3.Connection]:
