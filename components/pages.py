@@ -53,6 +53,14 @@ PATTERN_PAGES: tuple[PatternPage, ...] = (
         "on receipt, counts per type, filters, and a timeline of each run and its stream chunks.",
     ),
     PatternPage(
+        "pages/batch.py",
+        "Batch",
+        ":material/stacks:",
+        "Many prompts from a file with `batch_as_completed` and a `max_concurrency` limit: a "
+        "cost estimate first, a live per-row table, results that survive reloads, CSV/JSONL "
+        "export, and a sweep of wall time against concurrency.",
+    ),
+    PatternPage(
         "pages/async.py",
         "Async",
         ":material/sync_alt:",

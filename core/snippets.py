@@ -388,3 +388,29 @@ async def main() -> None:
 
 asyncio.run(main())
 """
+
+
+def batch_code(
+    settings: ModelSettings, endpoint: Endpoint, prompts: list[str], max_concurrency: int
+) -> str:
+    """A script that runs `prompts` with `batch_as_completed`, keeping failures as results."""
+    body = f"""
+    import time
+
+    prompts = {prompts!r}
+
+    start = time.perf_counter()
+    results = {{}}
+    # Results arrive as each call finishes (not in input order); with return_exceptions=True a
+    # failed call comes back as its exception instead of stopping the whole batch.
+    for index, result in llm.batch_as_completed(
+        prompts, config={{"max_concurrency": {max_concurrency}}}, return_exceptions=True
+    ):
+        results[index] = result
+        if isinstance(result, Exception):
+            print(f"#{{index + 1}} failed: {{result!r}}")
+        else:
+            print(f"#{{index + 1}} done: {{result.content!r}} {{result.usage_metadata}}")
+    print(f"{{len(prompts)}} calls in {{time.perf_counter() - start:.2f}} s")
+    """
+    return model_setup_code(settings, endpoint) + "\n" + textwrap.dedent(body)
