@@ -23,6 +23,9 @@ from bench.common import ROOT, format_table
 MODULES: tuple[tuple[str, str], ...] = (
     ("bench.stream_overhead", "Streaming overhead: raw openai SDK vs. the app's core path"),
     ("bench.throughput", "Embedded model throughput: the app's measurement vs. llama.cpp's own"),
+    ("bench.events", "Events recorder: events per second and overhead over a bare astream_events loop"),
+    ("bench.batch", "Batch efficiency against the ideal ceil(N / c) × per-call latency"),
+    ("bench.async_modes", "Async modes: wall time and speed-up, embedded vs. simulated remote API"),
     ("bench.app_paths", "The app in a real browser: cold start, first token, memory"),
 )
 PACKAGES = ("streamlit", "langchain-core", "langchain-openai", "openai", "xllamacpp", "plotly")
