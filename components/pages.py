@@ -16,7 +16,8 @@ HOME = "pages/home.py"
 # Streamlit still treats a `pages/` folder beside the entry script as a v1 multipage app until
 # the first `st.navigation` call of the process: a first visit straight to /streaming on a fresh
 # server runs pages/streaming.py on its own, without the router. Each page therefore starts with
-# `ensure_router()` (components/router.py), which runs the router around it in that case.
+# `ensure_router()` (components/router.py), which runs the router around it in that case; for
+# that to work a page's URL path must be its file name.
 # tests/e2e/test_deep_link_e2e.py guards this.
 
 
@@ -25,30 +26,55 @@ class PatternPage:
     """A built pattern page: its file, title, icon and one-paragraph summary for Home."""
 
     path: str
-    url_path: str
     title: str
     icon: str
     summary: str
+
+    @property
+    def url_path(self) -> str:
+        """The URL path is the file's name: see the note on `ensure_router` above."""
+        return Path(self.path).stem
 
 
 # Only pages that exist are listed: a pattern appears here when its page is built.
 PATTERN_PAGES: tuple[PatternPage, ...] = (
     PatternPage(
         "pages/streaming.py",
-        "streaming",
         "Streaming",
         ":material/stream:",
         "Tokens appear as they are generated (`llm.stream` → `st.write_stream`). Measures time "
         "to first token and tokens/second, and races `stream` against a full `invoke`.",
     ),
     PatternPage(
-        "pages/async.py",
-        "async",
-        "Async",
+        "pages/events.py",
+        "Streaming events",
         ":material/timeline:",
+        "Every step inside a chain, live (`astream_events(version=\"v2\")`): an events log stamped "
+        "on receipt, counts per type, filters, and a timeline of each run and its stream chunks.",
+    ),
+    PatternPage(
+        "pages/batch.py",
+        "Batch",
+        ":material/stacks:",
+        "Many prompts from a file with `batch_as_completed` and a `max_concurrency` limit: a "
+        "cost estimate first, a live per-row table, results that survive reloads, CSV/JSONL "
+        "export, and a sweep of wall time against concurrency.",
+    ),
+    PatternPage(
+        "pages/async.py",
+        "Async",
+        ":material/sync_alt:",
         "Several calls in flight at once: an `invoke` loop against `ainvoke` + `asyncio.gather`, "
         "`abatch(max_concurrency=n)` and parallel `astream`s, drawn on one timeline with wall "
         "time and speed-up — on the CPU-bound embedded model and a simulated remote API.",
+    ),
+    PatternPage(
+        "pages/metadata.py",
+        "Metadata & cost",
+        ":material/receipt_long:",
+        "Every answer's receipt (`response_metadata`, `usage_metadata`): tokens, model, finish "
+        "reason. An editable, dated price table turns tokens into dollars, and the session ledger "
+        "totals every call made on every page.",
     ),
 )
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import threading
 import streamlit as st
 
+from components.cost_view import session_total_line
 from components.pages import HOME, PATTERN_PAGES, home_page, pattern_page
 from components.sidebar import render_settings_sidebar, show_network_activity
 from components.theme import apply_projector_style
@@ -32,12 +33,19 @@ def run_app(start_page: str = HOME) -> None:
         }
     )
     render_settings_sidebar()
+    with st.sidebar:
+        total_slot = st.empty()
+    with total_slot:
+        session_total_line()
     _routing.active = True
     try:
         navigation.run()
     finally:
         _routing.active = False
-        # Also after st.stop(): the proxy's counts are part of explaining what happened.
+        # Also after st.stop(): the session total and the proxy's counts include the calls
+        # this page just made.
+        with total_slot:
+            session_total_line()
         show_network_activity()
 
 

@@ -36,6 +36,9 @@ class CallRecord:
         usage: token counts, or None when the endpoint did not report usage.
         finish_reason: "stop", "length", ... or None if unknown.
         error: the error's type and message when the call failed, else None.
+        streamed: the call streamed tokens (so missing usage means no usage chunk came).
+        model_reported: the response named its model; when False `model` is the requested
+            name (LangChain's own usage callback drops such calls; the ledger keeps them).
     """
 
     run_id: str
@@ -47,6 +50,8 @@ class CallRecord:
     usage: Usage | None
     finish_reason: str | None
     error: str | None = None
+    streamed: bool = False
+    model_reported: bool = True
 
     @property
     def usage_reported(self) -> bool:
@@ -163,6 +168,7 @@ class LedgerCallbackHandler(BaseCallbackHandler):
         self.provider = provider
         self._secrets = secrets
         self._starts: dict[UUID, tuple[float, float, str]] = {}
+        self._streamed: set[UUID] = set()
         self._lock = threading.Lock()
 
     def on_chat_model_start(
@@ -185,19 +191,33 @@ class LedgerCallbackHandler(BaseCallbackHandler):
         with self._lock:
             self._starts[run_id] = (time.time(), time.perf_counter(), model)
 
+    def on_llm_new_token(self, token: str, *, run_id: UUID, **kwargs: Any) -> None:
+        # Only streaming calls emit tokens: remember which runs streamed.
+        with self._lock:
+            self._streamed.add(run_id)
+
     def _pop_start(self, run_id: UUID) -> tuple[float, float, str]:
         with self._lock:
             return self._starts.pop(run_id, (time.time(), time.perf_counter(), "unknown model"))
+
+    def _pop_streamed(self, run_id: UUID) -> bool:
+        with self._lock:
+            if run_id in self._streamed:
+                self._streamed.discard(run_id)
+                return True
+            return False
 
     def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
         started_at, started_perf, model = self._pop_start(run_id)
         usage = None
         finish_reason = None
+        model_reported = False
         generation = response.generations[0][0] if response.generations and response.generations[0] else None
         if isinstance(generation, ChatGeneration):
             message = generation.message
             usage = Usage.from_metadata(getattr(message, "usage_metadata", None))
             meta = message.response_metadata or {}
+            model_reported = bool(meta.get("model_name"))
             model = str(meta.get("model_name") or model)
             finish_reason = meta.get("finish_reason")
         if generation is not None and not finish_reason:
@@ -212,6 +232,8 @@ class LedgerCallbackHandler(BaseCallbackHandler):
                 latency_s=time.perf_counter() - started_perf,
                 usage=usage,
                 finish_reason=finish_reason,
+                streamed=self._pop_streamed(run_id),
+                model_reported=model_reported,
             )
         )
 
@@ -228,5 +250,7 @@ class LedgerCallbackHandler(BaseCallbackHandler):
                 usage=None,
                 finish_reason=None,
                 error=redact(f"{type(error).__name__}: {error}", *self._secrets),
+                streamed=self._pop_streamed(run_id),
+                model_reported=False,
             )
         )

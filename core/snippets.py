@@ -74,7 +74,189 @@ def streaming_code(settings: ModelSettings, endpoint: Endpoint, prompt: str) -> 
     return model_setup_code(settings, endpoint) + "\n" + textwrap.dedent(body)
 
 
-# --- Async page ------------------------------------------------------------------------------
+def metadata_code(
+    settings: ModelSettings,
+    endpoint: Endpoint,
+    prompt: str,
+    price: tuple[float, float | None, float] | None = None,
+) -> str:
+    """A script that prints a call's receipt (invoke and stream) and what it cost.
+
+    Args:
+        settings: the session's settings (max tokens included).
+        endpoint: where the call goes.
+        prompt: the prompt to send.
+        price: (input, cached input or None, output) USD per 1M tokens; None → cost not printed.
+    """
+    if price is None:
+        cost_part = 'print("no price for this model: add one to compute the cost")\n'
+    else:
+        input_price, cached_price, output_price = price
+        cached_price = input_price if cached_price is None else cached_price
+        cost_part = f"""
+        # USD per 1M tokens. Cached input tokens are part of input_tokens: price them once.
+        INPUT, CACHED, OUTPUT = {input_price!r}, {cached_price!r}, {output_price!r}
+        cached = usage.get("input_token_details", {{}}).get("cache_read", 0)
+        cost = ((usage["input_tokens"] - cached) * INPUT + cached * CACHED
+                + usage["output_tokens"] * OUTPUT) / 1_000_000
+        print(f"cost: ${{cost:.6f}}")
+        """
+    body = f"""
+    from langchain_core.callbacks import get_usage_metadata_callback
+
+    with get_usage_metadata_callback() as usage_callback:
+        response = llm.invoke({prompt!r})
+        print(response.content)
+        print("response_metadata:", response.response_metadata)  # model_name, finish_reason, ...
+        print("usage_metadata:", response.usage_metadata)  # input/output/total tokens, details
+
+        streamed_usage = None
+        for chunk in llm.stream({prompt!r}):
+            if chunk.usage_metadata:  # only the last chunk, and only with stream_usage=True
+                streamed_usage = chunk.usage_metadata
+        print("stream usage_metadata:", streamed_usage)
+
+    # LangChain's own tally per model name (calls without a model name are not counted).
+    print("usage callback:", usage_callback.usage_metadata)
+    usage = response.usage_metadata
+    """
+    return model_setup_code(settings, endpoint) + "\n" + textwrap.dedent(body) + textwrap.dedent(cost_part)
+_EVENTS_CHAINS: dict[str, str] = {
+    "joke": '''
+        from langchain_core.output_parsers import StrOutputParser
+        from langchain_core.prompts import ChatPromptTemplate
+
+        prompt = ChatPromptTemplate.from_template("Tell me a joke about {topic}.")
+        chain = prompt | llm | StrOutputParser()
+    ''',
+    "tool": '''
+        from langchain_core.output_parsers import StrOutputParser
+        from langchain_core.prompts import ChatPromptTemplate
+        from langchain_core.runnables import RunnableLambda
+        from langchain_core.tools import tool
+
+
+        @tool
+        def answer_stats(text: str) -> dict[str, int]:
+            """Count the words, characters and sentences in a piece of text."""
+        {fail_line}    sentences = sum(text.count(mark) for mark in ".!?") or (1 if text.strip() else 0)
+            return {{"words": len(text.split()), "characters": len(text), "sentences": sentences}}
+
+
+        prompt = ChatPromptTemplate.from_template("Tell me a joke about {{topic}}.")
+        # Called with a dict, the tool reports its input in on_tool_start.
+        as_tool_input = RunnableLambda(lambda text: {{"text": text}}, name="as_tool_input")
+        chain = prompt | llm | StrOutputParser() | as_tool_input | answer_stats
+    ''',
+    "parallel": '''
+        from langchain_core.output_parsers import StrOutputParser
+        from langchain_core.prompts import ChatPromptTemplate
+        from langchain_core.runnables import RunnableParallel
+
+        chain = RunnableParallel(  # both branches run at the same time
+            joke=ChatPromptTemplate.from_template("Tell me a joke about {topic}.") | llm | StrOutputParser(),
+            haiku=ChatPromptTemplate.from_template("Write a haiku about {topic}.") | llm | StrOutputParser(),
+        )
+    ''',
+    "progress": '''
+        from langchain_core.callbacks import adispatch_custom_event
+        from langchain_core.output_parsers import StrOutputParser
+        from langchain_core.prompts import ChatPromptTemplate
+        from langchain_core.runnables import RunnableConfig, RunnableLambda
+
+        TAKES = [
+            ("joke", "Tell me a one-line joke about {topic}."),
+            ("fact", "Tell me one surprising fact about {topic}, in one sentence."),
+            ("haiku", "Write a haiku about {topic}."),
+        ]
+
+
+        async def three_takes(inputs: dict, config: RunnableConfig) -> dict:
+            total = len(TAKES)
+            await adispatch_custom_event("progress", {"done": 0, "total": total, "label": "starting"}, config=config)
+            answers = {}
+            for done, (kind, template) in enumerate(TAKES, start=1):
+                take = ChatPromptTemplate.from_template(template) | llm | StrOutputParser()
+                answers[kind] = await take.ainvoke(inputs, config=config)
+                await adispatch_custom_event(
+                    "progress", {"done": done, "total": total, "label": f"wrote the {kind}"}, config=config
+                )
+            return answers
+
+
+        chain = RunnableLambda(three_takes, name="three_takes")
+    ''',
+}
+
+_EVENTS_LOOP = '''
+    import asyncio
+    import time
+
+
+    async def main() -> None:
+        start = time.perf_counter()
+        open_runs = {{}}  # run id -> name of runs that started and have not ended
+        failed_step = None
+        try:
+            async for event in chain.astream_events({inputs}, version="v2"{filters}):
+                ms = (time.perf_counter() - start) * 1000  # events carry no timestamp: stamp on receipt
+                kind, name, run_id = event["event"], event["name"], event["run_id"]
+                if kind.endswith("_start"):
+                    open_runs[run_id] = name
+                elif kind.endswith(("_end", "_error")):
+                    open_runs.pop(run_id, None)
+                    if kind.endswith("_error"):
+                        failed_step = name
+                parent = event["parent_ids"][-1][-6:] if event["parent_ids"] else "-"
+                data = event["data"]
+                if kind == "on_chat_model_stream":
+                    detail = repr(data["chunk"].content)
+                elif kind == "on_custom_event":
+                    detail = str(data)
+                elif kind.endswith("_end"):
+                    detail = repr(data.get("output"))[:70]
+                else:
+                    detail = ""
+                print(f"{{ms:9.1f}} ms  {{kind:<22}} {{name:<20}} run {{run_id[-6:]}}  parent {{parent}}  {{detail}}")
+        except Exception as exc:  # v2 has no model-error event: the error is raised here
+            step = failed_step or (list(open_runs.values())[-1] if open_runs else "the chain")
+            print(f"error in {{step}}: {{type(exc).__name__}}: {{exc}}")
+
+
+    asyncio.run(main())
+'''
+
+
+def events_code(
+    settings: ModelSettings,
+    endpoint: Endpoint,
+    chain_key: str,
+    topic: str,
+    *,
+    fail_tool: bool = False,
+    filters: dict[str, list[str]] | None = None,
+) -> str:
+    """A script that builds the chosen chain and prints every `astream_events` v2 event.
+
+    Example:
+        >>> from core.settings import Provider
+        >>> from core.models import resolve_endpoint
+        >>> s = ModelSettings(provider=Provider.COMPATIBLE, base_url="http://localhost:1/v1", model="m")
+        >>> code = events_code(s, resolve_endpoint(s, None), "tool", "cats",
+        ...                    filters={"include_types": ["tool"]})
+        >>> "@tool" in code and "include_types=['tool']" in code
+        True
+    """
+    fail_line = (
+        '    raise ValueError("answer_stats failed on purpose")\n' if fail_tool else ""
+    )
+    chain = textwrap.dedent(_EVENTS_CHAINS[chain_key])
+    if chain_key == "tool":
+        chain = chain.format(fail_line=fail_line)
+    filter_args = "".join(f", {name}={value!r}" for name, value in (filters or {}).items())
+    loop = textwrap.dedent(_EVENTS_LOOP).format(inputs=repr({"topic": topic}), filters=filter_args)
+    return model_setup_code(settings, endpoint) + "\n" + chain + loop
+
 
 _ASYNC_CLIENT_NOTE = """\
     # An HTTP client owned by this event loop: langchain-openai otherwise shares one client per
@@ -206,3 +388,29 @@ async def main() -> None:
 
 asyncio.run(main())
 """
+
+
+def batch_code(
+    settings: ModelSettings, endpoint: Endpoint, prompts: list[str], max_concurrency: int
+) -> str:
+    """A script that runs `prompts` with `batch_as_completed`, keeping failures as results."""
+    body = f"""
+    import time
+
+    prompts = {prompts!r}
+
+    start = time.perf_counter()
+    results = {{}}
+    # Results arrive as each call finishes (not in input order); with return_exceptions=True a
+    # failed call comes back as its exception instead of stopping the whole batch.
+    for index, result in llm.batch_as_completed(
+        prompts, config={{"max_concurrency": {max_concurrency}}}, return_exceptions=True
+    ):
+        results[index] = result
+        if isinstance(result, Exception):
+            print(f"#{{index + 1}} failed: {{result!r}}")
+        else:
+            print(f"#{{index + 1}} done: {{result.content!r}} {{result.usage_metadata}}")
+    print(f"{{len(prompts)}} calls in {{time.perf_counter() - start:.2f}} s")
+    """
+    return model_setup_code(settings, endpoint) + "\n" + textwrap.dedent(body)

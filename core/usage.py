@@ -27,11 +27,18 @@ class Usage:
 
     @property
     def cached_input_tokens(self) -> int:
-        return int(self.input_details.get("cache_read", 0) or 0)
+        """Cached input tokens (a subset of `input_tokens`), on any service tier.
+
+        Example:
+            >>> Usage(100, 5, 105, {"priority_cache_read": 60, "priority": 40}).cached_input_tokens
+            60
+        """
+        return _tiered(self.input_details, "cache_read")
 
     @property
     def reasoning_tokens(self) -> int:
-        return int(self.output_details.get("reasoning", 0) or 0)
+        """Reasoning tokens (a subset of `output_tokens`), on any service tier."""
+        return _tiered(self.output_details, "reasoning")
 
     @classmethod
     def from_metadata(cls, metadata: Mapping[str, Any] | None) -> Usage | None:
@@ -64,6 +71,15 @@ class Usage:
             "input_token_details": dict(self.input_details),
             "output_token_details": dict(self.output_details),
         }
+
+
+def _tiered(details: Mapping[str, int], name: str) -> int:
+    # langchain-openai names the detail "priority_cache_read" / "flex_reasoning" on those
+    # service tiers and plain "cache_read" / "reasoning" otherwise; one call has one of them.
+    for key in (name, f"priority_{name}", f"flex_{name}"):
+        if details.get(key):
+            return int(details[key])
+    return 0
 
 
 def _ints(details: Any) -> dict[str, int]:

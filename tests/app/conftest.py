@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 from streamlit.testing.v1 import AppTest
 
-DEFAULT_TIMEOUT_S = 120
+DEFAULT_TIMEOUT_S = 300  # per script run; generous because CI shares 2 cores with the model
 
 
 def _app_opened_on(page: str) -> None:

@@ -114,7 +114,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
     setattr(item, f"rep_{report.when}", report)
 
 
-def wait_for_idle(page: Page, timeout_ms: int = 60_000) -> None:
+def wait_for_idle(page: Page, timeout_ms: int = 120_000) -> None:
     """Wait until the Streamlit script run has finished (the hello app's e2e convention)."""
     expect(page.locator("[data-testid=stApp]")).to_have_attribute(
         "data-test-connection-state", "CONNECTED", timeout=timeout_ms

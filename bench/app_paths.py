@@ -1,0 +1,144 @@
+"""The full path through Streamlit into a real browser: cold start, first token, memory.
+
+Drives the real app (`streamlit run app.py`) in Debian's chromium, as a presenter would:
+- cold start: from launching `streamlit run` to the Home page rendered (model load included),
+  and the embedded model's own load time as the sidebar reports it;
+- first token in the browser: from the click on "Stream" to the first text visible in the page,
+  next to the app's own time-to-first-token for the same run (the difference is what Streamlit's
+  rerun, websocket and rendering add); target ≤ +100 ms over the raw SDK's first token;
+- memory: the app process's peak RSS with the model loaded, and its growth over 100 calls
+  (target < 5 %).
+
+Run: `.venv/bin/python -m bench.app_paths`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+import time
+
+from bench.common import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    app_server,
+    click_and_wait,
+    median,
+    print_table,
+    rss_kib,
+    wait_for_idle,
+)
+
+FIRST_TOKEN_RUNS = 7
+MEMORY_CALLS = int(os.environ.get("BENCH_MEMORY_CALLS", "100"))
+WARMUP_CALLS = 5
+
+# Stamps the click and the first visible answer text, in the page's own clock.
+WATCH = """
+() => {
+  // The previous run's answer stays on screen (stale) until the new one replaces it: only a
+  // text different from it counts as the new answer's first token.
+  const old = document.querySelector('.st-key-answer-0')?.innerText.trim() ?? '';
+  window.__clickAt = null; window.__firstTextAt = null;
+  document.addEventListener('click', () => { window.__clickAt ??= performance.now(); },
+                            {capture: true, once: true});
+  const observer = new MutationObserver(() => {
+    const box = document.querySelector('.st-key-answer-0');
+    const text = box ? box.innerText.trim() : '';
+    if (window.__clickAt !== null && text.length > 0 && text !== old) {
+      window.__firstTextAt ??= performance.now();
+      observer.disconnect();
+    }
+  });
+  observer.observe(document.body, {subtree: true, childList: true, characterData: true});
+}
+"""
+
+
+def _seconds(text: str) -> float:
+    """'43 ms' or '1.20 s' (as the app formats durations) in seconds."""
+    number = float(re.findall(r"[\d.]+", text)[0])
+    return number / 1000 if "ms" in text else number
+
+
+def _metric(page, label: str) -> str:  # noqa: ANN001
+    metric = page.locator("[data-testid=stMetric]").filter(has_text=label).first
+    return metric.locator("[data-testid=stMetricValue]").inner_text()
+
+
+def _stream_once(page) -> None:  # noqa: ANN001
+    click_and_wait(page, page.get_by_role("button", name="Stream", exact=True))
+
+
+def run() -> list[dict[str, object]]:
+    from playwright.sync_api import sync_playwright
+
+    rows: list[dict[str, object]] = []
+    with app_server() as (url, process, launched), sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 720})
+
+        page.goto(url)
+        page.get_by_role("heading", name="Execution Patterns Lab").wait_for(timeout=120_000)
+        wait_for_idle(page)
+        cold_start = time.perf_counter() - launched
+        sidebar = page.locator("[data-testid=stSidebar]").inner_text()
+        load = re.search(r"loaded in ([\d.]+) s", sidebar)
+        rows.append({"measure": "cold start: `streamlit run` → Home rendered in chromium",
+                     "value": f"{cold_start:.2f} s", "target": "", "runs": 1})
+        rows.append({"measure": "embedded model load (as the sidebar reports it)",
+                     "value": f"{float(load.group(1)):.1f} s" if load else "?", "target": "", "runs": 1})
+
+        page.goto(f"{url}/streaming")
+        wait_for_idle(page)
+        page.get_by_label("Prompt").fill("Tell me a joke about a cat who learns to cook.")
+        page.get_by_label("Prompt").press("Control+Enter")  # commit the text area
+        wait_for_idle(page)
+        browser_first, app_first = [], []
+        for _ in range(FIRST_TOKEN_RUNS):
+            page.evaluate(WATCH)
+            _stream_once(page)
+            click_at, text_at = page.evaluate("[window.__clickAt, window.__firstTextAt]")
+            if click_at is not None and text_at is not None:
+                browser_first.append((text_at - click_at) / 1000)
+                app_first.append(_seconds(_metric(page, "Time to first token")))
+        browser_ms = median(browser_first) * 1000
+        app_ms = median(app_first) * 1000
+        rows.append({"measure": "first token visible in the browser (click → text)",
+                     "value": f"{browser_ms:.0f} ms", "target": "≤ raw SDK + 100 ms",
+                     "runs": len(browser_first)})
+        rows.append({"measure": "  of which the app's own time to first token",
+                     "value": f"{app_ms:.0f} ms", "target": "", "runs": len(app_first)})
+        rows.append({"measure": "  Streamlit rerun + websocket + render",
+                     "value": f"{browser_ms - app_ms:+.0f} ms", "target": "", "runs": len(app_first)})
+
+        # Memory: short answers, so 100 calls take about a minute.
+        page.get_by_text("Generation settings").click()
+        page.get_by_role("spinbutton", name="Max output tokens").fill("16")
+        page.keyboard.press("Enter")
+        wait_for_idle(page)
+        for _ in range(WARMUP_CALLS):
+            _stream_once(page)
+        baseline, _ = rss_kib(process.pid)
+        for call in range(MEMORY_CALLS):
+            _stream_once(page)
+            if call % 20 == 19:
+                print(f"  memory: {call + 1}/{MEMORY_CALLS} calls", file=sys.stderr, flush=True)
+        after, peak = rss_kib(process.pid)
+        growth = (after - baseline) / baseline * 100
+        rows.append({"measure": "app process peak RSS (model loaded)", "value": f"{peak / 1024:.0f} MiB",
+                     "target": "", "runs": 1})
+        rows.append({"measure": f"RSS growth over {MEMORY_CALLS} calls",
+                     "value": f"{growth:+.1f} % ({baseline / 1024:.0f} → {after / 1024:.0f} MiB)",
+                     "target": "< 5 %", "runs": MEMORY_CALLS})
+        browser.close()
+    return rows
+
+
+def main() -> None:
+    print_table("The app in a real browser", run())
+
+
+if __name__ == "__main__":
+    main()

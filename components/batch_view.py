@@ -1,0 +1,255 @@
+"""Rendering for the Batch page: the job panel, results table, estimate strip and sweep chart.
+
+Everything here reads the job store; nothing here runs model calls. The job itself runs on a
+worker thread (core.batch_jobs), so these functions can be called on every rerun or every tick
+of a polling fragment without disturbing it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+import pandas as pd
+import plotly.graph_objects as go
+import streamlit as st
+from plotly.subplots import make_subplots
+
+from components.display import fmt_seconds
+from components.runtime import environment
+from core.batch_estimate import BatchEstimate
+from core.batch_export import cost_note
+from core.batch_input import DEFAULT_MAX_ROWS, Limits
+from core.batch_jobs import JobInfo, JobStatus, JobStore, RowResult, RowStatus, SweepInfo, ideal_wall_s
+from core.pricing import ModelPrice, call_cost, format_usd
+from core.usage import Usage
+
+MEASURED_COLOR = "#2E86DE"
+IDEAL_COLOR = "#7F8C8D"
+FAILED_COLOR = "#C0392B"
+# Plain symbols that every font has: emoji render as empty boxes on some projectors' machines.
+STATUS_LABELS = {
+    RowStatus.QUEUED: "· queued",
+    RowStatus.RUNNING: "▶ running",
+    RowStatus.DONE: "✓ done",
+    RowStatus.FAILED: "✗ failed",
+    RowStatus.CANCELLED: "– cancelled",
+}
+
+
+def job_store() -> JobStore:
+    """The job store under this app's data directory (LAB_DATA_DIR, else .lab-data)."""
+    return JobStore.in_data_dir(environment())
+
+
+def batch_limits() -> Limits:
+    """Upload limits: the row cap from LAB_BATCH_MAX_ROWS (default 1,000)."""
+    raw = environment().get("LAB_BATCH_MAX_ROWS", "").strip()
+    try:
+        max_rows = max(1, int(raw)) if raw else DEFAULT_MAX_ROWS
+    except ValueError:
+        max_rows = DEFAULT_MAX_ROWS
+    return Limits(max_rows=max_rows)
+
+
+def cost_function(price: ModelPrice | None):  # noqa: ANN201 - a CostFunction
+    """The per-call cost for the job runner: None without a price or usage (never $0 by default)."""
+
+    def cost_of(usage: Usage | None) -> float | None:
+        if usage is None or price is None:
+            return None
+        return call_cost(usage, price).total_usd
+
+    return cost_of
+
+
+def estimate_strip(estimate: BatchEstimate, *, max_tokens: int, price: ModelPrice | None) -> None:
+    """Calls, estimated input tokens and estimated cost, labelled as estimates."""
+    cols = st.columns(3)
+    cols[0].metric("Calls", f"{estimate.calls:,}", help="One call per prompt.")
+    cols[1].metric(
+        "Input tokens (estimate)",
+        f"{estimate.tokens.input_tokens:,}",
+        help=estimate.tokens.method,
+    )
+    if price is None:
+        cost_text = "no price"
+        cost_help = "This model is not in the price table, so no cost can be given (not $0)."
+    elif price.is_free:
+        cost_text = "$0.00"
+        cost_help = "The price table lists this model at $0 (it runs on this machine)."
+    else:
+        cost_text = f"{format_usd(estimate.input_cost_usd)} – {format_usd(estimate.max_cost_usd)}"
+        cost_help = (
+            "From the input tokens alone, up to every answer using all max tokens "
+            f"({estimate.max_output_tokens:,} output tokens)."
+        )
+    cols[2].metric("Cost (estimate)", cost_text, help=cost_help)
+    st.caption(
+        f"Estimates. Input tokens: {estimate.tokens.method}. Output tokens are unknown until "
+        f"the answers exist; at most {max_tokens:,} per call (max tokens in the sidebar)."
+    )
+
+
+def results_frame(rows: Sequence[RowResult]) -> pd.DataFrame:
+    """Rows as a table: input, output, latency, tokens, cost, finish reason, error."""
+    return pd.DataFrame(
+        {
+            "#": [r.index + 1 for r in rows],
+            "status": [STATUS_LABELS[r.status] for r in rows],
+            "input": [r.input for r in rows],
+            "output": [r.output or "" for r in rows],
+            "latency": [fmt_seconds(r.latency_s) if r.latency_s is not None else "" for r in rows],
+            "tokens in": [r.input_tokens for r in rows],
+            "tokens out": [r.output_tokens for r in rows],
+            "cost": [format_usd(r.cost_usd) if r.cost_usd is not None else cost_note(r) for r in rows],
+            "finish": [r.finish_reason or "" for r in rows],
+            "error": [r.error or "" for r in rows],
+        }
+    )
+
+
+def results_table(rows: Sequence[RowResult], *, key: str) -> None:
+    st.dataframe(
+        results_frame(rows),
+        hide_index=True,
+        width="stretch",
+        height=min(38 + 35 * len(rows), 420),
+        key=key,
+        column_config={
+            "#": st.column_config.NumberColumn(width=40),
+            "status": st.column_config.TextColumn(width=110),
+            "input": st.column_config.TextColumn(width=260),
+            "output": st.column_config.TextColumn(width=420),
+            "latency": st.column_config.TextColumn(width=80),
+            "tokens in": st.column_config.NumberColumn(width=80),
+            "tokens out": st.column_config.NumberColumn(width=80),
+            "finish": st.column_config.TextColumn(width=70),
+        },
+    )
+
+
+def job_summary(job: JobInfo, rows: Sequence[RowResult]) -> None:
+    """Progress bar and a metric strip: done, failed, wall time, tokens, cost."""
+    running = job.count(RowStatus.RUNNING)
+    failed = job.count(RowStatus.FAILED)
+    cancelled = job.count(RowStatus.CANCELLED)
+    parts = [f"{job.completed:,} / {job.n_rows:,} rows finished"]
+    if running:
+        parts.append(f"{running} running")
+    if failed:
+        parts.append(f"{failed} failed")
+    if cancelled:
+        parts.append(f"{cancelled} cancelled")
+    st.progress(job.progress, text=" · ".join(parts))
+
+    done = [r for r in rows if r.status is RowStatus.DONE]
+    reported = [r for r in done if r.usage_reported]
+    cols = st.columns(4)
+    cols[0].metric("Done · failed", f"{len(done):,} · {failed:,}")
+    if job.status is JobStatus.RUNNING and job.started_at:
+        cols[1].metric("Wall time", fmt_seconds(time.time() - job.started_at) + " …")
+    else:
+        cols[1].metric("Wall time", fmt_seconds(job.wall_s),
+                       help="Start to end of the latest run of this job (a retry is its own run).")
+    if reported:
+        cols[2].metric(
+            "Tokens in / out",
+            f"{sum(r.input_tokens or 0 for r in reported):,} / {sum(r.output_tokens or 0 for r in reported):,}",
+            help=None if len(reported) == len(done) else
+            f"{len(done) - len(reported)} rows had no usage reported; they are not counted.",
+        )
+    else:
+        cols[2].metric("Tokens in / out", "—" if not done else "not reported")
+    costs = [r.cost_usd for r in done if r.cost_usd is not None]
+    if done and len(costs) == len(done):
+        cols[3].metric("Cost", format_usd(sum(costs)), help=job.price_note or None)
+    elif costs:
+        cols[3].metric("Cost", format_usd(sum(costs)) + " +",
+                       help=f"{len(done) - len(costs)} rows have no cost (no usage reported).")
+    else:
+        cols[3].metric("Cost", "no price" if done else "—", help=job.price_note or None)
+
+
+def job_heading(job: JobInfo) -> str:
+    started = time.strftime("%H:%M:%S", time.localtime(job.created_at))
+    return (
+        f"Job `{job.id}` · {job.source} · {job.endpoint} · max_concurrency {job.max_concurrency}"
+        + (f" · {job.retries} extra attempts" if job.retries else "")
+        + f" · created {started} · **{job.status.value}**"
+    )
+
+
+def sweep_figure(sweep: SweepInfo) -> go.Figure:
+    """Wall time and throughput against max_concurrency, each with its ideal line."""
+    points = sorted(
+        (p for p in sweep.points if p.job.status is JobStatus.DONE and p.job.wall_s), key=lambda p: p.concurrency
+    )
+    fig = make_subplots(
+        rows=1, cols=2, horizontal_spacing=0.1,
+        subplot_titles=("Wall time (lower is better)", "Throughput (higher is better)"),
+    )
+    levels = [p.concurrency for p in points]
+    per_call = sweep.per_call_s
+    if per_call:
+        ideal_levels = sorted(set(sweep.levels))
+        ideal_wall = [ideal_wall_s(sweep.n_rows, c, per_call) for c in ideal_levels]
+        for col, ys in ((1, ideal_wall), (2, [sweep.n_rows / w for w in ideal_wall])):
+            fig.add_trace(
+                go.Scatter(
+                    x=ideal_levels, y=ys, mode="lines", name="ideal: ceil(N / c) × one call's latency",
+                    line={"color": IDEAL_COLOR, "width": 3, "dash": "dash"}, showlegend=col == 1,
+                ),
+                row=1, col=col,
+            )
+    # A level where calls failed did less work in its wall time: mark it rather than hide it.
+    marker = {
+        "size": [11 if p.job.count(RowStatus.FAILED) == 0 else 16 for p in points],
+        "symbol": ["circle" if p.job.count(RowStatus.FAILED) == 0 else "x" for p in points],
+        "color": [MEASURED_COLOR if p.job.count(RowStatus.FAILED) == 0 else FAILED_COLOR for p in points],
+    }
+    for col, ys in ((1, [p.job.wall_s for p in points]), (2, [p.throughput for p in points])):
+        fig.add_trace(
+            go.Scatter(
+                x=levels, y=ys, mode="lines+markers", name="measured (✗: some calls failed)"
+                if any(p.job.count(RowStatus.FAILED) for p in points) else "measured",
+                line={"color": MEASURED_COLOR, "width": 4}, marker=marker, showlegend=col == 1,
+            ),
+            row=1, col=col,
+        )
+    ticks = sorted(set(sweep.levels))
+    for col in (1, 2):
+        fig.update_xaxes(type="log", tickvals=ticks, ticktext=[str(t) for t in ticks],
+                         title_text="max_concurrency", row=1, col=col)
+    fig.update_yaxes(title_text="seconds", rangemode="tozero", row=1, col=1)
+    fig.update_yaxes(title_text="calls / second", rangemode="tozero", row=1, col=2)
+    fig.update_layout(
+        height=380,
+        margin={"l": 10, "r": 10, "t": 40, "b": 10},
+        legend={"orientation": "h", "y": -0.28, "font": {"size": 15}},
+        font={"size": 15},
+    )
+    fig.update_annotations(font_size=16)
+    return fig
+
+
+def sweep_table(sweep: SweepInfo) -> pd.DataFrame:
+    """One row per level: wall time, ideal, ratio, throughput, median latency."""
+    per_call = sweep.per_call_s
+    records = []
+    for p in sorted(sweep.points, key=lambda p: p.concurrency):
+        ideal = ideal_wall_s(sweep.n_rows, p.concurrency, per_call) if per_call else None
+        wall = p.job.wall_s
+        records.append(
+            {
+                "max_concurrency": p.concurrency,
+                "status": p.job.status.value,
+                "rows done": f"{p.job.count(RowStatus.DONE)} / {p.job.n_rows}",
+                "wall time": fmt_seconds(wall) if wall else "…",
+                "ideal": fmt_seconds(ideal) if ideal else "",
+                "wall / ideal": f"{wall / ideal:.2f}×" if wall and ideal else "",
+                "calls / s": f"{p.throughput:.2f}" if p.throughput else "",
+                "median call latency": fmt_seconds(p.median_latency_s) if p.median_latency_s else "",
+            }
+        )
+    return pd.DataFrame(records)

@@ -1,0 +1,534 @@
+"""Batch input: turn an uploaded file or pasted text into a list of prompts, or say why not.
+
+Three formats, told apart by the file name: CSV (a prompt column, or a template such as
+``"Answer briefly: {question}"`` filled from each row), JSON Lines (a field, or a template) and
+plain text (one prompt a line). Every problem a user can cause — a malformed line, an unknown
+column, an encoding that is not UTF-8, an empty or oversized file, too many rows — becomes a
+`BatchInputError` whose message says what is wrong, where, and what to do. Nothing here raises
+anything else for bad input, so a page can show the message instead of a traceback.
+"""
+
+from __future__ import annotations
+
+import csv
+import enum
+import io
+import json
+import string
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import PurePath
+
+# Keep in step with `server.maxUploadSize` in .streamlit/config.toml (a test checks): Streamlit
+# refuses bigger uploads itself, this limit also covers pasted text and direct calls.
+DEFAULT_MAX_BYTES = 5 * 1024 * 1024
+DEFAULT_MAX_ROWS = 1_000
+PREVIEW_ROWS = 5
+
+
+class BatchInputError(ValueError):
+    """Input that cannot become a batch. `str(error)` is the plain-words message for the user."""
+
+
+class InputKind(str, enum.Enum):
+    """The three file formats a batch can come from."""
+
+    CSV = "csv"
+    JSONL = "jsonl"
+    TEXT = "text"
+
+    @property
+    def label(self) -> str:
+        return {InputKind.CSV: "CSV", InputKind.JSONL: "JSON Lines", InputKind.TEXT: "plain text"}[self]
+
+
+@dataclass(frozen=True)
+class Limits:
+    """How much input a batch may have.
+
+    Attributes:
+        max_bytes: largest file or pasted text, in bytes.
+        max_rows: most prompts in one batch (after empty rows are skipped).
+    """
+
+    max_bytes: int = DEFAULT_MAX_BYTES
+    max_rows: int = DEFAULT_MAX_ROWS
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """Text decoded from bytes, with the encoding used and a note when it was not UTF-8."""
+
+    text: str
+    encoding: str
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class Table:
+    """Rows of a CSV or JSON Lines file, before a prompt column or template is chosen.
+
+    Attributes:
+        kind: CSV or JSON Lines.
+        columns: column names (CSV header) or fields (union over all JSON objects, in order).
+        records: (line number in the file, row as a dict of strings).
+        note: e.g. which encoding was used when the file was not UTF-8.
+    """
+
+    kind: InputKind
+    columns: list[str]
+    records: list[tuple[int, dict[str, str]]]
+    note: str | None = None
+
+
+@dataclass(frozen=True)
+class BatchInput:
+    """The prompts of one batch, ready to run.
+
+    Attributes:
+        prompts: one prompt per call, in file order.
+        line_numbers: the line each prompt came from (1-based, as an editor shows it).
+        source: where they came from, for people ("questions.csv · column question").
+        skipped_empty: rows left out because their prompt would be empty.
+        note: a remark worth showing (a non-UTF-8 encoding that was used).
+    """
+
+    prompts: list[str]
+    line_numbers: list[int]
+    source: str
+    skipped_empty: int = 0
+    note: str | None = None
+    preview_rows: list[dict[str, object]] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.prompts)
+
+
+def kind_for_filename(name: str) -> InputKind:
+    """The format a file name implies: .csv/.tsv → CSV, .jsonl/.ndjson/.json → JSON Lines, else text.
+
+    Example:
+        >>> kind_for_filename("questions.CSV").value, kind_for_filename("notes.txt").value
+        ('csv', 'text')
+    """
+    suffix = PurePath(name).suffix.lower()
+    if suffix in (".csv", ".tsv"):
+        return InputKind.CSV
+    if suffix in (".jsonl", ".ndjson", ".json"):
+        return InputKind.JSONL
+    return InputKind.TEXT
+
+
+def check_size(n_bytes: int, limits: Limits = Limits()) -> None:
+    """Refuse input over the size limit.
+
+    Example:
+        >>> check_size(10, Limits(max_bytes=5))
+        Traceback (most recent call last):
+        ...
+        core.batch_input.BatchInputError: The input is 10 bytes; the limit is 5 bytes. Split it into smaller files.
+    """
+    if n_bytes > limits.max_bytes:
+        raise BatchInputError(
+            f"The input is {_size(n_bytes)}; the limit is {_size(limits.max_bytes)}. "
+            "Split it into smaller files."
+        )
+
+
+def decode_bytes(data: bytes) -> Decoded:
+    """Decode a file: UTF-8 (with or without BOM), UTF-16 with a BOM, else Windows-1252.
+
+    Windows-1252 is what Excel on Windows writes as "CSV" in Western Europe; it is tried only
+    after UTF-8 fails, and the note says so, because a wrong guess garbles accents rather than
+    failing. Bytes that no text encoding explains (NULs, control codes) are refused.
+
+    Example:
+        >>> decode_bytes("café".encode("utf-8")).encoding
+        'utf-8'
+        >>> d = decode_bytes("café".encode("cp1252"))
+        >>> d.text, d.encoding
+        ('café', 'cp1252')
+    """
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return Decoded(data.decode("utf-16"), "utf-16", "Read as UTF-16 (it has a byte-order mark).")
+        except UnicodeDecodeError:
+            pass
+    else:
+        try:
+            return Decoded(data.decode("utf-8-sig"), "utf-8")
+        except UnicodeDecodeError:
+            pass
+        if b"\x00" not in data:
+            try:
+                text = data.decode("cp1252")
+            except UnicodeDecodeError:
+                text = None
+            if text is not None and not _has_control_chars(text):
+                return Decoded(
+                    text,
+                    "cp1252",
+                    "This file is not UTF-8; it was read as Windows-1252 (Western European). "
+                    "If accented letters look wrong, save it as UTF-8 and upload it again.",
+                )
+    raise BatchInputError(
+        "This file is not text in an encoding we can read (UTF-8, UTF-16 with a byte-order "
+        "mark, or Windows-1252). It may be a binary file such as a spreadsheet (.xlsx): save or "
+        "export it as CSV UTF-8 and upload that."
+    )
+
+
+def _has_control_chars(text: str) -> bool:
+    return any((ord(c) < 32 and c not in "\t\n\r\f") or 0x7F <= ord(c) <= 0x9F for c in text)
+
+
+def parse_table(text: str, kind: InputKind, *, note: str | None = None) -> Table:
+    """Read CSV or JSON Lines text into a `Table`; malformed input names the line.
+
+    Example:
+        >>> t = parse_table("id,question\\n1,What is 2 + 2?\\n", InputKind.CSV)
+        >>> t.columns, t.records
+        (['id', 'question'], [(2, {'id': '1', 'question': 'What is 2 + 2?'})])
+    """
+    if kind is InputKind.CSV:
+        return _parse_csv(text, note)
+    if kind is InputKind.JSONL:
+        return _parse_jsonl(text, note)
+    raise ValueError(f"{kind} is not a table format")
+
+
+def _parse_csv(text: str, note: str | None) -> Table:
+    if not text.strip():
+        raise BatchInputError("The file is empty.")
+    first_line = text.lstrip("\n").split("\n", 1)[0]
+    # Excel in many locales writes ';'; tab-separated files are common too.
+    delimiter = max((",", ";", "\t"), key=first_line.count)
+    if first_line.count(delimiter) == 0:
+        delimiter = ","
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    try:
+        header: list[str] | None = None
+        records: list[tuple[int, dict[str, str]]] = []
+        header_line = 0
+        for row in reader:
+            line = reader.line_num
+            if not any(cell.strip() for cell in row):
+                if header is not None:
+                    records.append((line, {}))  # an empty row: skipped later, and counted
+                continue
+            if header is None:
+                header = [cell.strip() for cell in row]
+                header_line = line
+                _check_header(header, line)
+                continue
+            if len(row) != len(header):
+                raise BatchInputError(
+                    f"Malformed CSV: line {line} has {len(row)} fields but the header (line "
+                    f"{header_line}) has {len(header)}. Check for an unquoted "
+                    f"'{delimiter if delimiter != chr(9) else 'tab'}' inside a value, or a "
+                    "missing one; values containing it must be in double quotes."
+                )
+            records.append((line, dict(zip(header, row, strict=True))))
+    except csv.Error as exc:
+        raise BatchInputError(
+            f"Malformed CSV at line {reader.line_num}: {exc}. A quote (\") is probably not "
+            "closed; quotes inside a value are written twice (\"\")."
+        ) from None
+    if header is None:
+        raise BatchInputError("The file is empty.")
+    while records and not records[-1][1]:
+        records.pop()  # blank lines at the end are an editor's habit, not empty rows
+    if not any(r for _, r in records):
+        raise BatchInputError("The CSV file has a header but no rows under it.")
+    return Table(InputKind.CSV, header, records, note)
+
+
+def _check_header(header: list[str], line: int) -> None:
+    if any(not name for name in header):
+        position = header.index("") + 1
+        raise BatchInputError(
+            f"Malformed CSV: the header (line {line}) has an empty column name at position "
+            f"{position}. The first line must name every column."
+        )
+    seen: set[str] = set()
+    for name in header:
+        if name in seen:
+            raise BatchInputError(
+                f"Malformed CSV: the header (line {line}) names the column '{name}' twice. "
+                "Column names must be unique."
+            )
+        seen.add(name)
+
+
+def _parse_jsonl(text: str, note: str | None) -> Table:
+    if not text.strip():
+        raise BatchInputError("The file is empty.")
+    if text.lstrip().startswith("["):
+        raise BatchInputError(
+            "This looks like one JSON array, not JSON Lines. JSON Lines has one object per line, "
+            'e.g. {"question": "What is 2 + 2?"} — or upload the prompts as CSV or plain text.'
+        )
+    columns: dict[str, None] = {}
+    records: list[tuple[int, dict[str, str]]] = []
+    for line_no, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            value = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise BatchInputError(
+                f"Malformed JSON on line {line_no}, column {exc.colno}: {exc.msg}. Each line "
+                "must be one complete JSON object."
+            ) from None
+        if isinstance(value, str):
+            value = {"text": value}
+        if not isinstance(value, dict):
+            raise BatchInputError(
+                f"Line {line_no} holds a JSON {type(value).__name__}, not an object. Each line "
+                'must be an object such as {"question": "..."}.'
+            )
+        row = {str(k): _as_text(v) for k, v in value.items()}
+        for key in row:
+            columns.setdefault(key, None)
+        records.append((line_no, row))
+    if not columns:
+        raise BatchInputError("The JSON Lines file has no fields: every object is empty.")
+    return Table(InputKind.JSONL, list(columns), records, note)
+
+
+def _as_text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (dict, list)):
+        return json.dumps(value, ensure_ascii=False)
+    return str(value)
+
+
+def placeholders(template: str) -> list[str]:
+    """The `{names}` a prompt template uses, in order, each once.
+
+    Raises:
+        BatchInputError: unbalanced braces, or an empty `{}` (it must name a column).
+
+    Example:
+        >>> placeholders("Translate {text} into {language}. Keep {text} short. {{literal}}")
+        ['text', 'language']
+    """
+    names: dict[str, None] = {}
+    try:
+        parsed = list(string.Formatter().parse(template))
+    except ValueError as exc:
+        raise BatchInputError(
+            f"The template cannot be read ({exc}). Put column names in braces, like "
+            "{question}; write {{ and }} for a literal brace."
+        ) from None
+    for _, name, spec, conversion in parsed:
+        if name is None:
+            continue
+        if not name.strip():
+            raise BatchInputError(
+                "The template has empty braces {}: put a column name inside, like {question}."
+            )
+        if spec or conversion:
+            raise BatchInputError(
+                f"Write the placeholder as just {{{name}}}: formatting such as "
+                "'!r' or ':>10' is not supported here."
+            )
+        names.setdefault(name, None)
+    return list(names)
+
+
+def table_to_batch(
+    table: Table,
+    *,
+    column: str | None = None,
+    template: str | None = None,
+    source: str = "",
+    limits: Limits = Limits(),
+) -> BatchInput:
+    """Prompts from a table: one column's values, or a template filled from each row.
+
+    Rows whose prompt would be empty (the column is blank, or every placeholder is) are skipped
+    and counted.
+
+    Raises:
+        BatchInputError: an unknown column or placeholder (the message lists the available
+            ones), no prompts left, or more than `limits.max_rows`.
+
+    Example:
+        >>> t = parse_table("city,country\\nParis,France\\n,\\nRome,Italy\\n", InputKind.CSV)
+        >>> b = table_to_batch(t, template="Which country is {city} in?")
+        >>> b.prompts, b.skipped_empty
+        (['Which country is Paris in?', 'Which country is Rome in?'], 1)
+    """
+    if (column is None) == (template is None):
+        raise ValueError("pass exactly one of column or template")
+    available = ", ".join(table.columns)
+    what = "column" if table.kind is InputKind.CSV else "field"
+    if column is not None:
+        if column not in table.columns:
+            raise BatchInputError(f"There is no {what} '{column}'. Available: {available}.")
+        names = [column]
+        describe = f"{what} {column}"
+    else:
+        assert template is not None
+        if not template.strip():
+            raise BatchInputError("The template is empty: write a prompt with {placeholders}.")
+        names = placeholders(template)
+        unknown = [n for n in names if n not in table.columns]
+        if unknown:
+            raise BatchInputError(
+                f"The template uses {_quote_list(unknown)}, which the file does not have. "
+                f"Available {what}s: {available}."
+            )
+        describe = "template"
+
+    prompts: list[str] = []
+    lines: list[int] = []
+    skipped = 0
+    for line, row in table.records:
+        if not any(row.get(name, "").strip() for name in names):
+            skipped += 1
+            continue
+        if column is not None:
+            prompt = row[column].strip()
+        else:
+            assert template is not None
+            prompt = template.format_map({n: row.get(n, "") for n in names}).strip()
+        prompts.append(prompt)
+        lines.append(line)
+    label = f"{source} · {describe}" if source else describe
+    return _finish(prompts, lines, skipped, label, table.note, limits, table)
+
+
+def lines_to_batch(text: str, *, source: str = "pasted text", note: str | None = None,
+                   limits: Limits = Limits()) -> BatchInput:
+    """One prompt per non-empty line (plain-text files and pasted text).
+
+    Example:
+        >>> b = lines_to_batch("What is 2 + 2?\\n\\n  \\nWho wrote Romeo and Juliet?\\n")
+        >>> b.prompts, b.line_numbers, b.skipped_empty
+        (['What is 2 + 2?', 'Who wrote Romeo and Juliet?'], [1, 4], 2)
+    """
+    check_size(len(text.encode("utf-8")), limits)
+    if not text.strip():
+        raise BatchInputError(
+            "The file is empty." if source != "pasted text" else "Paste at least one prompt, one per line."
+        )
+    prompts: list[str] = []
+    lines: list[int] = []
+    skipped = 0
+    for line_no, line in enumerate(text.splitlines(), start=1):
+        if line.strip():
+            prompts.append(line.strip())
+            lines.append(line_no)
+        else:
+            skipped += 1
+    # Blank lines at the very end are an editor's habit, not rows someone left empty.
+    trailing = len(text.splitlines()) - (lines[-1] if lines else 0)
+    return _finish(prompts, lines, skipped - trailing, source, note, limits, None)
+
+
+def _finish(
+    prompts: list[str],
+    lines: list[int],
+    skipped: int,
+    source: str,
+    note: str | None,
+    limits: Limits,
+    table: Table | None,
+) -> BatchInput:
+    if not prompts:
+        raise BatchInputError(f"No prompts: all {skipped:,} rows are empty ({source}).")
+    if len(prompts) > limits.max_rows:
+        raise BatchInputError(
+            f"There are {len(prompts):,} prompts; one batch takes at most {limits.max_rows:,}. "
+            "Split the file, or raise the limit with LAB_BATCH_MAX_ROWS."
+        )
+    preview: list[dict[str, object]] = []
+    by_line = dict(table.records) if table is not None else {}
+    for prompt, line in list(zip(prompts, lines, strict=True))[:PREVIEW_ROWS]:
+        row: dict[str, object] = {"line": line}
+        row.update(by_line.get(line, {}))
+        row["prompt"] = prompt
+        preview.append(row)
+    return BatchInput(prompts, lines, source, skipped, note, preview)
+
+
+def parse_batch(
+    data: bytes | str,
+    *,
+    filename: str = "pasted text",
+    column: str | None = None,
+    template: str | None = None,
+    limits: Limits = Limits(),
+) -> BatchInput:
+    """Bytes of an upload (or pasted text) to a batch, in one call.
+
+    For CSV and JSON Lines pass `column` or `template`; plain text needs neither.
+
+    Raises:
+        BatchInputError: anything wrong with the input, in plain words.
+
+    Example:
+        >>> data = b'{"q": "What is the capital of France?"}\\n{"q": "What is 2 + 2?"}\\n'
+        >>> parse_batch(data, filename="questions.jsonl", column="q").prompts
+        ['What is the capital of France?', 'What is 2 + 2?']
+    """
+    table_or_batch = read_input(data, filename=filename, limits=limits)
+    if isinstance(table_or_batch, BatchInput):
+        return table_or_batch
+    if column is None and template is None:
+        raise BatchInputError(
+            f"Choose which column holds the prompt. Available: {', '.join(table_or_batch.columns)}."
+        )
+    return table_to_batch(table_or_batch, column=column, template=template, source=filename, limits=limits)
+
+
+def read_input(data: bytes | str, *, filename: str = "pasted text", limits: Limits = Limits()) -> Table | BatchInput:
+    """First step for an upload: a `Table` (CSV/JSONL, a prompt column still to pick) or a
+    finished `BatchInput` (plain text).
+
+    Raises:
+        BatchInputError: size, encoding, or format problems.
+    """
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    check_size(len(raw), limits)
+    if not raw.strip():
+        raise BatchInputError(
+            "The file is empty." if filename != "pasted text" else "Paste at least one prompt, one per line."
+        )
+    decoded = decode_bytes(raw) if isinstance(data, bytes) else Decoded(data, "utf-8")
+    kind = kind_for_filename(filename)
+    if kind is InputKind.TEXT:
+        return lines_to_batch(decoded.text, source=filename, note=decoded.note, limits=limits)
+    return parse_table(decoded.text, kind, note=decoded.note)
+
+
+def suggest_column(columns: Sequence[str]) -> str:
+    """The column most likely to hold the prompt: a well-known name, else the last column.
+
+    Example:
+        >>> suggest_column(["id", "Question", "topic"])
+        'Question'
+    """
+    for wanted in ("prompt", "question", "input", "text", "query", "instruction"):
+        for name in columns:
+            if name.strip().lower() == wanted:
+                return name
+    return columns[-1]
+
+
+def _quote_list(names: Sequence[str]) -> str:
+    quoted = [f"{{{n}}}" for n in names]
+    return quoted[0] if len(quoted) == 1 else ", ".join(quoted[:-1]) + " and " + quoted[-1]
+
+
+def _size(n: int) -> str:
+    if n >= 1024 * 1024:
+        return f"{n / (1024 * 1024):.1f} MB"
+    if n >= 1024:
+        return f"{n / 1024:.1f} KB".replace(".0 KB", " KB")
+    return f"{n} bytes"

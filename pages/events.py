@@ -1,0 +1,171 @@
+"""Streaming events: every step inside a chain, live, as `astream_events(version="v2")` reports it."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+import streamlit as st
+
+from components.display import endpoint_for_code, endpoint_or_stop, show_code, show_problem
+from components.events_view import (
+    api_call_line,
+    counts_table,
+    error_notice,
+    events_table,
+    filter_controls,
+    live_view,
+    progress_bar,
+    raw_event,
+    run_metrics,
+    timeline_figure,
+)
+from components.router import ensure_router
+from components.runtime import chat_model, current_settings, run_config, secrets_of
+from core.events import CHAINS, EventFilter, EventRecorder, build_chain, fresh_async_http_client, stream_events
+from core.snippets import events_code
+
+LAST_RUN = "events.last_run"
+FILTER_KEYS = ("events.f.include_types", "events.f.exclude_types", "events.f.include_names",
+               "events.f.exclude_names")
+REFRESH_S = 0.15  # redraw the live log at most this often; every event is recorded regardless
+
+
+@dataclass
+class EventsRun:
+    """The last run, kept in session state so any rerun redraws it."""
+
+    chain_key: str
+    topic: str
+    fail_tool: bool
+    recorder: EventRecorder
+
+
+ensure_router()  # a first visit straight to this page: see components/router.py
+
+st.title("Streaming events")
+st.markdown(
+    "`chain.astream_events(inputs, version=\"v2\")` is the delivery tracker of a chain: besides "
+    "the answer, it reports every step starting, streaming and finishing, with the run it belongs "
+    "to and its parents. Here each event is stamped the moment it arrives, so you can see where "
+    "the time goes, drive a progress bar, or keep a complete log."
+)
+
+chain_key = st.radio(
+    "Chain to watch", list(CHAINS), format_func=lambda k: CHAINS[k].title, horizontal=True,
+    key="events.chain",
+)
+spec = CHAINS[chain_key]
+st.caption(spec.explanation)
+topic_col, fail_col, run_col = st.columns([2.2, 1.4, 1], vertical_alignment="bottom")
+topic = topic_col.text_input("Topic", value="cats", key="events.topic", max_chars=200)
+fail_tool = False
+if spec.has_tool:
+    fail_tool = fail_col.toggle(
+        "Make the tool fail", key="events.fail_tool",
+        help="answer_stats raises, to show an error mid-chain: the events before it stay.",
+    )
+run_clicked = run_col.button("Run and watch", type="primary", icon=":material/play_arrow:")
+
+
+def watch_live(chain_key: str, topic: str, fail_tool: bool) -> EventsRun:
+    """Run the chain, recording every event and redrawing the live log a few times a second."""
+    endpoint = endpoint_or_stop()
+    # A client of this run's own: the shared default one keeps connections bound to the event
+    # loop of a previous run (see fresh_async_http_client).
+    http = fresh_async_http_client()
+    chain = build_chain(chain_key, chat_model(endpoint, http_async_client=http), fail_tool=fail_tool)
+    recorder = EventRecorder(secrets=secrets_of(endpoint))
+    run = EventsRun(chain_key, topic, fail_tool, recorder)
+    st.session_state[LAST_RUN] = run  # a rerun mid-run keeps what was captured
+    for key in FILTER_KEYS:  # filters name the previous run's steps: start unfiltered
+        st.session_state.pop(key, None)
+    slot = st.empty()
+    last_draw = 0.0
+    redraws = 0
+    events = stream_events(
+        chain, {"topic": topic}, run_config("events", endpoint), http_clients=(http,),
+        idle_s=REFRESH_S,  # also wake up while no event comes, so the screen never lags behind
+    )
+    for _ in recorder.watch(events):
+        now = time.perf_counter()
+        if now - last_draw >= REFRESH_S:
+            with slot.container():
+                live_view(recorder, redraws)
+            redraws += 1
+            last_draw = time.perf_counter()
+    slot.empty()
+    return run
+
+
+def render_run(run: EventsRun) -> EventFilter:
+    """The stored run: error, metrics, filters, log, counts, timeline, raw JSON, exports."""
+    recorder = run.recorder
+    chain_title = CHAINS[run.chain_key].title
+    st.subheader(f"{chain_title} · topic “{run.topic}”")
+    if recorder.error is not None:
+        show_problem(recorder.error, what_was_kept=error_notice(recorder))
+    elif recorder.interrupted or not recorder.finished:
+        st.warning(
+            f"The run was interrupted (a widget changed mid-run). The {len(recorder.events):,} "
+            "events captured are kept.", icon=":material/pause_circle:",
+        )
+    run_metrics(recorder)
+    progress_bar(recorder)
+
+    with st.container(border=True, key="events-filters"):
+        chosen = filter_controls(recorder)
+        st.caption("Same rules as the API's options — the events shown are what this call yields:")
+        st.code(api_call_line(chosen), language="python")
+    shown = chosen.apply(recorder.events)
+
+    st.markdown(f"**Events log** — showing {len(shown):,} of {len(recorder.events):,} recorded")
+    events_table(recorder, shown)
+
+    st.markdown("**Timeline** — one bar per run, nested under its parent; ticks are stream chunks")
+    until = recorder.error_at_s if recorder.error_at_s is not None else recorder.total_s
+    with st.container(key="events-timeline"):
+        st.plotly_chart(
+            timeline_figure(
+                recorder.spans(shown), until_s=until, error_at_s=recorder.error_at_s,
+                error_step=recorder.error_step,
+            ),
+            width="stretch",
+        )
+
+    counts_col, raw_col = st.columns([1.4, 2])
+    with counts_col:
+        counts = recorder.counts()
+        st.markdown(f"**Per event type** — total {sum(counts.values()):,}")
+        counts_table(counts)
+    with raw_col:
+        with st.expander("Raw JSON of one event", icon=":material/data_object:"):
+            raw_event(recorder)
+        st.markdown("**Export** — all recorded events, whatever the filters")
+        json_col, csv_col = st.columns(2)
+        json_col.download_button(
+            "JSON Lines", recorder.to_jsonl(), file_name="events.jsonl",
+            mime="application/jsonl", icon=":material/download:", on_click="ignore",
+            width="stretch",
+        )
+        csv_col.download_button(
+            "CSV", recorder.to_csv(), file_name="events.csv", mime="text/csv",
+            icon=":material/download:", on_click="ignore", width="stretch",
+        )
+    return chosen
+
+
+if run_clicked and not topic.strip():
+    st.warning("Type a topic first.")
+elif run_clicked:
+    watch_live(chain_key, topic.strip(), fail_tool)
+chosen_filter = EventFilter()
+if LAST_RUN in st.session_state:
+    chosen_filter = render_run(st.session_state[LAST_RUN])
+
+code_endpoint = endpoint_for_code()
+if code_endpoint is not None:
+    show_code(
+        events_code(current_settings(), code_endpoint, chain_key, topic.strip() or "cats",
+                    fail_tool=fail_tool, filters=chosen_filter.api_kwargs())
+    )
