@@ -30,7 +30,7 @@ from bench.common import (
     wait_for_idle,
 )
 
-FIRST_TOKEN_RUNS = 7
+FIRST_TOKEN_RUNS = int(os.environ.get("BENCH_FIRST_TOKEN_RUNS", "7"))
 MEMORY_CALLS = int(os.environ.get("BENCH_MEMORY_CALLS", "100"))
 WARMUP_CALLS = 5
 

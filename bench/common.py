@@ -117,17 +117,20 @@ def rss_kib(pid: int) -> tuple[int, int]:
 
 
 # Set before a click: becomes true once the script run the click starts has finished. (Waiting
-# for "notRunning" right after a click can return before the rerun has even begun.)
+# for "notRunning" right after a click can return before the rerun has even begun.) A short run
+# can flip running → notRunning within one task, so the observer reads each record's old value:
+# reading only the current state would miss the run and wait forever.
 _RUN_WATCH = """
 () => {
   window.__runDone = false;
   let seenRunning = false;
   const app = document.querySelector('[data-testid=stApp]');
-  new MutationObserver((_, observer) => {
+  new MutationObserver((records, observer) => {
     const state = app.getAttribute('data-test-script-state');
-    if (state === 'running') seenRunning = true;
-    else if (seenRunning && state === 'notRunning') { window.__runDone = true; observer.disconnect(); }
-  }).observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
+    if (state === 'running' || records.some((r) => r.oldValue === 'running')) seenRunning = true;
+    if (seenRunning && state === 'notRunning') { window.__runDone = true; observer.disconnect(); }
+  }).observe(app, {attributes: true, attributeOldValue: true,
+                   attributeFilter: ['data-test-script-state']});
 }
 """
 

@@ -208,49 +208,46 @@ class LedgerCallbackHandler(BaseCallbackHandler):
             return False
 
     def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
-        started_at, started_perf, model = self._pop_start(run_id)
         usage = None
         finish_reason = None
-        model_reported = False
+        reported_model = None
         generation = response.generations[0][0] if response.generations and response.generations[0] else None
         if isinstance(generation, ChatGeneration):
             message = generation.message
             usage = Usage.from_metadata(getattr(message, "usage_metadata", None))
             meta = message.response_metadata or {}
-            model_reported = bool(meta.get("model_name"))
-            model = str(meta.get("model_name") or model)
+            reported_model = meta.get("model_name")
             finish_reason = meta.get("finish_reason")
         if generation is not None and not finish_reason:
             finish_reason = (generation.generation_info or {}).get("finish_reason")
+        self._record(run_id, usage=usage, finish_reason=finish_reason, reported_model=reported_model)
+
+    def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        self._record(run_id, error=redact(f"{type(error).__name__}: {error}", *self._secrets))
+
+    def _record(
+        self,
+        run_id: UUID,
+        *,
+        usage: Usage | None = None,
+        finish_reason: str | None = None,
+        reported_model: str | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Close the run opened in `on_chat_model_start` and add its record to the ledger."""
+        started_at, started_perf, requested_model = self._pop_start(run_id)
         self.ledger.add(
             CallRecord(
                 run_id=str(run_id),
                 pattern=self.pattern,
                 provider=self.provider,
-                model=model,
+                model=str(reported_model or requested_model),
                 started_at=started_at,
                 latency_s=time.perf_counter() - started_perf,
                 usage=usage,
                 finish_reason=finish_reason,
+                error=error,
                 streamed=self._pop_streamed(run_id),
-                model_reported=model_reported,
-            )
-        )
-
-    def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
-        started_at, started_perf, model = self._pop_start(run_id)
-        self.ledger.add(
-            CallRecord(
-                run_id=str(run_id),
-                pattern=self.pattern,
-                provider=self.provider,
-                model=model,
-                started_at=started_at,
-                latency_s=time.perf_counter() - started_perf,
-                usage=None,
-                finish_reason=None,
-                error=redact(f"{type(error).__name__}: {error}", *self._secrets),
-                streamed=self._pop_streamed(run_id),
-                model_reported=False,
+                model_reported=bool(reported_model),
             )
         )

@@ -131,12 +131,14 @@ class StreamCapture:
         """Yield each chunk's text as it arrives; never raises for a failed call."""
         record = self.record
         start = self._clock()
-        aggregate: AIMessageChunk | None = None
+        # Merged once at the end: adding chunk by chunk would copy the growing message on every
+        # token, which is measurable client time on long answers (bench/stream_overhead.py).
+        received: list[AIMessageChunk] = []
         try:
             for chunk in self.llm.stream(record.prompt, config=self.config):
                 now = self._clock() - start
                 record.chunk_count_all += 1
-                aggregate = chunk if aggregate is None else aggregate + chunk  # type: ignore[assignment]
+                received.append(chunk)  # type: ignore[arg-type]
                 text = chunk.content if isinstance(chunk.content, str) else chunk.text
                 if text:
                     record.chunks.append(ChunkArrival(at_s=now, text=text))
@@ -146,8 +148,8 @@ class StreamCapture:
             record.error = explain_error(exc, *self._secrets)
         finally:
             record.total_s = self._clock() - start
-            if aggregate is not None:
-                _copy_metadata(aggregate, record)
+            if received:
+                _copy_metadata(received[0] + received[1:], record)
             self.done = True
 
 

@@ -116,6 +116,21 @@ def test_the_proxy_listens_on_loopback_only(proxy: NetworkProxy) -> None:
         pass
 
 
+def test_the_proxy_sends_small_writes_at_once(proxy: NetworkProxy) -> None:
+    # With Nagle's algorithm on, every answer after a connection's first waited ~40 ms for a
+    # delayed ACK between its headers and its body, and so did every small streamed chunk: the
+    # "Remote API ~300 ms" preset cost ~345 ms a call. The proxy's connections must say NODELAY.
+    with httpx.Client() as client:
+        for _ in range(2):  # the second request reuses the kept-alive connection
+            client.post(f"{proxy.base_url}/chat/completions", json={},
+                        headers={"authorization": "Bearer not-a-route"})
+        connections = list(proxy._server.server_state.connections)  # type: ignore[union-attr]
+        assert connections, "the kept-alive connection should still be open"
+        for connection in connections:
+            sock = connection.transport.get_extra_info("socket")
+            assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+
+
 def test_concurrency_limit_answers_429_with_retry_after(
     proxy: NetworkProxy, embedded_server: EmbeddedModelServer,
 ) -> None:
