@@ -18,7 +18,7 @@ PYTEST_ARGS ?=
 help:
 	@echo "make run    - install (first time) and serve the app on http://$(HOST):$(PORT)"
 	@echo "make test   - install (first time) and run the whole test suite"
-	@echo "make bench  - run the benchmarks in bench/ and print their tables"
+	@echo "make bench  - run the benchmarks in bench/; writes bench/RESULTS.md and bench/results.html"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)

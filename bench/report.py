@@ -48,8 +48,10 @@ def _target(name: str, measured: float | None, target: float, unit: str, *, at_m
         return {"target": name, "measured": "not measured", "goal": "", "met": "?"}
     met = measured <= target if at_most else measured >= target
     sign = "≤" if at_most else "≥"
-    shown = f"{measured:+.1f} {unit}" if unit == "ms" else f"{measured:.3f}{unit}"
-    goal = f"{sign} +{target:g} {unit}" if unit == "ms" else f"{sign} {target:g}{unit}"
+    if unit == "×":
+        shown, goal = f"{measured:.3f}×", f"{sign} {target:.2f}×"
+    else:  # "ms" or "%": a difference, so signed
+        shown, goal = f"{measured:+.1f} {unit}", f"{sign} {target:+g} {unit}"
     return {"target": name, "measured": shown, "goal": goal, "met": "yes" if met else "NO"}
 
 
@@ -79,8 +81,8 @@ def targets(results: Results) -> Rows:
                        1.05, "×", at_most=True))
     growth = _find(_rows(results, "bench.app_paths"), "measure", "RSS growth")
     match = re.search(r"[-+]?[\d.]+", str(growth["value"])) if growth else None
-    out.append(_target("memory: RSS growth over 100 calls (%)",
-                       float(match.group()) if match else None, 5, " %", at_most=True))
+    out.append(_target("memory: RSS growth over 100 calls",
+                       float(match.group()) if match else None, 5, "%", at_most=True))
     return out
 
 
