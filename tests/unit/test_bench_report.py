@@ -1,0 +1,79 @@
+"""The benchmark report's verdicts: what `make bench` says was met must follow the figures.
+
+Benchmarks are not tests (nothing here times anything); this checks the pure logic that turns
+benchmark rows into the "targets at a glance" table and the chart.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from bench import report
+
+
+def _results(*, core_first_ms: str = "+3.1 ms (target ≤ +20)", runner_wall: float = 1.3) -> dict:
+    return {
+        "bench.stream_overhead": [
+            {"path": "raw openai SDK", "median first token (ms)": 20.0, "median total (ms)": 700.0},
+            {"path": "app core (StreamCapture)", "median first token (ms)": 23.0, "median total (ms)": 720.0},
+            {"path": "core vs raw (median of paired runs)", "median first token (ms)": core_first_ms,
+             "median total (ms)": "× 1.030 (target ≤ 1.05)"},
+        ],
+        "bench.throughput": [
+            {"measure": "tokens/s measured by the app (chunk arrivals)", "value": 76.0},
+            {"measure": "tokens/s reported by llama.cpp (timings)", "value": 78.3},
+            {"measure": "ratio app / llama.cpp (target ≥ 0.9)", "value": 0.971},
+        ],
+        "bench.batch": [
+            {"path": "c=16 · app batch runner", "ideal (s)": 1.0, "median wall (s)": runner_wall},
+            {"path": "c=16 · bare llm.batch", "ideal (s)": 1.0, "median wall (s)": 1.3},
+        ],
+        "bench.app_paths": [
+            {"measure": "first token visible in the browser (click → text)", "value": "108 ms"},
+            {"measure": "  browser over raw SDK (median of paired runs)", "value": "+85 ms"},
+            {"measure": "RSS growth over 100 calls", "value": "+0.1 % (545 → 545 MiB)"},
+        ],
+    }
+
+
+def _verdicts(results: dict) -> dict[str, tuple[str, str]]:
+    return {row["target"]: (row["measured"], row["met"]) for row in report.targets(results)}
+
+
+def test_every_target_is_read_from_its_benchmark_and_judged() -> None:
+    verdicts = _verdicts(_results())
+    assert verdicts["streaming: core path first token over raw SDK"] == ("+3.1 ms", "yes")
+    assert verdicts["streaming: core path total time ÷ raw SDK"] == ("1.030×", "yes")
+    assert verdicts["streaming: first token in the browser over raw SDK"] == ("+85.0 ms", "yes")
+    assert verdicts["throughput: app's tokens/s ÷ llama.cpp's own"] == ("0.971×", "yes")
+    assert verdicts["batch: app runner ÷ ideal at c = 16"] == ("1.300×", "NO")
+    assert verdicts["batch: app runner ÷ bare llm.batch at c = 16"] == ("1.000×", "yes")
+    assert verdicts["memory: RSS growth over 100 calls"] == ("+0.1 %", "yes")
+
+
+def test_a_missed_target_says_no() -> None:
+    verdicts = _verdicts(_results(core_first_ms="+25.0 ms (target ≤ +20)", runner_wall=1.05))
+    assert verdicts["streaming: core path first token over raw SDK"][1] == "NO"
+    assert verdicts["batch: app runner ÷ ideal at c = 16"][1] == "yes"
+
+
+def test_a_benchmark_that_failed_is_reported_as_not_measured_not_as_met() -> None:
+    results = _results()
+    results["bench.app_paths"] = "Traceback: chromium did not start"
+    verdicts = _verdicts(results)
+    assert verdicts["memory: RSS growth over 100 calls"] == ("not measured", "?")
+    assert verdicts["streaming: first token in the browser over raw SDK"] == ("not measured", "?")
+
+
+def test_report_round_trips_through_results_json_and_draws_offline(tmp_path: Path) -> None:
+    saved = tmp_path / "results.json"
+    report.save(_results(), ["- machine: test"], saved)
+    results, machine = report.load(saved)
+    assert machine == ["- machine: test"] and results == _results()
+    chart = tmp_path / "results.html"
+    report.write_chart(results, chart)
+    assert (tmp_path / "plotly.min.js").exists()  # no CDN: the chart opens without internet
+    assert "cdn.plot.ly" not in chart.read_text()
+    markdown = tmp_path / "RESULTS.md"
+    report.write_markdown(results, {"bench.batch": "Batch"}, machine, markdown)
+    assert "## Targets at a glance" in markdown.read_text() and "## Batch" in markdown.read_text()
