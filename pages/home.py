@@ -19,7 +19,7 @@ st.markdown(
 st.subheader("The patterns")
 cols = st.columns(2)
 for i, page in enumerate(PATTERN_PAGES):
-    with cols[i % 2].container(border=True):
+    with cols[i % 2].container(border=True, key=f"pattern-card-{page.url_path}"):
         st.page_link(pattern_page(page), label=page.title, icon=page.icon)
         st.markdown(page.summary)
 
