@@ -8,7 +8,7 @@ empty), and turns a failure mid-stream into a recorded error while keeping the p
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -20,6 +20,10 @@ from core.errors import CallProblem, explain_error
 from core.usage import Usage
 
 Clock = Callable[[], float]
+
+# How often the streamed text is redrawn in the page: 20 frames a second reads as fluid, while a
+# redraw per token (80+ a second here) costs Streamlit and the browser CPU the model needs.
+FRAME_INTERVAL_S = 0.05
 
 
 @dataclass(frozen=True)
@@ -188,6 +192,37 @@ def _copy_metadata(message: Any, record: CallTiming) -> None:
     record.response_metadata = metadata
     record.finish_reason = metadata.get("finish_reason")
     record.model_name = metadata.get("model_name")
+
+
+def in_frames(
+    pieces: Iterable[str], interval_s: float = FRAME_INTERVAL_S, *, clock: Clock = time.perf_counter
+) -> Iterator[str]:
+    """Join streamed text into display frames: the first piece at once, then one per interval.
+
+    For the page only: `StreamCapture` stamps every chunk before this groups them, so time to
+    first token, tokens/s and the text-over-time curve stay per token. A piece that arrives
+    after a longer pause than `interval_s` is shown at once; text still pending when the stream
+    ends (or fails) is yielded, so nothing is held back or lost.
+
+    On the 2-core demo machine, redrawing per token let the browser and Streamlit take the
+    cores from the model: about 33 tokens/s on screen against about 45 with 50 ms frames.
+
+    Example:
+        >>> ticks = iter([0.00, 0.01, 0.02, 0.06, 0.07])
+        >>> list(in_frames(["a", "b", "c", "d", "e"], 0.05, clock=lambda: next(ticks)))
+        ['a', 'bcd', 'e']
+    """
+    pending = ""
+    last_frame_at: float | None = None
+    for piece in pieces:
+        pending += piece
+        now = clock()
+        if last_frame_at is None or now - last_frame_at >= interval_s:
+            yield pending
+            pending = ""
+            last_frame_at = now
+    if pending:
+        yield pending
 
 
 def text_over_time(record: CallTiming) -> list[tuple[float, int]]:

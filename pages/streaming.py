@@ -19,7 +19,7 @@ from components.streaming_view import (
 )
 from core.models import Endpoint
 from core.snippets import streaming_code
-from core.streaming import InvokeRecord, StreamCapture, StreamRecord, timed_invoke
+from core.streaming import InvokeRecord, StreamCapture, StreamRecord, in_frames, timed_invoke
 
 ensure_router()  # a first visit straight to this page: see components/router.py
 
@@ -67,10 +67,10 @@ def answer_box():  # noqa: ANN201 - a Streamlit container
 
 
 def live_text(capture: StreamCapture, metrics_slot, *, compact: bool) -> Iterator[str]:  # noqa: ANN001
-    """Pass text to st.write_stream while refreshing the metrics a few times a second."""
+    """Pass text to st.write_stream in frames, refreshing the metrics a few times a second."""
     last_refresh = 0.0
-    for piece in capture.text_chunks():
-        yield piece
+    for frame in in_frames(capture.text_chunks()):
+        yield frame
         now = time.perf_counter()
         if now - last_refresh > METRICS_REFRESH_S:
             draw_metrics(metrics_slot, capture.record, compact=compact, running=True)

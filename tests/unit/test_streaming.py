@@ -9,7 +9,15 @@ from langchain_core.language_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 
 from core.ledger import SessionLedger
-from core.streaming import InvokeRecord, StreamCapture, StreamRecord, ChunkArrival, text_over_time, timed_invoke
+from core.streaming import (
+    ChunkArrival,
+    InvokeRecord,
+    StreamCapture,
+    StreamRecord,
+    in_frames,
+    text_over_time,
+    timed_invoke,
+)
 
 
 def test_stream_records_chunks_in_arrival_order_with_usage(local_llm) -> None:  # noqa: ANN001
@@ -59,6 +67,34 @@ def test_stream_failure_keeps_partial_text() -> None:
     assert capture.record.error is not None
     assert capture.record.error.kind == "connection"
     assert capture.record.total_s is not None
+
+
+def test_frames_show_every_piece_in_order_and_keep_per_token_timings(local_llm) -> None:  # noqa: ANN001
+    capture = StreamCapture(local_llm, "Count from 1 to 20, separated by commas.")
+    frames = list(in_frames(capture.text_chunks()))
+    # What the page shows is exactly what arrived, in order; the first frame is the first token.
+    assert "".join(frames) == capture.record.text
+    assert frames[0] == capture.record.chunks[0].text
+    # Grouping is for the screen only: the record still has one stamp per token.
+    assert len(frames) <= capture.record.chunk_count
+    assert capture.record.tokens_per_second is not None
+
+
+def test_frames_pass_on_pieces_after_a_pause_and_flush_what_a_cut_stream_left() -> None:
+    ticks = iter([0.0, 0.2, 0.21, 0.22])  # a pause longer than the interval, then a burst
+    clock = lambda: next(ticks)  # noqa: E731
+    assert list(in_frames(["a", "b", "c", "d"], 0.05, clock=clock)) == ["a", "b", "cd"]
+
+    class Dropping(GenericFakeChatModel):
+        def _stream(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            for i, chunk in enumerate(super()._stream(*args, **kwargs)):
+                if i == 3:
+                    raise ConnectionError("peer closed connection")
+                yield chunk
+
+    capture = StreamCapture(Dropping(messages=iter([AIMessage(content="one two three four")])), "q")
+    shown = "".join(in_frames(capture.text_chunks(), interval_s=60))  # one long frame: all pending
+    assert shown and shown == capture.record.text and capture.record.error is not None
 
 
 def test_unreachable_endpoint_is_recorded_not_raised() -> None:
