@@ -20,6 +20,16 @@ from core.streaming import (
 )
 
 
+class DroppingAfterThreeChunks(GenericFakeChatModel):
+    """A fake model whose connection drops after three streamed chunks."""
+
+    def _stream(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        for i, chunk in enumerate(super()._stream(*args, **kwargs)):
+            if i == 3:
+                raise ConnectionError("peer closed connection")
+            yield chunk
+
+
 def test_stream_records_chunks_in_arrival_order_with_usage(local_llm) -> None:  # noqa: ANN001
     capture = StreamCapture(local_llm, "Count from one to five.")
     pieces = list(capture.text_chunks())
@@ -53,14 +63,7 @@ def test_invoke_and_stream_give_the_same_text_at_temperature_zero(local_llm) -> 
 
 
 def test_stream_failure_keeps_partial_text() -> None:
-    class Dropping(GenericFakeChatModel):
-        def _stream(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN202
-            for i, chunk in enumerate(super()._stream(*args, **kwargs)):
-                if i == 3:
-                    raise ConnectionError("peer closed connection")
-                yield chunk
-
-    fake = Dropping(messages=iter([AIMessage(content="one two three four five six")]))
+    fake = DroppingAfterThreeChunks(messages=iter([AIMessage(content="one two three four five six")]))
     capture = StreamCapture(fake, "count")
     text = "".join(capture.text_chunks())
     assert text and text == capture.record.text
@@ -85,14 +88,7 @@ def test_frames_pass_on_pieces_after_a_pause_and_flush_what_a_cut_stream_left() 
     clock = lambda: next(ticks)  # noqa: E731
     assert list(in_frames(["a", "b", "c", "d"], 0.05, clock=clock)) == ["a", "b", "cd"]
 
-    class Dropping(GenericFakeChatModel):
-        def _stream(self, *args, **kwargs):  # noqa: ANN002, ANN003, ANN202
-            for i, chunk in enumerate(super()._stream(*args, **kwargs)):
-                if i == 3:
-                    raise ConnectionError("peer closed connection")
-                yield chunk
-
-    capture = StreamCapture(Dropping(messages=iter([AIMessage(content="one two three four")])), "q")
+    capture = StreamCapture(DroppingAfterThreeChunks(messages=iter([AIMessage(content="one two three four")])), "q")
     shown = "".join(in_frames(capture.text_chunks(), interval_s=60))  # one long frame: all pending
     assert shown and shown == capture.record.text and capture.record.error is not None
 
