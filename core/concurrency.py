@@ -412,6 +412,31 @@ def run_sequential(
     return run
 
 
+async def _collect(
+    run: ModeRun,
+    work: Awaitable[list[Any]],
+    started: float,
+    *,
+    on_progress: Callable[[ModeRun], None] | None,
+    clock: Clock,
+    secrets: tuple[str, ...],
+) -> ModeRun:
+    """Await every call (reporting progress meanwhile), then file each answer or failure.
+
+    `work` returns one result per question, in order, exceptions included (gather and abatch
+    with `return_exceptions=True`): one failure never throws away the answers that arrived.
+    """
+    results = await _with_progress(work, run, on_progress, PROGRESS_EVERY_S)
+    now = clock() - started
+    for span, result in zip(run.calls, results, strict=True):
+        if isinstance(result, BaseException):
+            _record_failure(span, result, now, secrets)
+        else:
+            _fill_from_message(span, result)
+    run.wall_s = now
+    return run
+
+
 async def run_gather(
     llm: BaseChatModel,
     prompts: Sequence[str],
@@ -440,15 +465,7 @@ async def run_gather(
         ),
         return_exceptions=True,  # one failure must not throw away the answers that arrived
     )
-    results = await _with_progress(work, run, on_progress, PROGRESS_EVERY_S)
-    now = clock() - started
-    for span, result in zip(run.calls, results, strict=True):
-        if isinstance(result, BaseException):
-            _record_failure(span, result, now, secrets)
-        else:
-            _fill_from_message(span, result)
-    run.wall_s = now
-    return run
+    return await _collect(run, work, started, on_progress=on_progress, clock=clock, secrets=secrets)
 
 
 async def run_abatch(
@@ -484,15 +501,7 @@ async def run_abatch(
         for span in run.calls
     ]
     work = llm.abatch(list(prompts), config=configs, return_exceptions=True)
-    results = await _with_progress(work, run, on_progress, PROGRESS_EVERY_S)
-    now = clock() - started
-    for span, result in zip(run.calls, results, strict=True):
-        if isinstance(result, BaseException):
-            _record_failure(span, result, now, secrets)
-        else:
-            _fill_from_message(span, result)
-    run.wall_s = now
-    return run
+    return await _collect(run, work, started, on_progress=on_progress, clock=clock, secrets=secrets)
 
 
 async def run_astream(
@@ -525,11 +534,11 @@ async def run_astream(
     started = clock()
 
     async def consume(span: CallSpan) -> None:
-        aggregate: AIMessageChunk | None = None
+        received: list[AIMessageChunk] = []  # merged once at the end, not copied per token
         try:
             stream = llm.astream(span.prompt, config=call_config(config, SpanTimer(span, started, clock)))
             async for chunk in stream:
-                aggregate = chunk if aggregate is None else aggregate + chunk  # type: ignore[assignment]
+                received.append(chunk)  # type: ignore[arg-type]
                 text = chunk.content if isinstance(chunk.content, str) else chunk.text
                 if text:
                     now = clock() - started
@@ -542,8 +551,8 @@ async def run_astream(
         except Exception as exc:  # keep the partial text; the other streams go on
             _record_failure(span, exc, clock() - started, secrets)
         finally:
-            if aggregate is not None:
-                _fill_from_message(span, aggregate)
+            if received:
+                _fill_from_message(span, received[0] + received[1:])
             if span.end_s is None:
                 span.end_s = clock() - started
 
