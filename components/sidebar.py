@@ -84,7 +84,7 @@ def render_settings_sidebar() -> ModelSettings:
         )
         for problem in validate(settings):
             st.warning(problem, icon=":material/error:")
-        set_conditions(_network_conditions())
+        set_conditions(_network_conditions(settings))
     set_settings(settings)
     return settings
 
@@ -92,7 +92,7 @@ def render_settings_sidebar() -> ModelSettings:
 CUSTOM = "Custom…"
 
 
-def _network_conditions() -> NetworkConditions:
+def _network_conditions(settings: ModelSettings) -> NetworkConditions:
     """The "Network conditions" control: a preset or custom values, for this session only."""
     current = current_conditions()
     options = [*PRESETS, CUSTOM]
@@ -106,7 +106,7 @@ def _network_conditions() -> NetworkConditions:
         "rate limits (HTTP 429), errors (HTTP 503), stalls or cut streams. Off calls directly.",
     )
     if choice == CUSTOM:
-        conditions = _custom_conditions(current)
+        conditions = _custom_conditions(current, settings)
     else:
         conditions = PRESETS[choice]
     # Filled after the page has run (see `show_network_activity`), so the counts include it.
@@ -136,7 +136,7 @@ def show_network_activity() -> None:
     slot.caption(f"Via the lab's proxy: {conditions.describe()}.{seen}")
 
 
-def _custom_conditions(current: NetworkConditions) -> NetworkConditions:
+def _custom_conditions(current: NetworkConditions, settings: ModelSettings) -> NetworkConditions:
     with st.container(border=True, key="sidebar-network-custom"):
         first_byte = st.number_input(
             "Latency before first byte (ms)", 0, 60_000, int(current.first_byte_latency_ms), 50,
@@ -165,6 +165,15 @@ def _custom_conditions(current: NetworkConditions) -> NetworkConditions:
         stall = st.checkbox(
             "Stall (never answer; the client times out)", current.stall, key="sidebar.net.stall",
         )
+        if stall:
+            # Honest but slow: every attempt waits the whole timeout. Say so before the demo.
+            attempts = settings.max_retries + 1
+            st.caption(
+                f"Each call now waits {_duration(settings.timeout_s * attempts)} before its "
+                f"error (timeout {settings.timeout_s:g} s × {attempts} attempt"
+                f"{'s' if attempts > 1 else ''}). For a quick demo, lower Timeout in "
+                "Generation settings."
+            )
     return NetworkConditions(
         first_byte_latency_ms=float(first_byte),
         per_chunk_latency_ms=float(per_chunk),
@@ -174,6 +183,11 @@ def _custom_conditions(current: NetworkConditions) -> NetworkConditions:
         stall=bool(stall),
         cut_stream_after_chunks=int(cut_after) or None,
     )
+
+
+def _duration(seconds: float) -> str:
+    """'45 s', '3 min': how long a person will wait, rounded as they would say it."""
+    return f"{seconds / 60:.0f} min" if seconds >= 120 else f"{seconds:g} s"
 
 
 def _remote_fields(settings: ModelSettings, provider: Provider, env: dict[str, str]) -> ModelSettings:

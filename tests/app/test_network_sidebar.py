@@ -66,3 +66,18 @@ def test_server_errors_show_the_retries_made_and_the_sidebar_counts_them(
     assert "HTTP 503" in message and "after 1 retry" in message
     assert "retried 1 time" in message
     assert any("2 requests (1 retries)" in c.value and "2 × 503" in c.value for c in at.sidebar.caption)
+
+
+def test_a_stall_says_how_long_each_call_will_wait_before_anyone_clicks(
+    open_page: Callable[[str], AppTest],
+) -> None:
+    at = open_page("pages/streaming.py")
+    at.sidebar.selectbox(key="sidebar.network").set_value("Custom…").run()
+    at.sidebar.number_input(key="sidebar.timeout").set_value(60.0)
+    at.sidebar.number_input(key="sidebar.max_retries").set_value(2)
+    at.sidebar.checkbox(key="sidebar.net.stall").check().run()
+    hint = next(c.value for c in at.sidebar.caption if "waits" in c.value)
+    assert "3 min" in hint and "60 s × 3 attempts" in hint and "lower Timeout" in hint
+    at.sidebar.number_input(key="sidebar.timeout").set_value(5.0)
+    at.sidebar.number_input(key="sidebar.max_retries").set_value(0).run()
+    assert any("waits 5 s before its error" in c.value for c in at.sidebar.caption)
