@@ -29,7 +29,7 @@ from components.router import ensure_router
 from components.runtime import chat_model, current_settings, ledger, run_config, secrets_of
 from core.costs import cross_check, ledger_csv, session_totals
 from core.snippets import metadata_code
-from core.streaming import CallTiming, StreamCapture, timed_invoke
+from core.streaming import CallTiming, StreamCapture, in_frames, timed_invoke
 
 PATTERN = "metadata"
 LAST_RECEIPT = "metadata.last_receipt"
@@ -61,7 +61,7 @@ def run_call(method: str, prompt: str, max_tokens: int, endpoint, *, extra_callb
     with st.container(border=True, key=f"metadata-answer-{next(_answer_ids)}"):
         if method == "stream":
             capture = StreamCapture(llm, prompt, config, secrets=secrets)
-            st.write_stream(capture.text_chunks())
+            st.write_stream(in_frames(capture.text_chunks()))  # see core.streaming.in_frames
             record: CallTiming = capture.record
         else:
             with st.spinner("Waiting for the whole answer…"):
