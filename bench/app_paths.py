@@ -16,21 +16,18 @@ Run: `.venv/bin/python -m bench.app_paths`.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import sys
+import tempfile
 import time
+from collections.abc import Iterator
+from pathlib import Path
 
-from bench.common import (
-    CHROMIUM,
-    CHROMIUM_ARGS,
-    app_server,
-    click_and_wait,
-    median,
-    print_table,
-    rss_kib,
-    wait_for_idle,
-)
+from bench.common import median, print_table
+from bench.stream_overhead import raw_stream
+from tests.e2e.server import CHROMIUM, CHROMIUM_ARGS, RunningApp, click_and_wait, running_app, wait_for_idle
 
 FIRST_TOKEN_RUNS = int(os.environ.get("BENCH_FIRST_TOKEN_RUNS", "7"))
 MEMORY_CALLS = int(os.environ.get("BENCH_MEMORY_CALLS", "100"))
@@ -61,6 +58,23 @@ WATCH = """
 """
 
 
+@contextlib.contextmanager
+def app_server() -> Iterator[RunningApp]:
+    """`streamlit run app.py` with no .env and its own data folder (unless the caller set them)."""
+    isolated = {"LAB_DOTENV_PATH": os.devnull, "LAB_DATA_DIR": tempfile.mkdtemp(prefix="lab-bench-")}
+    with running_app({k: v for k, v in isolated.items() if k not in os.environ}) as app:
+        yield app
+
+
+def rss_kib(pid: int) -> tuple[int, int]:
+    """(current RSS, peak RSS) of a process in KiB, from /proc."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        fields[key] = value.strip()
+    return int(fields["VmRSS"].split()[0]), int(fields["VmHWM"].split()[0])
+
+
 def _seconds(text: str) -> float:
     """'43 ms' or '1.20 s' (as the app formats durations) in seconds."""
     number = float(re.findall(r"[\d.]+", text)[0])
@@ -76,19 +90,6 @@ def _stream_once(page) -> None:  # noqa: ANN001
     click_and_wait(page, page.get_by_role("button", name="Stream", exact=True))
 
 
-def _raw_first_token(client, model: str, prompt: str) -> float:  # noqa: ANN001
-    """Seconds to the first text through the bare openai SDK (the stream is read to the end)."""
-    start = time.perf_counter()
-    first = None
-    stream = client.chat.completions.create(
-        model=model, messages=[{"role": "user", "content": prompt}], max_tokens=64, stream=True,
-    )
-    for chunk in stream:
-        if first is None and chunk.choices and chunk.choices[0].delta.content:
-            first = time.perf_counter() - start
-    return first if first is not None else float("nan")
-
-
 def run() -> list[dict[str, object]]:
     from openai import OpenAI
     from playwright.sync_api import sync_playwright
@@ -98,14 +99,15 @@ def run() -> list[dict[str, object]]:
     rows: list[dict[str, object]] = []
     reference = start_embedded_server()  # the same model the app embeds, for the raw SDK
     raw_client = OpenAI(base_url=reference.base_url, api_key=reference.api_key)
-    with app_server() as (url, process, launched), sync_playwright() as playwright:
+    with app_server() as app, sync_playwright() as playwright:
+        url, process = app.url, app.process
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         page = browser.new_page(viewport={"width": 1280, "height": 720})
 
         page.goto(url)
         page.get_by_role("heading", name="Execution Patterns Lab").wait_for(timeout=120_000)
         wait_for_idle(page)
-        cold_start = time.perf_counter() - launched
+        cold_start = time.perf_counter() - app.launched_at
         sidebar = page.locator("[data-testid=stSidebar]").inner_text()
         load = re.search(r"loaded in ([\d.]+) s", sidebar)
         rows.append({"measure": "cold start: `streamlit run` → Home rendered in chromium",
@@ -119,11 +121,11 @@ def run() -> list[dict[str, object]]:
         page.get_by_label("Prompt").fill(prompt)
         page.get_by_label("Prompt").press("Control+Enter")  # commit the text area
         wait_for_idle(page)
-        _raw_first_token(raw_client, reference.model_name, prompt)  # warm the reference model
+        raw_stream(raw_client, reference.model_name, prompt)  # warm the reference model
         browser_first, app_first, raw_first, page_speed = [], [], [], []
         for _ in range(FIRST_TOKEN_RUNS):
             time.sleep(SETTLE_S)
-            raw = _raw_first_token(raw_client, reference.model_name, prompt)
+            raw = raw_stream(raw_client, reference.model_name, prompt)[0]  # first token, s
             page.evaluate(WATCH)
             _stream_once(page)
             click_at, text_at = page.evaluate("[window.__clickAt, window.__firstTextAt]")

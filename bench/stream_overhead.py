@@ -29,7 +29,7 @@ ROUNDS = 5
 Sample = tuple[float, float, int, float]  # first token s, total s, text chunks, client CPU s
 
 
-def _raw_stream(client, model: str, prompt: str) -> Sample:  # noqa: ANN001
+def raw_stream(client, model: str, prompt: str) -> Sample:  # noqa: ANN001
     """Time to first text and total seconds through the bare openai SDK."""
     cpu_start = time.thread_time()
     start = time.perf_counter()
@@ -86,7 +86,7 @@ def run(rounds: int = ROUNDS) -> list[dict[str, object]]:
         )
         llm = build_chat_model(settings, resolve_endpoint(settings, server))
         # Warm both paths (model pages, HTTP connections, imports) before measuring.
-        _raw_stream(client, server.model_name, PROMPTS[0])
+        raw_stream(client, server.model_name, PROMPTS[0])
         _core_stream(llm, PROMPTS[0])
         raw: list[Sample] = []
         core: list[Sample] = []
@@ -94,9 +94,9 @@ def run(rounds: int = ROUNDS) -> list[dict[str, object]]:
             for prompt in PROMPTS:
                 if round_no % 2:
                     core.append(_core_stream(llm, prompt))
-                    raw.append(_raw_stream(client, server.model_name, prompt))
+                    raw.append(raw_stream(client, server.model_name, prompt))
                 else:
-                    raw.append(_raw_stream(client, server.model_name, prompt))
+                    raw.append(raw_stream(client, server.model_name, prompt))
                     core.append(_core_stream(llm, prompt))
     finally:
         server.stop()

@@ -247,13 +247,7 @@ class NetworkProxy:
 
     def start(self, timeout_s: float = 10.0) -> NetworkProxy:
         """Bind a free loopback port and serve in a background thread; return once listening."""
-        # IPPROTO_TCP said explicitly: asyncio turns Nagle's algorithm off only for sockets whose
-        # `proto` is IPPROTO_TCP, and accepted connections inherit this socket's (0 by default).
-        # With Nagle on, every answer after a connection's first waited ~40 ms for a delayed ACK
-        # between its headers and its body.
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind(("127.0.0.1", 0))  # loopback only, never 0.0.0.0
+        sock = loopback_listening_socket()
         self.port = int(sock.getsockname()[1])
         config = uvicorn.Config(
             self._app,
@@ -606,6 +600,20 @@ async def _respond(
     ] + (extra_headers or [])
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+def loopback_listening_socket() -> socket.socket:
+    """A socket bound to a free port on 127.0.0.1 (never 0.0.0.0), for an asyncio server.
+
+    IPPROTO_TCP is said explicitly: asyncio turns Nagle's algorithm off only for sockets whose
+    `proto` is IPPROTO_TCP, and accepted connections inherit this socket's (0 by default). With
+    Nagle on, every answer after a connection's first waited ~40 ms for a delayed ACK between
+    its headers and its body.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    return sock
 
 
 def start_network_proxy() -> NetworkProxy:

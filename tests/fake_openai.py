@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import threading
 import time
 from typing import Any
 
 import uvicorn
+
+from core.netem import loopback_listening_socket
 
 XSS_REPLY = (
     'Here you go: <script>window.__xss = "script ran"</script> and '
@@ -39,9 +40,7 @@ class FakeOpenAI:
         return f"http://127.0.0.1:{self.port}/v1"
 
     def start(self) -> FakeOpenAI:
-        # IPPROTO_TCP so asyncio disables Nagle's algorithm on its connections (see core/netem.py).
-        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-        sock.bind(("127.0.0.1", 0))
+        sock = loopback_listening_socket()  # Nagle off, as the proxy's (see core/netem.py)
         self.port = sock.getsockname()[1]
         config = uvicorn.Config(
             self._app, interface="asgi3", lifespan="off", log_config=None, access_log=False,

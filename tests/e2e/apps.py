@@ -2,20 +2,14 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import httpx
 from playwright.sync_api import Page
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from tests.conftest import PROJECT_ROOT
-from tests.e2e.conftest import _free_port, wait_for_idle
+from tests.e2e.server import running_app, wait_for_idle
 
 
 @contextmanager
@@ -24,34 +18,8 @@ def serve_app(env: dict[str, str], log_path: Path) -> Iterator[str]:
 
     Everything the process prints goes to `log_path`, so tests can search the logs.
     """
-    port = _free_port()
-    with log_path.open("w") as log:
-        process = subprocess.Popen(
-            [
-                sys.executable, "-m", "streamlit", "run", "app.py",
-                "--server.address", "127.0.0.1", "--server.port", str(port),
-                "--server.headless", "true", "--browser.gatherUsageStats", "false",
-            ],
-            cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ) | env,
-        )
-        url = f"http://127.0.0.1:{port}"
-        try:
-            deadline = time.monotonic() + 60
-            while time.monotonic() < deadline and process.poll() is None:
-                try:
-                    if httpx.get(f"{url}/_stcore/health", timeout=1).status_code == 200:
-                        break
-                except httpx.HTTPError:
-                    time.sleep(0.2)
-            else:
-                raise RuntimeError(f"app did not start: {log_path.read_text()[-2000:]}")
-            yield url
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+    with running_app(env, log_path) as app:
+        yield app.url
 
 
 def choose_network(page: Page, option: str) -> None:

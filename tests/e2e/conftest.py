@@ -6,38 +6,20 @@ The app runs as `streamlit run app.py` in a subprocess on a free loopback port, 
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
-import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, sync_playwright
 
 from tests.conftest import PROJECT_ROOT
+from tests.e2e.server import CHROMIUM, CHROMIUM_ARGS, AppDidNotStart, running_app, wait_for_idle
 
-CHROMIUM = os.environ.get("LAB_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 PROJECTOR = {"width": 1280, "height": 720}
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+__all__ = ["open_app_page", "wait_for_idle"]
 
 
 @pytest.fixture(scope="session")
@@ -48,40 +30,13 @@ def app_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 def serve_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Run `streamlit run app.py` on a free loopback port until the generator is closed."""
-    port = _free_port()
     log_path = tmp_path_factory.mktemp("app") / "streamlit.log"
-    log = log_path.open("w")
-    process = subprocess.Popen(
-        [
-            sys.executable, "-m", "streamlit", "run", "app.py",
-            "--server.address", "127.0.0.1", "--server.port", str(port),
-            "--server.headless", "true", "--browser.gatherUsageStats", "false",
-        ],
-        cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ),
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+    with ExitStack() as stack:
         try:
-            if httpx.get(f"{url}/_stcore/health", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if process.poll() is not None:
-            break
-        time.sleep(0.2)
-    else:
-        process.kill()
-        pytest.fail(f"app did not start: {log_path.read_text()[-2000:]}")
-    if process.poll() is not None:
-        pytest.fail(f"app exited: {log_path.read_text()[-2000:]}")
-    yield url
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-    log.close()
+            app = stack.enter_context(running_app(log_path=log_path))
+        except AppDidNotStart as exc:
+            pytest.fail(str(exc))
+        yield app.url
 
 
 @pytest.fixture(scope="session")
@@ -112,18 +67,6 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
     outcome = yield
     report = outcome.get_result()
     setattr(item, f"rep_{report.when}", report)
-
-
-def wait_for_idle(page: Page, timeout_ms: int = 120_000) -> None:
-    """Wait until the Streamlit script run has finished (the hello app's e2e convention)."""
-    expect(page.locator("[data-testid=stApp]")).to_have_attribute(
-        "data-test-connection-state", "CONNECTED", timeout=timeout_ms
-    )
-    page.wait_for_function(
-        "() => document.querySelector('[data-testid=stApp]')"
-        "?.getAttribute('data-test-script-state') === 'notRunning'",
-        timeout=timeout_ms,
-    )
 
 
 def open_app_page(page: Page, base_url: str, url_path: str = "") -> None:

@@ -1,0 +1,137 @@
+"""The real app in a subprocess and Debian's chromium: shared by the e2e tests and bench/.
+
+No pytest here, so the benchmarks can drive the app exactly as the browser tests do. The app runs
+as `streamlit run app.py` on a free loopback port, as `make run` serves it; the browser is
+/usr/bin/chromium (Playwright cannot download browsers on this machine).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+from playwright.sync_api import Locator, Page, expect
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM = os.environ.get("LAB_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+START_TIMEOUT_S = 60
+
+
+class AppDidNotStart(RuntimeError):
+    """The app exited or never answered its health check; the message ends with its log."""
+
+
+@dataclass(frozen=True)
+class RunningApp:
+    url: str
+    process: subprocess.Popen[bytes]
+    launched_at: float  # time.perf_counter() just before the process was started
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def running_app(env: Mapping[str, str] | None = None, log_path: Path | None = None) -> Iterator[RunningApp]:
+    """`streamlit run app.py` with `env` added, until the block ends; yields once it is healthy.
+
+    Its output goes to `log_path` (searched by the security tests), or nowhere.
+
+    Raises:
+        AppDidNotStart: with the end of the log, when there is one.
+    """
+    port = free_port()
+    with log_path.open("w") if log_path else open(os.devnull, "w") as log:  # noqa: SIM115
+        launched_at = time.perf_counter()
+        process = subprocess.Popen(
+            [
+                sys.executable, "-m", "streamlit", "run", "app.py",
+                "--server.address", "127.0.0.1", "--server.port", str(port),
+                "--server.headless", "true", "--browser.gatherUsageStats", "false",
+            ],
+            cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ) | dict(env or {}),
+        )
+        url = f"http://127.0.0.1:{port}"
+        try:
+            _wait_until_healthy(url, process, log_path)
+            yield RunningApp(url, process, launched_at)
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+
+
+def _wait_until_healthy(url: str, process: subprocess.Popen[bytes], log_path: Path | None) -> None:
+    deadline = time.monotonic() + START_TIMEOUT_S
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/_stcore/health", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        if process.poll() is not None:
+            break
+        time.sleep(0.05)  # short: the benchmarks time the cold start with this loop
+    state = "exited" if process.poll() is not None else f"did not answer in {START_TIMEOUT_S} s"
+    log = log_path.read_text()[-2000:] if log_path else "(no log kept)"
+    raise AppDidNotStart(f"app {state}: {log}")
+
+
+def wait_for_idle(page: Page, timeout_ms: int = 120_000) -> None:
+    """Wait until the Streamlit script run has finished (the hello app's e2e convention)."""
+    expect(page.locator("[data-testid=stApp]")).to_have_attribute(
+        "data-test-connection-state", "CONNECTED", timeout=timeout_ms
+    )
+    page.wait_for_function(
+        "() => document.querySelector('[data-testid=stApp]')"
+        "?.getAttribute('data-test-script-state') === 'notRunning'",
+        timeout=timeout_ms,
+    )
+
+
+# Set before a click: becomes true once the script run the click starts has finished. (Waiting
+# for "notRunning" right after a click can return before the rerun has even begun.) A short run
+# can flip running → notRunning within one task, so the observer reads each record's old value:
+# reading only the current state would miss the run and wait forever.
+_RUN_WATCH = """
+() => {
+  window.__runDone = false;
+  let seenRunning = false;
+  const app = document.querySelector('[data-testid=stApp]');
+  new MutationObserver((records, observer) => {
+    const state = app.getAttribute('data-test-script-state');
+    if (state === 'running' || records.some((r) => r.oldValue === 'running')) seenRunning = true;
+    if (seenRunning && state === 'notRunning') { window.__runDone = true; observer.disconnect(); }
+  }).observe(app, {attributes: true, attributeOldValue: true,
+                   attributeFilter: ['data-test-script-state']});
+}
+"""
+
+
+def click_and_wait(page: Page, locator: Locator, timeout_ms: int = 120_000) -> None:
+    """Click and wait until the script run that the click triggers has finished."""
+    page.evaluate(_RUN_WATCH)
+    locator.click()
+    page.wait_for_function("() => window.__runDone === true", timeout=timeout_ms)
