@@ -7,6 +7,7 @@ like an API key or bearer token (OpenAI's own 401 message quotes part of the key
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import httpx
@@ -130,7 +131,9 @@ def explain_error(exc: BaseException, *secrets: str) -> CallProblem:
     )
 
 
-def _explain_status(exc: openai.APIStatusError, problem, retries: int | None) -> CallProblem:  # noqa: ANN001
+def _explain_status(
+    exc: openai.APIStatusError, problem: Callable[[str, str, str], CallProblem], retries: int | None
+) -> CallProblem:
     code = exc.status_code
     if isinstance(exc, openai.AuthenticationError) or code == 401:
         return problem(
@@ -139,7 +142,9 @@ def _explain_status(exc: openai.APIStatusError, problem, retries: int | None) ->
             "Check the key in the sidebar or in .env (OPENAI_API_KEY / LAB_COMPAT_API_KEY).",
         )
     if isinstance(exc, openai.PermissionDeniedError) or code == 403:
-        return problem("forbidden", "Access denied (HTTP 403)", "This key may not use that model; check the account's access.")
+        return problem(
+            "forbidden", "Access denied (HTTP 403)", "This key may not use that model; check the account's access."
+        )
     if isinstance(exc, openai.NotFoundError) or code == 404:
         return problem(
             "not_found",
@@ -157,7 +162,10 @@ def _explain_status(exc: openai.APIStatusError, problem, retries: int | None) ->
             + _retry_note(retries) + " Lower the concurrency, wait a moment, or raise max retries.",
         )
     if isinstance(exc, openai.BadRequestError) or code == 400:
-        return problem("bad_request", "Request rejected (HTTP 400)", "Check the model's limits: prompt length, max tokens, parameters it supports.")
+        return problem(
+            "bad_request", "Request rejected (HTTP 400)",
+            "Check the model's limits: prompt length, max tokens, parameters it supports.",
+        )
     if code == 502 and _error_code(exc) == "upstream_unreachable":
         return problem(
             "connection",
@@ -227,7 +235,7 @@ def retries_made(exc: BaseException) -> int | None:
 def _header(exc: openai.APIStatusError, name: str) -> str | None:
     try:
         return exc.response.headers.get(name)
-    except Exception:  # noqa: BLE001 - a missing response just means no header
+    except Exception:  # a missing response just means no header
         return None
 
 

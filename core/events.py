@@ -17,6 +17,7 @@ event at a time on a fresh event loop: the caller can redraw between events from
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import csv
 import io
 import json
@@ -36,9 +37,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from uuid import UUID
 
-import httpx
 import openai
-
 from langchain_core.callbacks import adispatch_custom_event
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
@@ -269,10 +268,8 @@ def _wind_down(
     # loop: close the iterator, cancel what is left and let it finish, and only then close the
     # clients and async generators. Failures while cancelling are expected and not news.
     if aiter is not None and hasattr(aiter, "aclose"):
-        try:
+        with contextlib.suppress(Exception):
             loop.run_until_complete(aiter.aclose())
-        except Exception:  # noqa: S110 - the run is being abandoned
-            pass
     pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
     for task in pending:
         task.cancel()
@@ -283,7 +280,7 @@ def _wind_down(
     loop.run_until_complete(loop.shutdown_asyncgens())
 
 
-def fresh_async_http_client() -> httpx.AsyncClient:
+def fresh_async_http_client() -> openai.DefaultAsyncHttpxClient:
     """An async HTTP client for one run: pass it to `ChatOpenAI(http_async_client=...)`.
 
     Without one, every `ChatOpenAI` with the same base URL and timeout shares one process-wide
@@ -299,7 +296,7 @@ def stream_events(
     inputs: Any,
     config: RunnableConfig | None = None,
     *,
-    http_clients: Sequence[httpx.AsyncClient] = (),
+    http_clients: Sequence[openai.DefaultAsyncHttpxClient] = (),
     idle_s: float | None = None,
     **filters: Any,
 ) -> Iterator[dict[str, Any] | None]:
@@ -316,7 +313,7 @@ def stream_events(
             await client.aclose()
 
     return iterate_in_new_loop(
-        lambda: chain.astream_events(inputs, config=config, version="v2", **filters),  # type: ignore[arg-type,return-value]
+        lambda: chain.astream_events(inputs, config=config, version="v2", **filters),  # type: ignore[arg-type,return-value]  # filters: include_/exclude_ lists
         on_close=close_clients,
         idle_s=idle_s,
     )
@@ -472,7 +469,7 @@ class EventRecorder:
         """Seconds since `start()`."""
         if self._start is None:
             self.start()
-        return self._clock() - self._start  # type: ignore[operator]
+        return self._clock() - self._start  # type: ignore[operator]  # start() has just set it
 
     def record(self, raw: Mapping[str, Any]) -> RecordedEvent:
         """Stamp and keep one raw event; return its record."""

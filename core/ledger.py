@@ -191,7 +191,7 @@ class LedgerCallbackHandler(BaseCallbackHandler):
         with self._lock:
             self._starts[run_id] = (time.time(), time.perf_counter(), model)
 
-    def on_llm_new_token(self, token: str, *, run_id: UUID, **kwargs: Any) -> None:
+    def on_llm_new_token(self, token: str | list[str | dict[str, Any]], *, run_id: UUID, **kwargs: Any) -> None:
         # Only streaming calls emit tokens: remember which runs streamed.
         with self._lock:
             self._streamed.add(run_id)

@@ -142,7 +142,7 @@ class StreamCapture:
             for chunk in self.llm.stream(record.prompt, config=self.config):
                 now = self._clock() - start
                 record.chunk_count_all += 1
-                received.append(chunk)  # type: ignore[arg-type]
+                received.append(chunk)
                 text = chunk.content if isinstance(chunk.content, str) else chunk.text
                 if text:
                     record.chunks.append(ChunkArrival(at_s=now, text=text))

@@ -99,7 +99,7 @@ with right:
 prompts = parse_questions(questions_text)
 
 buttons = st.columns([1, 1, 0.7, 0.9, 1])
-clicked = [mode for col, mode in zip(buttons, Mode) if col.button(BUTTONS[mode], width="stretch")]
+clicked = [mode for col, mode in zip(buttons, Mode, strict=False) if col.button(BUTTONS[mode], width="stretch")]
 if buttons[4].button("Run all", type="primary", icon=":material/play_arrow:", width="stretch"):
     clicked = list(Mode)
 

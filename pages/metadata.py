@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 
 import streamlit as st
 from langchain_core.callbacks import UsageMetadataCallbackHandler
@@ -52,7 +51,7 @@ receipt_tab, finish_tab, ledger_tab, prices_tab = st.tabs(
 )
 
 
-def run_call(method: str, prompt: str, max_tokens: int, endpoint, *, extra_callbacks=()) -> CallTiming:  # noqa: ANN001
+def run_call(method: str, prompt: str, max_tokens: int, endpoint, *, extra_callbacks=()) -> CallTiming:
     """One invoke (spinner) or stream (text appears live) call, recorded in the ledger."""
     llm = chat_model(endpoint, max_tokens=max_tokens)
     config = run_config(PATTERN, endpoint)
@@ -170,7 +169,7 @@ with finish_tab:
             with col:
                 st.markdown(f"**`max_tokens = {limit}`**")
                 answer_box(record.text)
-    for col, (limit, record) in zip(columns, st.session_state.get(LAST_FINISH, [])):
+    for col, (limit, record) in zip(columns, st.session_state.get(LAST_FINISH, []), strict=False):
         with col:
             if record.error:
                 show_problem(record.error)

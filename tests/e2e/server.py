@@ -61,7 +61,7 @@ def running_app(env: Mapping[str, str] | None = None, log_path: Path | None = No
         AppDidNotStart: with the end of the log, when there is one.
     """
     port = free_port()
-    with log_path.open("w") if log_path else open(os.devnull, "w") as log:  # noqa: SIM115
+    with log_path.open("w") if log_path else open(os.devnull, "w") as log:
         launched_at = time.perf_counter()
         process = subprocess.Popen(
             [

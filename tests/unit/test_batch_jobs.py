@@ -57,7 +57,7 @@ def short_settings(local_settings: ModelSettings) -> ModelSettings:
 
 
 @pytest.fixture
-def short_llm(short_settings: ModelSettings, local_endpoint: Endpoint):  # noqa: ANN201
+def short_llm(short_settings: ModelSettings, local_endpoint: Endpoint):
     return build_chat_model(short_settings, local_endpoint)
 
 
@@ -65,7 +65,7 @@ def ledger_options(ledger: SessionLedger, **kwargs: Any) -> RunOptions:
     return RunOptions(config={"callbacks": [ledger.callback(pattern="batch", provider="Local")]}, **kwargs)
 
 
-def wait_for(predicate, timeout_s: float = 240.0) -> None:  # noqa: ANN001
+def wait_for(predicate, timeout_s: float = 240.0) -> None:
     deadline = time.monotonic() + timeout_s
     while not predicate():
         assert time.monotonic() < deadline, "timed out waiting"
@@ -73,7 +73,7 @@ def wait_for(predicate, timeout_s: float = 240.0) -> None:  # noqa: ANN001
 
 
 def test_job_keeps_every_row_with_usage_cost_and_failures_beside_successes(
-    store: JobStore, short_llm, local_endpoint: Endpoint  # noqa: ANN001
+    store: JobStore, short_llm, local_endpoint: Endpoint
 ) -> None:
     prompts = [QUESTIONS[0], TOO_LONG, QUESTIONS[1]]
     price = load_price_table().price_for(local_endpoint.model)
@@ -107,7 +107,7 @@ def test_job_keeps_every_row_with_usage_cost_and_failures_beside_successes(
 
 
 def test_cancel_stops_rows_not_started_keeps_finished_and_retry_runs_only_those(
-    store: JobStore, short_llm, local_endpoint: Endpoint  # noqa: ANN001
+    store: JobStore, short_llm, local_endpoint: Endpoint
 ) -> None:
     prompts = [f"Say the number {i}." for i in range(4)]
     ledger = SessionLedger()
@@ -214,7 +214,7 @@ def test_sweep_runs_the_same_prompts_at_each_level(
     assert store.recent_jobs() == []  # sweep runs are not listed among the batch jobs
 
 
-def test_local_token_estimate_matches_what_the_server_reports(local_llm, local_endpoint: Endpoint) -> None:  # noqa: ANN001
+def test_local_token_estimate_matches_what_the_server_reports(local_llm, local_endpoint: Endpoint) -> None:
     estimate = estimate_input_tokens(QUESTIONS[:2], local_endpoint)
     assert estimate.counted and "tokenizer" in estimate.method
     reported = sum(local_llm.invoke(q, max_tokens=1).usage_metadata["input_tokens"] for q in QUESTIONS[:2])

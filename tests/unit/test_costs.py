@@ -39,15 +39,15 @@ SHORT = 6  # output tokens per call: enough for every field, cheap on a busy CI 
 
 
 @pytest.fixture
-def short_llm(local_settings, local_endpoint):  # noqa: ANN001, ANN201
+def short_llm(local_settings, local_endpoint):
     return build_chat_model(local_settings, local_endpoint, max_tokens=SHORT)
 
 
-def fields(lines) -> dict[str, str]:  # noqa: ANN001
+def fields(lines) -> dict[str, str]:
     return {line.field: line.value for line in lines}
 
 
-def test_receipt_of_a_real_invoke_has_every_readable_field(short_llm) -> None:  # noqa: ANN001
+def test_receipt_of_a_real_invoke_has_every_readable_field(short_llm) -> None:
     ledger = SessionLedger()
     record = timed_invoke(short_llm, "Name a colour.", {"callbacks": [ledger.callback(pattern="metadata", provider="Local")]})
     assert record.ok and record.usage is not None
@@ -65,7 +65,7 @@ def test_receipt_of_a_real_invoke_has_every_readable_field(short_llm) -> None:  
     assert call.usage == record.usage and call.model == EMBEDDED and not call.streamed
 
 
-def test_receipt_of_a_real_stream_gets_usage_from_the_last_chunk(short_llm) -> None:  # noqa: ANN001
+def test_receipt_of_a_real_stream_gets_usage_from_the_last_chunk(short_llm) -> None:
     ledger = SessionLedger()
     capture = StreamCapture(short_llm, "Name a fruit.", {"callbacks": [ledger.callback(pattern="metadata", provider="Local")]})
     list(capture.text_chunks())
@@ -80,7 +80,7 @@ def test_receipt_of_a_real_stream_gets_usage_from_the_last_chunk(short_llm) -> N
     assert call.streamed and call.usage == record.usage and call.model_reported
 
 
-def test_stream_without_usage_is_not_reported_and_never_zero(local_settings, local_endpoint) -> None:  # noqa: ANN001
+def test_stream_without_usage_is_not_reported_and_never_zero(local_settings, local_endpoint) -> None:
     no_usage = build_chat_model(local_settings, local_endpoint, stream_usage=False, max_tokens=SHORT)
     ledger = SessionLedger()
     config = {"callbacks": [ledger.callback(pattern="streaming", provider="Local")]}
@@ -98,7 +98,7 @@ def test_stream_without_usage_is_not_reported_and_never_zero(local_settings, loc
     assert missing["cost"] == "not reported" and missing["total_tokens"] is None and missing["cost_usd"] is None
 
 
-def test_langchain_usage_callback_agrees_with_the_ledger_on_real_calls(short_llm) -> None:  # noqa: ANN001
+def test_langchain_usage_callback_agrees_with_the_ledger_on_real_calls(short_llm) -> None:
     ledger = SessionLedger()
     langchain_usage = UsageMetadataCallbackHandler()
     config = {"callbacks": [ledger.callback(pattern="metadata", provider="Local"), langchain_usage]}
@@ -127,7 +127,7 @@ def test_calls_without_a_model_name_are_kept_though_langchain_drops_them() -> No
     assert "drops those" in check.explanation()
 
 
-def _record(run: str, pattern: str, model: str, start: float, usage: Usage | None, **kw) -> CallRecord:  # noqa: ANN003
+def _record(run: str, pattern: str, model: str, start: float, usage: Usage | None, **kw) -> CallRecord:
     return CallRecord(run, pattern, "Test", model, start, 0.5, usage, "stop", **kw)
 
 
@@ -164,7 +164,7 @@ def test_totals_charts_and_repricing_from_an_edited_table() -> None:
     assert repriced.unpriced_calls == 0
 
 
-def test_ledger_csv_has_costs_and_no_secrets(short_llm, embedded_server) -> None:  # noqa: ANN001
+def test_ledger_csv_has_costs_and_no_secrets(short_llm, embedded_server) -> None:
     ledger = SessionLedger()
     timed_invoke(short_llm, "Say ok.", {"callbacks": [ledger.callback(pattern="metadata", provider="Local")]})
     ledger.add(_record("x", "streaming", EMBEDDED, 1.0, None, streamed=True))
@@ -176,7 +176,7 @@ def test_ledger_csv_has_costs_and_no_secrets(short_llm, embedded_server) -> None
     assert rows[1]["usage"] == "not reported" and rows[1]["cost_usd"] == "" and rows[1]["total_tokens"] == ""
 
 
-def test_metadata_snippet_runs_and_prints_the_receipt_and_cost(embedded_server, local_settings, local_endpoint) -> None:  # noqa: ANN001
+def test_metadata_snippet_runs_and_prints_the_receipt_and_cost(embedded_server, local_settings, local_endpoint) -> None:
     code = metadata_code(local_settings.with_changes(max_tokens=SHORT), local_endpoint, "Say hello.", (1.0, 0.5, 2.0))
     assert embedded_server.api_key not in code
     result = subprocess.run(

@@ -31,7 +31,7 @@ def test_key_is_random_and_not_in_repr(embedded_server: EmbeddedModelServer) -> 
     assert embedded_server.api_key not in repr(embedded_server)
 
 
-def test_answers_with_a_readable_model_name(local_llm) -> None:  # noqa: ANN001
+def test_answers_with_a_readable_model_name(local_llm) -> None:
     message = local_llm.invoke("Say hello.")
     assert message.content.strip()
     assert message.response_metadata["model_name"] == MODEL_NAME

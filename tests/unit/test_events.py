@@ -25,10 +25,10 @@ from core.models import build_chat_model
 
 
 @pytest.fixture
-def watch(local_settings, local_endpoint):  # noqa: ANN001, ANN201
+def watch(local_settings, local_endpoint):
     """watch(chain_key, **kw) → the recorder after running that chain on the embedded model."""
 
-    def _watch(key: str, *, fail_tool: bool = False, llm=None, config=None, stop_after=None):  # noqa: ANN001, ANN202
+    def _watch(key: str, *, fail_tool: bool = False, llm=None, config=None, stop_after=None):
         http = fresh_async_http_client()
         model = llm or build_chat_model(
             local_settings, local_endpoint, http_async_client=http, max_tokens=10
@@ -46,7 +46,7 @@ def watch(local_settings, local_endpoint):  # noqa: ANN001, ANN201
     return _watch
 
 
-def test_every_event_is_recorded_in_order_with_parentage_and_monotonic_stamps(watch) -> None:  # noqa: ANN001
+def test_every_event_is_recorded_in_order_with_parentage_and_monotonic_stamps(watch) -> None:
     ledger = SessionLedger()
     recorder = watch("joke", config={"callbacks": [ledger.callback(pattern="events", provider="Local")]})
     events = recorder.events
@@ -99,7 +99,7 @@ def test_every_event_is_recorded_in_order_with_parentage_and_monotonic_stamps(wa
     assert [r["event"] for r in rows] == [e.event for e in events]
 
 
-def test_parallel_model_calls_run_side_by_side_under_one_parent(watch) -> None:  # noqa: ANN001
+def test_parallel_model_calls_run_side_by_side_under_one_parent(watch) -> None:
     recorder = watch("parallel")
     spans = recorder.spans()
     root = spans[0]
@@ -113,7 +113,7 @@ def test_parallel_model_calls_run_side_by_side_under_one_parent(watch) -> None: 
     assert all(m.start_s < first_end for m in models)
 
 
-def test_custom_progress_events_are_recorded_on_the_step_that_sent_them(watch) -> None:  # noqa: ANN001
+def test_custom_progress_events_are_recorded_on_the_step_that_sent_them(watch) -> None:
     recorder = watch("progress")
     custom = [e for e in recorder.events if e.event == "on_custom_event"]
     assert [e.data["done"] for e in custom] == [0, 1, 2, 3]
@@ -123,7 +123,7 @@ def test_custom_progress_events_are_recorded_on_the_step_that_sent_them(watch) -
     assert recorder.counts()["on_chat_model_start"] == 3
 
 
-def test_a_tool_that_raises_is_captured_with_its_step_and_earlier_events_stay(watch) -> None:  # noqa: ANN001
+def test_a_tool_that_raises_is_captured_with_its_step_and_earlier_events_stay(watch) -> None:
     recorder = watch("tool", fail_tool=True)
     assert recorder.error is not None and not recorder.ok
     assert recorder.error.kind == "step_failed"
@@ -138,7 +138,7 @@ def test_a_tool_that_raises_is_captured_with_its_step_and_earlier_events_stay(wa
     assert not spans["RunnableSequence"].finished  # the error cut the chain short
 
 
-def test_a_successful_tool_step_reports_start_and_end(watch) -> None:  # noqa: ANN001
+def test_a_successful_tool_step_reports_start_and_end(watch) -> None:
     recorder = watch("tool")
     assert recorder.ok
     tool_events = [e for e in recorder.events if e.run_type == "tool"]
@@ -146,7 +146,7 @@ def test_a_successful_tool_step_reports_start_and_end(watch) -> None:  # noqa: A
     assert set(tool_events[1].data["output"]) == {"words", "characters", "sentences"}
 
 
-def test_a_failing_model_endpoint_is_captured_with_the_model_step(local_settings, local_endpoint, watch) -> None:  # noqa: ANN001, E501
+def test_a_failing_model_endpoint_is_captured_with_the_model_step(local_settings, local_endpoint, watch) -> None:
     dead = build_chat_model(
         local_settings, local_endpoint, base_url="http://127.0.0.1:9/v1", max_retries=0
     )
@@ -157,7 +157,7 @@ def test_a_failing_model_endpoint_is_captured_with_the_model_step(local_settings
     assert recorder.events[0].event == "on_chain_start"
 
 
-def test_stopping_early_closes_the_run_and_the_next_run_works(watch) -> None:  # noqa: ANN001
+def test_stopping_early_closes_the_run_and_the_next_run_works(watch) -> None:
     stopped = watch("joke", stop_after=6)
     assert stopped.interrupted and not stopped.ok and len(stopped.events) == 6
     again = watch("joke")
@@ -173,13 +173,13 @@ def test_receipt_stamps_come_from_the_clock() -> None:
 
 # -- filters: the same rules as astream_events' own include/exclude options -----------------
 
-def _fake_chain():  # noqa: ANN202
+def _fake_chain():
     from langchain_core.callbacks import adispatch_custom_event
     from langchain_core.output_parsers import StrOutputParser
     from langchain_core.prompts import ChatPromptTemplate
     from langchain_core.runnables import RunnableLambda
 
-    async def announce(text: str, config) -> str:  # noqa: ANN001
+    async def announce(text: str, config) -> str:
         await adispatch_custom_event("progress", {"done": 1}, config=config)
         return text
 
@@ -206,7 +206,7 @@ FILTERS = [
 
 @pytest.mark.parametrize("chosen", FILTERS, ids=lambda f: str(f.api_kwargs()))
 def test_filters_keep_exactly_what_the_api_options_would(chosen: EventFilter) -> None:
-    async def sequence(**options):  # noqa: ANN003, ANN202
+    async def sequence(**options):
         return [
             (e["event"], e["name"])
             async for e in _fake_chain().astream_events({"topic": "x"}, version="v2", **options)

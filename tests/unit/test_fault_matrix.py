@@ -85,7 +85,7 @@ def make_llm(
 ) -> Callable[[Fault], tuple[object, tuple[str, ...]]]:
     """Build the `ChatOpenAI` that meets `fault`, and the secrets it must never show."""
 
-    def build(fault: Fault, **overrides):  # noqa: ANN003, ANN202
+    def build(fault: Fault, **overrides):
         if fault.upstream == "embedded":
             base_url, key, model = embedded_server.base_url, embedded_server.api_key, embedded_server.model_name
         elif fault.upstream == "fake":
@@ -124,7 +124,7 @@ def _assert_explained(problem: CallProblem | None, fault: Fault, secrets: tuple[
 
 
 @pytest.mark.parametrize("name", list(FAULTS))
-def test_stream(name: str, make_llm) -> None:  # noqa: ANN001
+def test_stream(name: str, make_llm) -> None:
     fault = FAULTS[name]
     llm, secrets = make_llm(fault)
     ledger = SessionLedger()
@@ -139,7 +139,7 @@ def test_stream(name: str, make_llm) -> None:  # noqa: ANN001
 
 
 @pytest.mark.parametrize("name", list(FAULTS))
-def test_invoke(name: str, make_llm) -> None:  # noqa: ANN001
+def test_invoke(name: str, make_llm) -> None:
     fault = FAULTS[name]
     llm, secrets = make_llm(fault)
     record = timed_invoke(llm, PROMPT, secrets=secrets)
@@ -148,7 +148,7 @@ def test_invoke(name: str, make_llm) -> None:  # noqa: ANN001
 
 
 @pytest.mark.parametrize("name", list(FAULTS))
-def test_batch(name: str, make_llm) -> None:  # noqa: ANN001
+def test_batch(name: str, make_llm) -> None:
     fault = FAULTS[name]
     llm, secrets = make_llm(fault)
     results = llm.batch([PROMPT, "Say hi."], return_exceptions=True)
@@ -159,7 +159,7 @@ def test_batch(name: str, make_llm) -> None:  # noqa: ANN001
 
 
 @pytest.mark.parametrize("name", list(FAULTS))
-def test_astream_events(name: str, make_llm) -> None:  # noqa: ANN001
+def test_astream_events(name: str, make_llm) -> None:
     fault = FAULTS[name]
     secrets: tuple[str, ...] = ()
 

@@ -41,7 +41,7 @@ def _chat_body(stream: bool, max_tokens: int = 8) -> dict:
     }
 
 
-def _llm(proxy, server, conditions, settings: ModelSettings, scope: str = "test", **overrides):  # noqa: ANN001, ANN003, ANN202
+def _llm(proxy, server, conditions, settings: ModelSettings, scope: str = "test", **overrides):
     route = proxy.route(server.base_url, server.api_key, conditions, scope=scope)
     endpoint = Endpoint(
         provider=settings.provider, base_url=route.base_url, model=server.model_name,
@@ -62,7 +62,7 @@ def test_presets_are_the_documented_five_and_off_is_pass_through() -> None:
 
 def test_pass_through_gives_the_same_answer_as_the_direct_line(
     proxy: NetworkProxy, embedded_server: EmbeddedModelServer, local_settings: ModelSettings,
-    local_llm,  # noqa: ANN001
+    local_llm,
 ) -> None:
     direct = timed_invoke(local_llm, "What is the capital of France?")
     via = StreamCapture(_llm(proxy, embedded_server, NetworkConditions(), local_settings), "What is the capital of France?")
@@ -124,7 +124,7 @@ def test_the_proxy_sends_small_writes_at_once(proxy: NetworkProxy) -> None:
         for _ in range(2):  # the second request reuses the kept-alive connection
             client.post(f"{proxy.base_url}/chat/completions", json={},
                         headers={"authorization": "Bearer not-a-route"})
-        connections = list(proxy._server.server_state.connections)  # type: ignore[union-attr]
+        connections = list(proxy._server.server_state.connections)
         assert connections, "the kept-alive connection should still be open"
         for connection in connections:
             sock = connection.transport.get_extra_info("socket")
@@ -256,7 +256,7 @@ def test_scopes_never_share_limits_keys_or_counters(
     assert a.key != b.key
     assert proxy.route(embedded_server.base_url, embedded_server.api_key, one_at_a_time, scope="alice") is a
 
-    def call(route) -> int:  # noqa: ANN001
+    def call(route) -> int:
         return httpx.post(
             f"{route.base_url}/chat/completions", json=_chat_body(False, 1),
             headers={"authorization": f"Bearer {route.key}"}, timeout=30,
