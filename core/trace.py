@@ -258,6 +258,8 @@ class CallTrace:
         outcome: set when the call ended.
         tags: the call's LangChain tags (e.g. "call:3", "row:17").
         provider_protocol: LangChain's ``ls_provider`` of the model ("openai" for ChatOpenAI).
+        page_started / shown: a page's own marks around the call — its script run began, and it
+            finished handing the answer to the browser. Outside the call's figures.
     """
 
     run_id: str
@@ -277,6 +279,8 @@ class CallTrace:
     outcome: Outcome | None = None
     tags: list[str] = field(default_factory=list)
     provider_protocol: str = ""
+    page_started: float | None = None
+    shown: float | None = None
 
     # --- marks, relative to origin ------------------------------------------------------------
 
