@@ -467,6 +467,7 @@ class EventRecorder:
             if cut:
                 trace = cut[-1]
                 self.error = trace.outcome.problem  # type: ignore[union-attr]
+                self.error_at_s = self.total_s
                 self.error_run_id = trace.run_id
                 self.error_step = self.names.get(trace.run_id, "the model")
 
