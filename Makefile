@@ -18,13 +18,13 @@ PYTEST_ARGS ?=
 # hash anywhere turns hash-checking on for every package that command installs.
 PIP_VERSION := 26.3
 
-.PHONY: run test lint test-unit test-app test-e2e bench setup setup-dev lock clean-data help
+.PHONY: run test lint test-unit test-integration test-app test-e2e bench setup setup-dev lock clean-data help
 
 help:
 	@echo "make run        - install (first time) and serve the app on http://$(HOST):$(PORT)"
 	@echo "make test       - install (first time), then lint, type-check and run every test"
 	@echo "make lint       - ruff check and mypy (core/ and components/)"
-	@echo "make test-unit  - the unit tests alone"
+	@echo "make test-unit  - the fast loop: tests/unit and the doctests in core/ (fakes, no model)"
 	@echo "make bench      - run the benchmarks in bench/; writes bench/RESULTS.md and bench/results.html"
 	@echo "make lock       - rewrite the lock constraints.txt after changing requirements*.txt"
 
@@ -61,7 +61,10 @@ test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-unit: $(DEV_STAMP)
-	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
+	$(BIN)/python -m pytest core tests/unit $(PYTEST_ARGS)
+
+test-integration: $(DEV_STAMP)
+	$(BIN)/python -m pytest tests/integration $(PYTEST_ARGS)
 
 test-app: $(DEV_STAMP)
 	$(BIN)/python -m pytest tests/app $(PYTEST_ARGS)
