@@ -202,7 +202,7 @@ def write_chart(results: Results, path: Path) -> None:
 def write_markdown(results: Results, titles: Mapping[str, str], machine: list[str], path: Path) -> None:
     lines = ["# Benchmark results", "", "Written by `make bench`; medians of several runs. "
              "Chart: [results.html](results.html).", ""]
-    lines += machine + ["", "## Targets at a glance", "", format_table(targets(results)), ""]
+    lines += [*machine, "", "## Targets at a glance", "", format_table(targets(results)), ""]
     for module, rows in results.items():
         lines += [f"## {titles.get(module, module)}", ""]
         lines += [format_table(rows) if isinstance(rows, list) else f"```\n{rows}\n```", ""]

@@ -30,7 +30,7 @@ ROUNDS = 7
 Sample = tuple[float, float, float]  # first text s, total s, client CPU s
 
 
-def _untraced(llm, prompt: str) -> Sample:  # noqa: ANN001 - a ChatOpenAI
+def _untraced(llm, prompt: str) -> Sample:
     cpu_start = time.thread_time()
     start = time.perf_counter()
     first = None
@@ -45,7 +45,7 @@ def _untraced(llm, prompt: str) -> Sample:  # noqa: ANN001 - a ChatOpenAI
     return first or float("nan"), total, time.thread_time() - cpu_start
 
 
-def _traced(llm, prompt: str) -> Sample:  # noqa: ANN001 - a ChatOpenAI on the traced client
+def _traced(llm, prompt: str) -> Sample:
     from core.ledger import SessionLedger
     from core.streaming import StreamCapture
 

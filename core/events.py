@@ -16,7 +16,6 @@ event at a time on a fresh event loop: the caller can redraw between events from
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import json
@@ -25,7 +24,6 @@ from collections import Counter
 from collections.abc import (
     AsyncIterable,
     AsyncIterator,
-    Awaitable,
     Callable,
     Iterable,
     Iterator,
@@ -235,7 +233,7 @@ def stream_events(
             await client.aclose()
 
     return iterate_in_new_loop(
-        lambda: chain.astream_events(inputs, config=config, version="v2", **filters),  # type: ignore[arg-type,return-value]
+        lambda: chain.astream_events(inputs, config=config, version="v2", **filters),  # type: ignore[arg-type,return-value]  # filters: include_/exclude_ lists
         on_close=close_clients,
         idle_s=idle_s,
     )
@@ -397,7 +395,7 @@ class EventRecorder:
         """Seconds since `start()`."""
         if self._start is None:
             self.start()
-        return self._clock() - self._start  # type: ignore[operator]
+        return self._clock() - self._start  # type: ignore[operator]  # start() has just set it
 
     def record(self, raw: Mapping[str, Any]) -> RecordedEvent:
         """Stamp and keep one raw event; return its record."""
@@ -466,7 +464,7 @@ class EventRecorder:
             cut = [t for t in self.model_traces() if t.outcome is not None and t.outcome.problem is not None]
             if cut:
                 trace = cut[-1]
-                self.error = trace.outcome.problem  # type: ignore[union-attr]
+                self.error = trace.outcome.problem  # type: ignore[union-attr]  # `cut` holds traces with an outcome
                 self.error_at_s = self.total_s
                 self.error_run_id = trace.run_id
                 self.error_step = self.names.get(trace.run_id, "the model")

@@ -22,9 +22,9 @@ from components.events_view import (
 )
 from components.router import ensure_router
 from components.runtime import chat_model, current_settings, run_config, secrets_of
-from core.tracing import find_tracer
 from core.events import CHAINS, EventFilter, EventRecorder, build_chain, fresh_async_http_client, stream_events
 from core.snippets import events_code
+from core.tracing import find_tracer
 
 LAST_RUN = "events.last_run"
 FILTER_KEYS = ("events.f.include_types", "events.f.exclude_types", "events.f.include_names",
