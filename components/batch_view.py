@@ -161,11 +161,11 @@ def job_summary(job: JobInfo, rows: Sequence[RowResult]) -> None:
     cancelled = job.count(RowStatus.CANCELLED)
     parts = [f"{job.completed:,} / {job.n_rows:,} rows finished"]
     if running:
-        parts.append(f"{running} running")
+        parts.append(f"{running:,} running")
     if failed:
-        parts.append(f"{failed} failed")
+        parts.append(f"{failed:,} failed")
     if cancelled:
-        parts.append(f"{cancelled} cancelled")
+        parts.append(f"{cancelled:,} cancelled")
     st.progress(job.progress, text=" · ".join(parts))
 
     done = [r for r in rows if r.status is RowStatus.DONE]
