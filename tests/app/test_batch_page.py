@@ -195,3 +195,23 @@ def test_results_keep_latency_tokens_and_cost_as_numbers_with_the_reasons_in_a_n
     assert list(table["tokens out"].astype("Float64").fillna(-1)) == [1, 12, -1, -1]
     assert table["cost"][0] == 0.00002 and table["cost"][1:].isna().all()  # unknown, never $0
     assert list(table["note"]) == ["", "no price", "usage not reported", "failed"]
+
+
+def test_each_sweep_level_whose_calls_failed_is_named_with_its_causes() -> None:
+    from components.batch_view import sweep_failure_lines
+
+    store = JobStore.in_data_dir()
+    sweep_id = store.create_sweep(source="test", endpoint="Local", levels=[1, 8], n_rows=3)
+    for level, failed in ((1, 0), (8, 3)):
+        job_id = store.create_job(["a", "b", "c"], source="test", endpoint="Local", model="m",
+                                  max_concurrency=level, sweep_id=sweep_id)
+        for i in range(3):
+            store.save_row(job_id, i, **({"status": RowStatus.FAILED, "error": "Timed out: read timed out",
+                                          "error_kind": "timeout"} if i < failed else
+                                         {"status": RowStatus.DONE, "output": "ok"}))
+        store._set_job(job_id, status=JobStatus.DONE.value, wall_s=1.0)
+    sweep = store.sweep(sweep_id)
+    assert sweep is not None
+    assert sweep_failure_lines(sweep, store) == [
+        "max_concurrency 8: 3 calls failed: timed out × 3 — raise the timeout in the sidebar's Generation settings."
+    ]

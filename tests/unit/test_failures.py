@@ -89,3 +89,22 @@ def test_a_store_made_before_rows_kept_their_fix_gains_the_column(tmp_path: Path
     job_id = store.create_job(["a"], source="t", endpoint="e", model="m", max_concurrency=1)
     store.save_row(job_id, 0, status=RowStatus.FAILED, error="Odd: x", error_kind="unexpected", error_fix="Try again.")
     assert store.rows(job_id)[0].problem == problem_from_stored("unexpected", "Odd: x", "Try again.")
+
+
+def test_a_sweep_with_failed_calls_at_one_level_reads_finished_with_failures(tmp_path: Path) -> None:
+    store = JobStore(tmp_path / "batch.sqlite3")
+    sweep_id = store.create_sweep(source="t", endpoint="e", levels=[1, 4], n_rows=2)
+    for level, failed in ((1, 0), (4, 2)):
+        job_id = store.create_job(["a", "b"], source="t", endpoint="e", model="m", max_concurrency=level,
+                                  sweep_id=sweep_id)
+        for i in range(2):
+            if i < failed:
+                store.save_row(job_id, i, status=RowStatus.FAILED, error="Rate limited (HTTP 429): slow down",
+                               error_kind="rate_limit")
+            else:
+                store.save_row(job_id, i, status=RowStatus.DONE, output="ok")
+        store._set_job(job_id, status=JobStatus.DONE.value, wall_s=1.0)
+    store._set_sweep(sweep_id, JobStatus.DONE)
+    sweep = store.sweep(sweep_id)
+    assert sweep is not None and sweep.outcome == "finished with failures"
+    assert [p.job.outcome for p in sweep.points] == ["done", "failed"]
