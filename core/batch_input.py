@@ -248,8 +248,11 @@ def remove_control_chars(text: str) -> tuple[str, str | None]:
     that has one.
 
     Example:
-        >>> remove_control_chars("What is 2 + 2?\\x00\\nName a colour.\\x1a\\n")
-        ('What is 2 + 2?\\nName a colour.\\n', 'Removed 2 control characters (NUL bytes, or codes such as end-of-file) that a prompt cannot use; the first was on line 1.')
+        >>> text, note = remove_control_chars("What is 2 + 2?\\x00\\nName a colour.\\x1a\\n")
+        >>> text
+        'What is 2 + 2?\\nName a colour.\\n'
+        >>> note
+        'Removed 2 control characters (NUL bytes, ...) that a prompt cannot use; the first was on line 1.'
     """
     if not any(map(_is_control, text)):
         return text, None

@@ -150,7 +150,9 @@ def problem_from_stored(kind: str | None, error: str | None, fix: str | None = N
         ('timeout', 'Timed out', 'read timed out')
     """
     title, _, detail = (error or "").partition(": ")
-    return CallProblem(kind or "unexpected", title.strip() or "Failed", detail.strip(), fix or "")
+    return CallProblem(
+        kind=kind or "unexpected", title=title.strip() or "Failed", detail=detail.strip(), fix=fix or ""
+    )
 
 
 def _first_sentence(text: str) -> str:
