@@ -18,7 +18,7 @@ def stream_metrics(record: StreamRecord, *, running: bool = False) -> None:
     cols = st.columns(5)
     cols[0].metric("Time to first token", fmt_seconds(record.time_to_first_token_s))
     tps = record.tokens_per_second
-    cols[1].metric("Tokens / second", "—" if tps is None else f"{tps:.0f}")
+    cols[1].metric("Tokens / second", "—" if tps is None else f"{tps:.0f}" if tps >= 10 else f"{tps:.1f}")
     cols[2].metric("Total time", "…" if running else fmt_seconds(record.total_s))
     cols[3].metric("Chunks", f"{record.chunk_count:,}")
     if usage is not None:
@@ -82,7 +82,7 @@ def usage_line(record: StreamRecord | InvokeRecord) -> str:
         f"{usage.input_tokens:,} in · {usage.output_tokens:,} out" if usage else "usage not reported"
     )
     return (
-        f"model `{record.model_name or '?'}` · finish reason `{record.finish_reason or '?'}` · "
+        f"model `{record.model_name or '?'}` · finish reason `{record.finish_reason or 'none'}` · "
         f"{tokens} · {fmt_optional(record.total_s, '{:.2f} s')}"
     )
 

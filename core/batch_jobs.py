@@ -36,6 +36,8 @@ from langchain_core.runnables import RunnableConfig
 
 from core.errors import CallProblem, explain_error, redact
 from core.failures import FailureGroup, outcome_label, problem_from_stored, summarize_failures
+from core.trace import CallTrace
+from core.tracing import ensure_tracer, outcome_of
 from core.usage import Usage
 
 DATA_DIR_ENV = "LAB_DATA_DIR"
@@ -579,7 +581,9 @@ class BatchCancelled(Exception):
 
 
 class _RowTracker(BaseCallbackHandler):
-    """Marks one row running when its call starts, and times it; stops it if cancelled.
+    """Marks one row running when its call starts; stops it if cancelled.
+
+    Timing is the call trace's (`core.tracing.CallTracer`), not this handler's.
 
     `raise_error` makes LangChain re-raise the `BatchCancelled` from `on_chat_model_start`, so
     a cancelled row fails before any request is sent and comes back from `batch_as_completed`
@@ -594,26 +598,18 @@ class _RowTracker(BaseCallbackHandler):
         self.job_id = job_id
         self.index = index
         self.cancel = cancel
-        self.started: float | None = None
-        self.ended: float | None = None
 
     def on_chat_model_start(self, *args: Any, **kwargs: Any) -> None:
         if self.cancel.is_set():
             raise BatchCancelled("cancelled before it started")
-        self.started = time.perf_counter()
         self.store.mark_row_running(self.job_id, self.index)
 
-    def on_llm_end(self, *args: Any, **kwargs: Any) -> None:
-        self.ended = time.perf_counter()
 
-    def on_llm_error(self, *args: Any, **kwargs: Any) -> None:
-        self.ended = time.perf_counter()
-
-    @property
-    def latency_s(self) -> float | None:
-        if self.started is None:
-            return None
-        return (self.ended or time.perf_counter()) - self.started
+def _latency_s(trace: CallTrace | None) -> float | None:
+    """A row's latency: LangChain's model run, start to end (None if it never started)."""
+    if trace is None or trace.lc_start is None:
+        return None
+    return (trace.lc_end if trace.lc_end is not None else time.perf_counter()) - trace.lc_start
 
 
 class _QuietCancelWarnings(logging.Filter):
@@ -729,9 +725,11 @@ def _run_pass(
     indices: list[int],
 ) -> list[int]:
     """One `batch_as_completed` over `indices`; returns the rows that failed."""
-    base: dict[str, Any] = dict(options.config or {})
+    config, tracer = ensure_tracer(options.config, secrets=options.secrets)
+    base: dict[str, Any] = dict(config)
     base_callbacks = list(base.pop("callbacks", None) or [])
     trackers = {i: _RowTracker(store, job_id, i, cancel) for i in indices}
+    run_ids = {i: uuid.uuid4() for i in indices}
     configs: list[RunnableConfig] = [
         {
             **base,  # type: ignore[typeddict-item]
@@ -739,6 +737,7 @@ def _run_pass(
             "callbacks": [trackers[i], *base_callbacks],
             "max_concurrency": options.max_concurrency,
             "metadata": {**base.get("metadata", {}), "batch_job": job_id, "batch_row": i},
+            "run_id": run_ids[i],
         }
         for i in indices
     ]
@@ -748,28 +747,28 @@ def _run_pass(
     )
     for position, output in outputs:
         index = indices[position]
-        tracker = trackers[index]
+        trace = tracer.trace(run_ids[index])
         if isinstance(output, BatchCancelled):
             store.save_row(job_id, index, status=RowStatus.CANCELLED,
                            error="Cancelled before it started.", error_kind="cancelled")
         elif isinstance(output, Exception):
-            problem = explain_error(output, *options.secrets)
-            store.save_row(job_id, index, status=RowStatus.FAILED, latency_s=tracker.latency_s,
+            # What the traced client saw (status, content type, body) names a malformed answer.
+            problem = explain_error(output, *options.secrets, evidence=trace.attempt if trace else None)
+            store.save_row(job_id, index, status=RowStatus.FAILED, latency_s=_latency_s(trace),
                            error=f"{problem.title}: {problem.detail}", error_kind=problem.kind,
                            error_fix=problem.fix)
             failed.append(index)
         else:
-            usage = Usage.from_metadata(getattr(output, "usage_metadata", None))
-            meta = getattr(output, "response_metadata", None) or {}
-            text = output.content if isinstance(output.content, str) else output.text
+            outcome = trace.outcome if trace is not None and trace.outcome is not None else outcome_of(output)
+            usage = outcome.usage
             store.save_row(
-                job_id, index, status=RowStatus.DONE, output=redact(text, *options.secrets),
-                latency_s=tracker.latency_s,
+                job_id, index, status=RowStatus.DONE, output=redact(outcome.text, *options.secrets),
+                latency_s=_latency_s(trace),
                 input_tokens=usage.input_tokens if usage else None,
                 output_tokens=usage.output_tokens if usage else None,
                 total_tokens=usage.total_tokens if usage else None,
-                cost_usd=options.cost_of(usage), finish_reason=meta.get("finish_reason"),
-                model=meta.get("model_name"), error=None, error_kind=None, error_fix=None,
+                cost_usd=options.cost_of(usage), finish_reason=outcome.finish_reason,
+                model=outcome.model, error=None, error_kind=None, error_fix=None,
             )
     return sorted(failed)
 
