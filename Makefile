@@ -12,6 +12,9 @@ PIP := $(BIN)/python -m pip --disable-pip-version-check
 APP_STAMP := $(VENV)/.app-installed
 DEV_STAMP := $(VENV)/.dev-installed
 CHROMIUM ?= /usr/bin/chromium
+# The accessibility checker the browser tests inject into every page (npm package, pinned).
+AXE_CORE_VERSION := 4.14.1
+AXE_STAMP := $(VENV)/axe/.axe-core-$(AXE_CORE_VERSION)
 PYTEST_ARGS ?=
 # The installer, pinned (and in the lock). A fresh venv's own pip (23.x) does not read hashes from
 # a constraints file, so this first step is pinned but not hash-checked; every later one is: a
@@ -47,8 +50,17 @@ $(DEV_STAMP): requirements-dev.txt $(APP_STAMP)
 	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium; }
 	touch $@
 
+$(AXE_STAMP): | $(BIN)/python
+	rm -f $(VENV)/axe/.axe-core-*
+	@command -v npm >/dev/null || { \
+	  echo "Installing Debian's npm for the accessibility checker"; \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q npm; }
+	npm install --no-save --no-audit --no-fund --prefix $(VENV)/axe axe-core@$(AXE_CORE_VERSION)
+	touch $@
+
 setup: $(APP_STAMP)
-setup-dev: $(DEV_STAMP)
+setup-dev: $(DEV_STAMP) $(AXE_STAMP)
 
 run: $(APP_STAMP)
 	$(BIN)/streamlit run app.py --server.address $(HOST) --server.port $(PORT) --server.headless true
@@ -57,7 +69,7 @@ lint: $(DEV_STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/python -m mypy
 
-test: lint
+test: lint $(AXE_STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-unit: $(DEV_STAMP)
@@ -69,7 +81,7 @@ test-integration: $(DEV_STAMP)
 test-app: $(DEV_STAMP)
 	$(BIN)/python -m pytest tests/app $(PYTEST_ARGS)
 
-test-e2e: $(DEV_STAMP)
+test-e2e: $(DEV_STAMP) $(AXE_STAMP)
 	$(BIN)/python -m pytest tests/e2e $(PYTEST_ARGS)
 
 bench: $(DEV_STAMP)

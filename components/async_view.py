@@ -9,8 +9,9 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from components.display import fmt_seconds
+from components.display import fmt_seconds, show_problem
 from core.concurrency import ModeRun
+from core.failures import failure_line, outcome_label, summarize_failures
 
 WAIT_COLOR = "#E67E22"  # in flight, nothing to show yet (same orange as "invoke" on Streaming)
 STREAM_COLOR = "#2E86DE"  # tokens arriving (same blue as "stream" on Streaming)
@@ -137,7 +138,7 @@ def mode_summary(run: ModeRun, baseline: ModeRun | None) -> None:
             if ratio >= 1
             else f"slower than sequential (**{ratio:.1f}×** its speed)"
         )
-    failed = f" · **{len(run.failures)} failed**" if run.failures else ""
+    failed = f" · {mode_outcome(run)}" if run.failures else ""
     with st.container(border=True, key=f"async-summary-{run.mode.value}"):
         # A zero-width space after "(" lets a long call wrap there in a narrow column.
         title = mode_title(run).replace("(", "(\u200b")
@@ -146,6 +147,32 @@ def mode_summary(run: ModeRun, baseline: ModeRun | None) -> None:
             f"Σ call latencies {fmt_seconds(run.sum_latency_s)} · average call "
             f"{fmt_seconds(run.mean_latency_s)} · up to {run.peak_in_flight} in flight"
         )
+
+
+def mode_outcome(run: ModeRun) -> str:
+    """'**finished with failures** (2 of 5 calls failed)', or '**failed** (all 3 calls failed)'."""
+    n_failed, n_calls = len(run.failures), len(run.calls)
+    label = outcome_label(n_calls - n_failed, n_failed)
+    if label == "failed":
+        return f"**failed** (all {n_calls} call{'s' if n_calls != 1 else ''} failed)"
+    return f"**{label}** ({n_failed} of {n_calls} calls failed)"
+
+
+def failures_panel(runs: Sequence[ModeRun]) -> None:
+    """Per mode with failed calls: one line grouped by cause, then each call's own message."""
+    for run in runs:
+        if not run.failures:
+            continue
+        groups = summarize_failures(c.error for c in run.calls)
+        st.error(f"**{mode_title(run)}**: " + failure_line(groups, total=len(run.calls), noun="call"),
+                 icon=":material/error:")
+        with st.expander(f"{mode_title(run)}: each failed call", icon=":material/list:"):
+            for call in run.failures:
+                assert call.error is not None
+                show_problem(
+                    call.error,
+                    what_was_kept=f"Question {call.index + 1} ({call.prompt!r}). The other answers are kept.",
+                )
 
 
 def progress_line(run: ModeRun, elapsed_s: float) -> str:

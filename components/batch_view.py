@@ -29,7 +29,9 @@ from core.batch_jobs import (
     RowStatus,
     SweepInfo,
     ideal_wall_s,
+    row_failures,
 )
+from core.failures import failure_line
 from core.pricing import ModelPrice, call_cost, format_usd
 from core.usage import Usage
 
@@ -101,17 +103,20 @@ def estimate_strip(estimate: BatchEstimate, *, max_tokens: int, price: ModelPric
 
 
 def results_frame(rows: Sequence[RowResult]) -> pd.DataFrame:
-    """Rows as a table: input, output, latency, tokens, cost, finish reason, error."""
+    """Rows as a table. Latency, tokens and cost stay numbers (a header click sorts them as
+    numbers); why a figure is missing ("usage not reported", "no price", "failed") is in `note`.
+    """
     return pd.DataFrame(
         {
             "#": [r.index + 1 for r in rows],
             "status": [STATUS_LABELS[r.status] for r in rows],
             "input": [r.input for r in rows],
             "output": [r.output or "" for r in rows],
-            "latency": [fmt_seconds(r.latency_s) if r.latency_s is not None else "" for r in rows],
-            "tokens in": [r.input_tokens for r in rows],
-            "tokens out": [r.output_tokens for r in rows],
-            "cost": [format_usd(r.cost_usd) if r.cost_usd is not None else cost_note(r) for r in rows],
+            "latency": pd.array([r.latency_s for r in rows], dtype="Float64"),
+            "tokens in": pd.array([r.input_tokens for r in rows], dtype="Int64"),
+            "tokens out": pd.array([r.output_tokens for r in rows], dtype="Int64"),
+            "cost": pd.array([r.cost_usd for r in rows], dtype="Float64"),
+            "note": [cost_note(r) for r in rows],
             "finish": [r.finish_reason or "" for r in rows],
             "error": [r.error or "" for r in rows],
         }
@@ -130,12 +135,24 @@ def results_table(rows: Sequence[RowResult], *, key: str) -> None:
             "status": st.column_config.TextColumn(width=110),
             "input": st.column_config.TextColumn(width=260),
             "output": st.column_config.TextColumn(width=420),
-            "latency": st.column_config.TextColumn(width=80),
-            "tokens in": st.column_config.NumberColumn(width=80),
-            "tokens out": st.column_config.NumberColumn(width=80),
+            "latency": st.column_config.NumberColumn(
+                width=80, format="%.2f s", help="From the call's start to its end, in seconds."),
+            "tokens in": st.column_config.NumberColumn(width=80, format="%d"),
+            "tokens out": st.column_config.NumberColumn(width=80, format="%d"),
+            "cost": st.column_config.NumberColumn(
+                width=100, format="$%.6f", help="US dollars; empty when unknown (see note), never $0."),
+            "note": st.column_config.TextColumn(
+                width=130, help="Why a figure is missing: usage not reported, no price, failed, not run."),
             "finish": st.column_config.TextColumn(width=70),
         },
     )
+
+
+def failure_summary(job: JobInfo, rows: Sequence[RowResult]) -> None:
+    """One line above the table when rows failed: how many, grouped by cause, and what to do."""
+    line = failure_line(row_failures(rows), total=job.n_rows)
+    if line:
+        st.error(line, icon=":material/error:")
 
 
 def job_summary(job: JobInfo, rows: Sequence[RowResult]) -> None:
@@ -145,11 +162,11 @@ def job_summary(job: JobInfo, rows: Sequence[RowResult]) -> None:
     cancelled = job.count(RowStatus.CANCELLED)
     parts = [f"{job.completed:,} / {job.n_rows:,} rows finished"]
     if running:
-        parts.append(f"{running} running")
+        parts.append(f"{running:,} running")
     if failed:
-        parts.append(f"{failed} failed")
+        parts.append(f"{failed:,} failed")
     if cancelled:
-        parts.append(f"{cancelled} cancelled")
+        parts.append(f"{cancelled:,} cancelled")
     st.progress(job.progress, text=" · ".join(parts))
 
     done = [r for r in rows if r.status is RowStatus.DONE]
@@ -185,7 +202,7 @@ def job_heading(job: JobInfo) -> str:
     return (
         f"Job `{job.id}` · {job.source} · {job.endpoint} · max_concurrency {job.max_concurrency}"
         + (f" · {job.retries} extra attempts" if job.retries else "")
-        + f" · created {started} · **{job.status.value}**"
+        + f" · created {started} · **{job.outcome}**"
     )
 
 
@@ -243,6 +260,16 @@ def sweep_figure(sweep: SweepInfo) -> go.Figure:
     return fig
 
 
+def sweep_failure_lines(sweep: SweepInfo, store: JobStore) -> list[str]:
+    """One line per level whose calls failed: "max_concurrency 8: 3 of 8 calls failed: …"."""
+    lines = []
+    for point in sorted(sweep.points, key=lambda p: p.concurrency):
+        if point.job.count(RowStatus.FAILED):
+            line = failure_line(row_failures(store.rows(point.job.id)), total=point.job.n_rows, noun="call")
+            lines.append(f"max_concurrency {point.concurrency}: {line}")
+    return lines
+
+
 def sweep_table(sweep: SweepInfo) -> pd.DataFrame:
     """One row per level: wall time, ideal, ratio, throughput, median latency."""
     per_call = sweep.per_call_s
@@ -253,7 +280,7 @@ def sweep_table(sweep: SweepInfo) -> pd.DataFrame:
         records.append(
             {
                 "max_concurrency": p.concurrency,
-                "status": p.job.status.value,
+                "status": p.job.outcome,
                 "rows done": f"{p.job.count(RowStatus.DONE)} / {p.job.n_rows}",
                 "wall time": fmt_seconds(wall) if wall else "…",
                 "ideal": fmt_seconds(ideal) if ideal else "",

@@ -95,23 +95,45 @@ def coverage_notes(totals: SessionTotals) -> None:
         )
 
 
+NUMBER_COLUMNS = ("input_tokens", "cached_input_tokens", "output_tokens", "reasoning_tokens", "total_tokens")
+
+
+def ledger_frame(costed: list[CostedCall]) -> pd.DataFrame:
+    """The ledger as the table shows it: tokens, cost and latency as numbers (a header click
+    sorts them as numbers, unknown ones empty, never 0); why a cost is unknown in `note`."""
+    rows = ledger_rows(costed)
+    frame = pd.DataFrame(rows, columns=list(LEDGER_COLUMNS))
+    for column in NUMBER_COLUMNS:
+        frame[column] = pd.array([r[column] for r in rows], dtype="Int64")
+    frame["latency_s"] = pd.array([r["latency_s"] for r in rows], dtype="Float64")
+    frame["note"] = ["" if r["cost_usd"] is not None else r["cost"] for r in rows]
+    frame["cost"] = pd.array([r["cost_usd"] for r in rows], dtype="Float64")
+    order = ["time", "pattern", "model", "usage", "cost", "note", *NUMBER_COLUMNS,
+             "latency_s", "finish_reason", "provider", "streamed", "error"]
+    return frame[order]
+
+
 def ledger_table(costed: list[CostedCall]) -> None:
-    columns = [c for c in LEDGER_COLUMNS if c != "cost_usd"]  # "cost" says why a cost is unknown
-    frame = pd.DataFrame(ledger_rows(costed), columns=columns)
+    frame = ledger_frame(costed)
     st.dataframe(
         frame,
         hide_index=True,
         width="stretch",
         height=min(38 + 35 * len(frame), 320),
+        key="metadata.ledger_table",
         column_config={
             "usage": st.column_config.TextColumn("usage"),
-            "cost": st.column_config.TextColumn("cost", width=100),
-            "latency_s": st.column_config.NumberColumn("latency (s)", format="%.2f"),
-            "input_tokens": st.column_config.NumberColumn("in"),
-            "cached_input_tokens": st.column_config.NumberColumn("cached"),
-            "output_tokens": st.column_config.NumberColumn("out"),
-            "reasoning_tokens": st.column_config.NumberColumn("reasoning"),
-            "total_tokens": st.column_config.NumberColumn("total"),
+            "cost": st.column_config.NumberColumn(
+                "cost", format="$%.6f", width=100,
+                help="US dollars at the session's prices; empty when unknown (see note), never $0."),
+            "note": st.column_config.TextColumn(
+                "note", width=110, help="Why a cost is unknown: not reported, no price, failed."),
+            "latency_s": st.column_config.NumberColumn("latency", format="%.2f s"),
+            "input_tokens": st.column_config.NumberColumn("in", format="%d"),
+            "cached_input_tokens": st.column_config.NumberColumn("cached", format="%d"),
+            "output_tokens": st.column_config.NumberColumn("out", format="%d"),
+            "reasoning_tokens": st.column_config.NumberColumn("reasoning", format="%d"),
+            "total_tokens": st.column_config.NumberColumn("total", format="%d"),
         },
     )
 

@@ -14,6 +14,7 @@ import csv
 import enum
 import io
 import json
+import re
 import string
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -136,11 +137,15 @@ def check_size(n_bytes: int, limits: Limits = Limits()) -> None:
 
 
 def decode_bytes(data: bytes) -> Decoded:
-    """Decode a file: UTF-8 (with or without BOM), UTF-16 with a BOM, else Windows-1252.
+    """Decode a file: UTF-8 (with or without BOM), UTF-16 (with a BOM, or without one when its
+    NUL bytes give it away), else Windows-1252.
 
-    Windows-1252 is what Excel on Windows writes as "CSV" in Western Europe; it is tried only
-    after UTF-8 fails, and the note says so, because a wrong guess garbles accents rather than
-    failing. Bytes that no text encoding explains (NULs, control codes) are refused.
+    UTF-16 without a byte-order mark is what Excel's "Unicode text" and PowerShell's `>`
+    redirection write: every ASCII character is followed (little-endian) or preceded
+    (big-endian) by a NUL byte, a pattern no UTF-8 or Windows-1252 text has. Windows-1252 is
+    what Excel on Windows writes as "CSV" in Western Europe; it is tried only after UTF-8
+    fails, and the note says so, because a wrong guess garbles accents rather than failing.
+    Bytes that no text encoding explains (mostly control codes) are refused.
 
     Example:
         >>> decode_bytes("café".encode("utf-8")).encoding
@@ -148,6 +153,8 @@ def decode_bytes(data: bytes) -> Decoded:
         >>> d = decode_bytes("café".encode("cp1252"))
         >>> d.text, d.encoding
         ('café', 'cp1252')
+        >>> decode_bytes("question\\nWhat is 2 + 2?\\n".encode("utf-16-le")).encoding
+        'utf-16-le'
     """
     if data.startswith((b"\xff\xfe", b"\xfe\xff")):
         try:
@@ -155,6 +162,24 @@ def decode_bytes(data: bytes) -> Decoded:
         except UnicodeDecodeError:
             pass
     else:
+        utf16 = _utf16_without_bom(data)
+        if utf16 is not None:
+            try:
+                text = data.decode(utf16)
+            except UnicodeDecodeError:
+                raise BatchInputError(
+                    f"This file looks like UTF-16 ({_UTF16_NAMES[utf16]}, no byte-order mark), "
+                    "but it is cut or damaged and cannot be read. Save it again as UTF-8: in "
+                    "Excel, File › Save As › \"CSV UTF-8\"; in PowerShell, write it with "
+                    "`Out-File -Encoding utf8` (or `Set-Content -Encoding utf8`) instead of `>`."
+                ) from None
+            return Decoded(
+                text,
+                utf16,
+                f"Read as UTF-16 ({_UTF16_NAMES[utf16]}, no byte-order mark), as Excel's "
+                "\"Unicode text\" and PowerShell's > write it. Saving as \"CSV UTF-8\" avoids "
+                "the guess.",
+            )
         try:
             return Decoded(data.decode("utf-8-sig"), "utf-8")
         except UnicodeDecodeError:
@@ -164,7 +189,7 @@ def decode_bytes(data: bytes) -> Decoded:
                 text = data.decode("cp1252")
             except UnicodeDecodeError:
                 text = None
-            if text is not None and not _has_control_chars(text):
+            if text is not None and not _mostly_control_chars(text):
                 return Decoded(
                     text,
                     "cp1252",
@@ -178,8 +203,88 @@ def decode_bytes(data: bytes) -> Decoded:
     )
 
 
-def _has_control_chars(text: str) -> bool:
-    return any((ord(c) < 32 and c not in "\t\n\r\f") or 0x7F <= ord(c) <= 0x9F for c in text)
+_UTF16_NAMES = {"utf-16-le": "little-endian", "utf-16-be": "big-endian"}
+
+
+def _utf16_without_bom(data: bytes) -> str | None:
+    """'utf-16-le' / 'utf-16-be' when NUL bytes sit in every other position, else None.
+
+    Mostly-ASCII UTF-16 has a NUL in the high byte of nearly every character: odd positions
+    (little-endian) or even ones (big-endian), and almost none on the other side.
+    """
+    sample = data[:8192]
+    pairs = len(sample) // 2
+    if pairs < 2:
+        return None
+    even_nuls = sample[0 : 2 * pairs : 2].count(0)
+    odd_nuls = sample[1 : 2 * pairs : 2].count(0)
+    if odd_nuls >= 0.3 * pairs and even_nuls <= 0.05 * pairs:
+        return "utf-16-le"
+    if even_nuls >= 0.3 * pairs and odd_nuls <= 0.05 * pairs:
+        return "utf-16-be"
+    return None
+
+
+def _is_control(char: str) -> bool:
+    # Tabs and line ends are layout; every other C0/C1 control code (NUL, form feed, the DOS
+    # end-of-file mark, ...) is invisible and means nothing in a prompt.
+    code = ord(char)
+    return (code < 32 and char not in "\t\n\r") or 0x7F <= code <= 0x9F
+
+
+def _mostly_control_chars(text: str) -> bool:
+    """A binary file read as text: more than 8 control codes, and over 1 in 20 characters.
+
+    (A few stray NULs or an end-of-file mark in a short text file are cleaned, not refused.)
+    """
+    controls = sum(map(_is_control, text))
+    return controls > 8 and controls * 20 > len(text)
+
+
+def remove_control_chars(text: str) -> tuple[str, str | None]:
+    """Strip NUL bytes and other control characters; return the text and a note saying how many.
+
+    A file that is mostly control codes is no text file: it is refused, naming the first line
+    that has one.
+
+    Example:
+        >>> text, note = remove_control_chars("What is 2 + 2?\\x00\\nName a colour.\\x1a\\n")
+        >>> text
+        'What is 2 + 2?\\nName a colour.\\n'
+        >>> note
+        'Removed 2 control characters (NUL bytes, ...) that a prompt cannot use; the first was on line 1.'
+    """
+    if not any(map(_is_control, text)):
+        return text, None
+    first_line = next(n for n, line in enumerate(_editor_lines(text), start=1) if any(map(_is_control, line)))
+    if _mostly_control_chars(text):
+        raise BatchInputError(
+            f"Line {first_line} and many others hold control characters (NUL bytes or other "
+            "invisible codes): this looks like a binary file, not text. Save or export it as "
+            "CSV UTF-8 (or plain text) and upload that."
+        )
+    removed = sum(map(_is_control, text))
+    cleaned = "".join(c for c in text if not _is_control(c))
+    return cleaned, (
+        f"Removed {removed:,} control character{'s' if removed != 1 else ''} (NUL bytes, or codes "
+        f"such as end-of-file) that a prompt cannot use; the first was on line {first_line:,}."
+    )
+
+
+def _editor_lines(text: str) -> list[str]:
+    """The lines an editor shows: split at \\n, \\r\\n or \\r only.
+
+    (`str.splitlines` also splits at form feeds, \\x1c-\\x1e, U+0085 and U+2028, which would make
+    line numbers disagree with the user's editor.)
+
+    Example:
+        >>> _editor_lines("a\\r\\nb\\u2028c\\n\\n")
+        ['a', 'b\\u2028c', '']
+    """
+    lines = re.split(r"\r\n|\r|\n", text)
+    if lines and lines[-1] == "":
+        lines.pop()  # the newline ending the last line does not start another
+    return lines
 
 
 def parse_table(text: str, kind: InputKind, *, note: str | None = None) -> Table:
@@ -206,12 +311,14 @@ def _parse_csv(text: str, note: str | None) -> Table:
     if first_line.count(delimiter) == 0:
         delimiter = ","
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    record_start = 1  # the line the record being read starts on (a quoted value spans lines)
     try:
         header: list[str] | None = None
         records: list[tuple[int, dict[str, str]]] = []
         header_line = 0
         for row in reader:
-            line = reader.line_num
+            line = record_start
+            record_start = reader.line_num + 1
             if not any(cell.strip() for cell in row):
                 if header is not None:
                     records.append((line, {}))  # an empty row: skipped later, and counted
@@ -230,8 +337,12 @@ def _parse_csv(text: str, note: str | None) -> Table:
                 )
             records.append((line, dict(zip(header, row, strict=True))))
     except csv.Error as exc:
+        where = (
+            f"line {record_start}" if record_start >= reader.line_num
+            else f"line {record_start} (the value starting there runs on to line {reader.line_num})"
+        )
         raise BatchInputError(
-            f"Malformed CSV at line {reader.line_num}: {exc}. A quote (\") is probably not "
+            f"Malformed CSV at {where}: {exc}. A quote (\") is probably not "
             "closed; quotes inside a value are written twice (\"\")."
         ) from None
     if header is None:
@@ -270,7 +381,7 @@ def _parse_jsonl(text: str, note: str | None) -> Table:
         )
     columns: dict[str, None] = {}
     records: list[tuple[int, dict[str, str]]] = []
-    for line_no, line in enumerate(text.splitlines(), start=1):
+    for line_no, line in enumerate(_editor_lines(text), start=1):
         if not line.strip():
             continue
         try:
@@ -420,14 +531,15 @@ def lines_to_batch(text: str, *, source: str = "pasted text", note: str | None =
     prompts: list[str] = []
     lines: list[int] = []
     skipped = 0
-    for line_no, line in enumerate(text.splitlines(), start=1):
+    all_lines = _editor_lines(text)
+    for line_no, line in enumerate(all_lines, start=1):
         if line.strip():
             prompts.append(line.strip())
             lines.append(line_no)
         else:
             skipped += 1
     # Blank lines at the very end are an editor's habit, not rows someone left empty.
-    trailing = len(text.splitlines()) - (lines[-1] if lines else 0)
+    trailing = len(all_lines) - (lines[-1] if lines else 0)
     return _finish(prompts, lines, skipped - trailing, source, note, limits, None)
 
 
@@ -501,10 +613,12 @@ def read_input(data: bytes | str, *, filename: str = "pasted text", limits: Limi
             "The file is empty." if filename != "pasted text" else "Paste at least one prompt, one per line."
         )
     decoded = decode_bytes(raw) if isinstance(data, bytes) else Decoded(data, "utf-8")
+    text, removed = remove_control_chars(decoded.text)
+    note = " ".join(n for n in (decoded.note, removed) if n) or None
     kind = kind_for_filename(filename)
     if kind is InputKind.TEXT:
-        return lines_to_batch(decoded.text, source=filename, note=decoded.note, limits=limits)
-    return parse_table(decoded.text, kind, note=decoded.note)
+        return lines_to_batch(text, source=filename, note=note, limits=limits)
+    return parse_table(text, kind, note=note)
 
 
 def suggest_column(columns: Sequence[str]) -> str:

@@ -34,7 +34,8 @@ from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import RunnableConfig
 
-from core.errors import explain_error, redact
+from core.errors import CallProblem, explain_error, redact
+from core.failures import FailureGroup, outcome_label, problem_from_stored, summarize_failures
 from core.trace import CallTrace
 from core.tracing import ensure_tracer, outcome_of
 from core.usage import Usage
@@ -112,10 +113,18 @@ class RowResult:
     error: str | None = None
     error_kind: str | None = None
     attempts: int = 0
+    error_fix: str | None = None
 
     @property
     def usage_reported(self) -> bool:
         return self.input_tokens is not None
+
+    @property
+    def problem(self) -> CallProblem | None:
+        """A failed row's cause, kind, title and fix, for `core.failures`; None otherwise."""
+        if self.status is not RowStatus.FAILED:
+            return None
+        return problem_from_stored(self.error_kind, self.error, self.error_fix)
 
 
 @dataclass(frozen=True)
@@ -161,6 +170,35 @@ class JobInfo:
     def progress(self) -> float:
         return self.completed / self.n_rows if self.n_rows else 1.0
 
+    @property
+    def outcome(self) -> str:
+        """The status in words: a finished job with failed rows never reads "done".
+
+        "done" (every row succeeded), "finished with failures", "failed" (no row succeeded, or
+        the runner itself broke), else the status as it is ("running", "cancelled", ...).
+
+        Example:
+            >>> job = JobInfo("j", 0.0, "s", "e", "m", 4, 0, JobStatus.DONE, 3,
+            ...               {RowStatus.DONE: 1, RowStatus.FAILED: 2})
+            >>> job.outcome
+            'finished with failures'
+        """
+        if self.status is JobStatus.DONE:
+            return outcome_label(self.count(RowStatus.DONE), self.count(RowStatus.FAILED))
+        return self.status.value
+
+
+def row_failures(rows: Sequence[RowResult]) -> list[FailureGroup]:
+    """The failed rows grouped by cause, the most frequent first (see `core.failures`).
+
+    Example:
+        >>> rows = [RowResult("j", i, i + 1, "q", RowStatus.FAILED, error="Timed out: read timed out",
+        ...                   error_kind="timeout") for i in range(2)]
+        >>> [(g.title, g.count) for g in row_failures(rows)]
+        [('Timed out', 2)]
+    """
+    return summarize_failures(r.problem for r in rows)
+
 
 _STORES: dict[Path, JobStore] = {}
 _STORES_LOCK = threading.Lock()
@@ -203,6 +241,7 @@ CREATE TABLE IF NOT EXISTS rows (
     error TEXT,
     error_kind TEXT,
     attempts INTEGER NOT NULL DEFAULT 0,
+    error_fix TEXT,
     PRIMARY KEY (job_id, idx)
 );
 CREATE TABLE IF NOT EXISTS sweeps (
@@ -241,6 +280,9 @@ class JobStore:
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(_SCHEMA)
+            # Stores made before rows kept their fix get the column (SQLite adds it in place).
+            if "error_fix" not in {r["name"] for r in db.execute("PRAGMA table_info(rows)")}:
+                db.execute("ALTER TABLE rows ADD COLUMN error_fix TEXT")
         # Writes go through one connection, one at a time: with up to `max_concurrency` worker
         # threads finishing together, SQLite's own lock would make them back off in sleeps of
         # several milliseconds; a Python lock queues them for well under one instead.
@@ -367,7 +409,8 @@ class JobStore:
             db.execute(
                 "UPDATE rows SET status = ?, output = NULL, latency_s = NULL, input_tokens = NULL,"
                 " output_tokens = NULL, total_tokens = NULL, cost_usd = NULL, finish_reason = NULL,"
-                f" error = NULL, error_kind = NULL WHERE job_id = ? AND status IN ({marks})",
+                f" error = NULL, error_kind = NULL, error_fix = NULL"
+                f" WHERE job_id = ? AND status IN ({marks})",
                 (RowStatus.QUEUED.value, job_id, *(s.value for s in statuses)),
             )
             db.execute("COMMIT")
@@ -505,6 +548,7 @@ def _row_result(r: sqlite3.Row) -> RowResult:
         input_tokens=r["input_tokens"], output_tokens=r["output_tokens"],
         total_tokens=r["total_tokens"], cost_usd=r["cost_usd"], finish_reason=r["finish_reason"],
         model=r["model"], error=r["error"], error_kind=r["error_kind"], attempts=r["attempts"],
+        error_fix=r["error_fix"],
     )
 
 
@@ -711,7 +755,8 @@ def _run_pass(
             # What the traced client saw (status, content type, body) names a malformed answer.
             problem = explain_error(output, *options.secrets, evidence=trace.attempt if trace else None)
             store.save_row(job_id, index, status=RowStatus.FAILED, latency_s=_latency_s(trace),
-                           error=f"{problem.title}: {problem.detail}", error_kind=problem.kind)
+                           error=f"{problem.title}: {problem.detail}", error_kind=problem.kind,
+                           error_fix=problem.fix)
             failed.append(index)
         else:
             outcome = trace.outcome if trace is not None and trace.outcome is not None else outcome_of(output)
@@ -723,7 +768,7 @@ def _run_pass(
                 output_tokens=usage.output_tokens if usage else None,
                 total_tokens=usage.total_tokens if usage else None,
                 cost_usd=options.cost_of(usage), finish_reason=outcome.finish_reason,
-                model=outcome.model, error=None, error_kind=None,
+                model=outcome.model, error=None, error_kind=None, error_fix=None,
             )
     return sorted(failed)
 
@@ -823,6 +868,15 @@ class SweepInfo:
     status: JobStatus
     points: list[SweepPoint]
     note: str = ""
+
+    @property
+    def outcome(self) -> str:
+        """Like `JobInfo.outcome`, over every level: failed calls at any level are said."""
+        if self.status is not JobStatus.DONE:
+            return self.status.value
+        done = sum(p.job.count(RowStatus.DONE) for p in self.points)
+        failed = sum(p.job.count(RowStatus.FAILED) for p in self.points)
+        return outcome_label(done, failed)
 
     @property
     def per_call_s(self) -> float | None:

@@ -7,8 +7,8 @@ import time
 import pandas as pd
 import streamlit as st
 
-from components.async_view import LiveStreams, mode_summary, progress_line, timeline_figure
-from components.display import endpoint_for_code, endpoint_or_stop, fmt_seconds, show_code, show_problem
+from components.async_view import LiveStreams, failures_panel, mode_summary, progress_line, timeline_figure
+from components.display import endpoint_for_code, endpoint_or_stop, fmt_seconds, show_code
 from components.router import ensure_router
 from components.runtime import (
     chat_model,
@@ -157,6 +157,7 @@ runs = st.session_state.get(RUNS, {}).get(situation, {})
 if runs:
     shown = [runs[m] for m in Mode if m in runs]
     st.subheader(f"Timeline — {situation}")
+    failures_panel(shown)
     chart_col, numbers_col = st.columns([2.2, 1])
     chart_col.plotly_chart(timeline_figure(shown), width="stretch", key="async-timeline")
     with numbers_col:
@@ -171,13 +172,6 @@ if runs:
         "**Σ call latencies** = the calls' durations added up; **speed-up** = sequential wall time "
         "÷ this mode's wall time, same questions and situation."
     )
-    for run in shown:
-        for call in run.failures:
-            show_problem(
-                call.error,
-                what_was_kept=f"{run.mode.label}, question {call.index + 1} ({call.prompt!r}). "
-                "The other answers are kept.",
-            )
     if Mode.ASTREAM in runs:
         st.markdown("**astream — each answer as it streamed**")
         LiveStreams([c.prompt for c in runs[Mode.ASTREAM].calls], key_prefix="final").show(

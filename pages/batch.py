@@ -8,10 +8,12 @@ from components.batch_view import (
     batch_limits,
     cost_function,
     estimate_strip,
+    failure_summary,
     job_heading,
     job_store,
     job_summary,
     results_table,
+    sweep_failure_lines,
     sweep_figure,
     sweep_table,
 )
@@ -312,6 +314,7 @@ with run_tab:
             ):
                 retry_job(job_id)
                 st.rerun()
+            failure_summary(job, rows)
             results_table(rows, key="batch.results")
 
     if attached_job is not None:
@@ -385,8 +388,11 @@ with sweep_tab:
             st.markdown(
                 f"Sweep `{sweep.id}` · {sweep.n_rows} prompts from {sweep.source} · "
                 f"{sweep.endpoint} · levels {', '.join(map(str, sweep.levels))} · "
-                f"**{sweep.status.value}**"
+                f"**{sweep.outcome}**"
             )
+            failed_levels = sweep_failure_lines(sweep, store)
+            if failed_levels:
+                st.error("  \n".join(failed_levels), icon=":material/error:")
             if sweep.status is JobStatus.RUNNING:
                 current = sweep.points[-1] if sweep.points else None
                 if current is not None:
@@ -437,7 +443,7 @@ with saved_tab:
                     "job": j.id,
                     "source": j.source,
                     "endpoint": j.endpoint,
-                    "status": j.status.value,
+                    "status": j.outcome,
                     "rows": j.n_rows,
                     "done": j.count(RowStatus.DONE),
                     "failed": j.count(RowStatus.FAILED),
@@ -450,7 +456,7 @@ with saved_tab:
         left, right = st.columns([3, 1])
         chosen = left.selectbox(
             "Open a saved job", [j.id for j in recent], key="batch.open_choice",
-            format_func=lambda i: next(f"{j.id} · {j.source} · {j.status.value}" for j in recent if j.id == i),
+            format_func=lambda i: next(f"{j.id} · {j.source} · {j.outcome}" for j in recent if j.id == i),
         )
         right.write("")
         if right.button("Open", key="batch.open", width="stretch"):

@@ -115,8 +115,10 @@ def test_unreachable_endpoint_fails_each_call_in_plain_words(open_page: Callable
     assert not at.get("segmented_control")  # a real remote endpoint: no simulated situation
     click(at, "ainvoke + gather")
     problems = [e.value for e in at.error]
-    assert len(problems) == 2 and all("Cannot reach the endpoint" in p for p in problems)
-    assert "2 failed" in summaries(at)[0]
+    # One line for the mode, grouped by cause, then each call's own message (in an expander).
+    assert problems[0].startswith("**ainvoke() + asyncio.gather**: 2 calls failed: cannot reach the endpoint × 2 — ")
+    assert len(problems) == 3 and all("Cannot reach the endpoint" in p for p in problems[1:])
+    assert "**failed** (all 2 calls failed)" in summaries(at)[0]
 
 
 def test_changing_the_questions_drops_runs_that_no_longer_compare(open_page: Callable[[str], AppTest]) -> None:

@@ -131,3 +131,87 @@ def test_retry_failed_rows_reruns_only_those(open_page: Callable[[str], AppTest]
     assert [r.status for r in rows] == [RowStatus.DONE, RowStatus.DONE]
     assert rows[0].output == "Paris." and rows[0].attempts == 0  # untouched
     assert rows[1].output and rows[1].attempts == 1 and rows[1].error is None
+
+
+def stored_job(rows: list[dict[str, object]], *, status: JobStatus = JobStatus.DONE) -> str:
+    store = JobStore.in_data_dir()
+    job_id = store.create_job([f"Question {i + 1}?" for i in range(len(rows))], source="test",
+                              endpoint="Local", model="m", max_concurrency=2)
+    for i, values in enumerate(rows):
+        store.save_row(job_id, i, **values)
+    store._set_job(job_id, status=status.value, wall_s=1.0)
+    return job_id
+
+
+def opened_on_job(job_id: str) -> AppTest:
+    at = AppTest.from_function(_app_opened_on, args=(PAGE,), default_timeout=120)
+    at.query_params["job"] = job_id
+    at.run()
+    assert not at.exception, [e.message for e in at.exception]
+    return at
+
+
+WRONG_KEY = {"status": RowStatus.FAILED, "error": "Wrong or missing API key (HTTP 401): Incorrect API key provided: [redacted]",
+             "error_kind": "auth", "latency_s": 0.05}
+
+
+def test_a_job_whose_rows_all_failed_says_so_above_the_table_and_reads_failed() -> None:
+    job_id = stored_job([WRONG_KEY] * 12)
+    at = opened_on_job(job_id)
+    line = "12 rows failed: wrong or missing API key (HTTP 401) × 12 — check the key in the sidebar."
+    assert [e.value for e in at.error] == [line]
+    heading = next(m.value for m in at.markdown if f"Job `{job_id}`" in m.value)
+    assert heading.endswith("· **failed**") and "done" not in heading
+
+
+def test_a_job_with_some_failed_rows_reads_finished_with_failures() -> None:
+    ok = {"status": RowStatus.DONE, "output": "Paris.", "latency_s": 1.5, "input_tokens": 30,
+          "output_tokens": 2, "total_tokens": 32, "cost_usd": 0.000123}
+    timeout = {"status": RowStatus.FAILED, "error": "Timed out after 2 retries: read timed out",
+               "error_kind": "timeout", "latency_s": 12.0}
+    job_id = stored_job([ok, WRONG_KEY, timeout, timeout])
+    at = opened_on_job(job_id)
+    assert at.error[0].value == (
+        "3 of 4 rows failed: timed out × 2 — raise the timeout in the sidebar's Generation settings; "
+        "wrong or missing API key (HTTP 401) × 1 — check the key in the sidebar."
+    )
+    assert next(m.value for m in at.markdown if f"Job `{job_id}`" in m.value).endswith("· **finished with failures**")
+    assert metrics(at)["Done · failed"] == "1 · 3"
+    saved = next(d.value for d in at.dataframe if "wall time (s)" in d.value.columns)
+    assert saved[saved["job"] == job_id]["status"].item() == "finished with failures"
+
+
+def test_results_keep_latency_tokens_and_cost_as_numbers_with_the_reasons_in_a_note_column() -> None:
+    priced = {"status": RowStatus.DONE, "output": "4", "latency_s": 0.25, "input_tokens": 30,
+              "output_tokens": 1, "total_tokens": 31, "cost_usd": 0.00002}
+    unpriced = {"status": RowStatus.DONE, "output": "Paris.", "latency_s": 10.5, "input_tokens": 9,
+                "output_tokens": 12, "total_tokens": 21}
+    no_usage = {"status": RowStatus.DONE, "output": "Shakespeare.", "latency_s": 2.0}
+    table = results(opened_on_job(stored_job([priced, unpriced, no_usage, WRONG_KEY])))
+    for column in ("latency", "tokens in", "tokens out", "cost"):
+        assert table[column].dtype.kind in "if", (column, table[column].dtype)
+    # Sorted as numbers: 10.5 s after 2 s (as text, "10.5" would sort before "2").
+    assert list(table.sort_values("latency")["#"]) == [4, 1, 3, 2]
+    assert list(table["tokens out"].astype("Float64").fillna(-1)) == [1, 12, -1, -1]
+    assert table["cost"][0] == 0.00002 and table["cost"][1:].isna().all()  # unknown, never $0
+    assert list(table["note"]) == ["", "no price", "usage not reported", "failed"]
+
+
+def test_each_sweep_level_whose_calls_failed_is_named_with_its_causes() -> None:
+    from components.batch_view import sweep_failure_lines
+
+    store = JobStore.in_data_dir()
+    sweep_id = store.create_sweep(source="test", endpoint="Local", levels=[1, 8], n_rows=3)
+    for level, failed in ((1, 0), (8, 3)):
+        job_id = store.create_job(["a", "b", "c"], source="test", endpoint="Local", model="m",
+                                  max_concurrency=level, sweep_id=sweep_id)
+        for i in range(3):
+            store.save_row(job_id, i, **({"status": RowStatus.FAILED, "error": "Timed out: read timed out",
+                                          "error_kind": "timeout"} if i < failed else
+                                         {"status": RowStatus.DONE, "output": "ok"}))
+        store._set_job(job_id, status=JobStatus.DONE.value, wall_s=1.0)
+    sweep = store.sweep(sweep_id)
+    assert sweep is not None
+    assert sweep_failure_lines(sweep, store) == [
+        "max_concurrency 8: 3 calls failed: timed out × 3 — raise the timeout in the sidebar's Generation settings."
+    ]

@@ -50,7 +50,7 @@ def test_ledger_fills_from_two_pages_in_one_session(open_page: Callable[[str], A
     assert m["Session cost"] == "$0.00"  # the embedded model is priced at $0, not "no price"
     ledger = next(df.value for df in at.dataframe if "pattern" in df.value.columns)
     assert list(ledger["pattern"]) == ["streaming", "metadata"]
-    assert list(ledger["cost"]) == ["$0.00", "$0.00"]
+    assert list(ledger["cost"]) == [0.0, 0.0] and list(ledger["note"]) == ["", ""]
     assert any("2 calls" in c.value for c in at.sidebar.caption)
 
     # Another browser session starts with its own, empty ledger.
@@ -132,5 +132,9 @@ def test_missing_usage_and_missing_prices_are_called_out_not_counted_as_zero(
     assert any("streamed call(s) came back without usage" in w.value for w in at.warning)
     assert any("`llama3.2`" in i.value and "no price" in i.value for i in at.info)
     ledger_frame = next(df.value for df in at.dataframe if "pattern" in df.value.columns)
-    assert list(ledger_frame["cost"]) == ["not reported", "no price"]
+    assert list(ledger_frame["note"]) == ["not reported", "no price"]
+    # Numbers stay numbers, so a header click sorts them; the unknown ones are empty, not 0.
+    assert ledger_frame["cost"].isna().all() and ledger_frame["cost"].dtype.kind == "f"
+    assert list(ledger_frame["input_tokens"].astype("Float64").fillna(-1)) == [-1, 30]
+    assert ledger_frame["latency_s"].dtype.kind == "f" and ledger_frame["total_tokens"].dtype.kind in "if"
     assert any("2 calls · 40 tokens · no price · 1 without usage" in c.value for c in at.sidebar.caption)

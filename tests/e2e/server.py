@@ -52,8 +52,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_app(env: Mapping[str, str] | None = None, log_path: Path | None = None) -> Iterator[RunningApp]:
-    """`streamlit run app.py` with `env` added, until the block ends; yields once it is healthy.
+def running_app(
+    env: Mapping[str, str] | None = None, log_path: Path | None = None, script: str = "app.py"
+) -> Iterator[RunningApp]:
+    """`streamlit run app.py` (or another `script`, relative to the project) with `env` added,
+    until the block ends; yields once it is healthy.
 
     Its output goes to `log_path` (searched by the security tests), or nowhere.
 
@@ -65,7 +68,7 @@ def running_app(env: Mapping[str, str] | None = None, log_path: Path | None = No
         launched_at = time.perf_counter()
         process = subprocess.Popen(
             [
-                sys.executable, "-m", "streamlit", "run", "app.py",
+                sys.executable, "-m", "streamlit", "run", script,
                 "--server.address", "127.0.0.1", "--server.port", str(port),
                 "--server.headless", "true", "--browser.gatherUsageStats", "false",
             ],

@@ -123,6 +123,66 @@ def test_binary_file_is_refused_in_plain_words() -> None:
     assert "not text in an encoding we can read" in message and "CSV UTF-8" in message
 
 
+def excel_unicode_text(rows: list[list[str]]) -> bytes:
+    """What Excel's "Unicode text" writes: tab-separated, CRLF, UTF-16 little-endian, no BOM."""
+    return "".join("\t".join(r) + "\r\n" for r in rows).encode("utf-16-le")
+
+
+def test_utf16_without_a_bom_from_excel_unicode_text_is_read_and_the_note_says_how_to_avoid_the_guess() -> None:
+    data = excel_unicode_text([["id", "question"], ["1", CONCEPT_QUESTIONS[0]], ["2", "Qu'est-ce qu'une crème brûlée ?"]])
+    assert not data.startswith((b"\xff\xfe", b"\xfe\xff"))
+    batch = parse_batch(data, filename="questions.csv", column="question")
+    assert batch.prompts == [CONCEPT_QUESTIONS[0], "Qu'est-ce qu'une crème brûlée ?"]
+    assert batch.line_numbers == [2, 3]
+    assert batch.note and "UTF-16 (little-endian, no byte-order mark)" in batch.note and "CSV UTF-8" in batch.note
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16-be"])
+def test_utf16_without_a_bom_as_powershell_redirection_writes_plain_text(encoding: str) -> None:
+    data = ("\r\n".join(CONCEPT_QUESTIONS) + "\r\n").encode(encoding)
+    batch = parse_batch(data, filename="prompts.txt")
+    assert batch.prompts == CONCEPT_QUESTIONS and batch.skipped_empty == 0
+    assert batch.note and ("little-endian" if encoding.endswith("le") else "big-endian") in batch.note
+
+
+def test_cut_utf16_names_its_encoding_and_how_to_save_it_again() -> None:
+    data = "question\nWhat is 2 + 2?\n".encode("utf-16-le")[:-1] + "\ud800".encode("utf-16-le", "surrogatepass")
+    message = error_of(data, filename="q.csv", column="question")
+    assert "looks like UTF-16 (little-endian, no byte-order mark)" in message
+    assert "CSV UTF-8" in message and "Out-File -Encoding utf8" in message
+
+
+def test_nul_bytes_and_control_codes_are_removed_with_a_note_saying_how_many_and_where() -> None:
+    data = b"question\nWhat is 2 + 2?\nWho wrote\x00 Romeo\x00 and Juliet?\x1a\n"
+    batch = parse_batch(data, filename="q.csv", column="question")
+    assert batch.prompts == ["What is 2 + 2?", "Who wrote Romeo and Juliet?"]
+    assert batch.note == (
+        "Removed 3 control characters (NUL bytes, or codes such as end-of-file) that a prompt "
+        "cannot use; the first was on line 3."
+    )
+    pasted = parse_batch("What is 2 + 2?\nName a \x07colour.")
+    assert pasted.prompts == ["What is 2 + 2?", "Name a colour."] and "Removed 1 control character " in str(pasted.note)
+
+
+def test_form_feeds_and_unicode_line_separators_do_not_shift_line_numbers() -> None:
+    text = "What is 2 + 2?\x0c\nName a colour.\u2028Any.\nWho wrote Romeo and Juliet?\n"
+    batch = parse_batch(text.encode(), filename="prompts.txt")
+    assert batch.line_numbers == [1, 2, 3] and len(batch) == 3
+    jsonl = '{"q": "a\u2028b"}\n{"q": "What is 2 + 2?"\n'.encode()
+    assert error_of(jsonl, filename="q.jsonl", column="q").startswith("Malformed JSON on line 2,")
+
+
+def test_a_file_that_is_mostly_control_codes_is_refused_naming_the_first_line() -> None:
+    data = b"question\nfine\n" + b"\x01\x02\x03\x04\x05" * 10 + b"\n"
+    message = error_of(data, filename="q.csv", column="question")
+    assert message.startswith("Line 3 and many others hold control characters") and "CSV UTF-8" in message
+
+
+def test_an_unclosed_quote_names_the_line_where_the_value_started() -> None:
+    message = error_of(b'question\nWhat is 2 + 2?\n"Who wrote\nRomeo and Juliet?\n', filename="q.csv", column="question")
+    assert message.startswith("Malformed CSV at line 3 (the value starting there runs on to line 4)")
+
+
 # --- malformed input -----------------------------------------------------------------------
 
 
