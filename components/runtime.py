@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import streamlit as st
-from dotenv import dotenv_values
 from langchain_core.runnables import RunnableConfig
 from langchain_openai import ChatOpenAI
 from pydantic import SecretStr
@@ -27,6 +26,7 @@ from core.ledger import SessionLedger
 from core.models import Endpoint, build_chat_model, resolve_endpoint
 from core.netem import NetworkConditions, NetworkProxy, RouteStats, preset_name, start_network_proxy
 from core.settings import ModelSettings, settings_from_env
+from core.tracing import TracingStatus, load_env_file, tracing_status
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -51,14 +51,20 @@ def embedded_status() -> EmbeddedStatus:
 
 
 def environment() -> dict[str, str]:
-    """`.env` values under the real environment (the environment wins, as with load_dotenv).
+    """The process environment, with `.env` loaded into it first (the real environment wins).
 
-    `LAB_DOTENV_PATH` points at another file; tests set it to an empty one so a developer's own
-    `.env` never changes what they see.
+    `.env` is loaded with python-dotenv's `load_dotenv`, as LangChain users expect: so
+    `LANGSMITH_TRACING=true` there really switches tracing on. `LAB_DOTENV_PATH` points at
+    another file; tests set it to an empty one so a developer's own `.env` never changes what
+    they see.
     """
-    path = os.environ.get("LAB_DOTENV_PATH") or str(PROJECT_ROOT / ".env")
-    values = {k: v for k, v in dotenv_values(path).items() if v is not None} if Path(path).is_file() else {}
-    return values | dict(os.environ)
+    load_env_file(os.environ.get("LAB_DOTENV_PATH") or str(PROJECT_ROOT / ".env"))
+    return dict(os.environ)
+
+
+def current_tracing() -> TracingStatus:
+    """Whether LangChain traces this app's calls to LangSmith, and to which project."""
+    return tracing_status(environment())
 
 
 SETTINGS_KEY = "lab.settings"
