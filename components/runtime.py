@@ -14,6 +14,7 @@ from pathlib import Path
 
 import streamlit as st
 from langchain_core.runnables import RunnableConfig
+from langchain_core.runnables.config import merge_configs
 from langchain_openai import ChatOpenAI
 from pydantic import SecretStr
 
@@ -162,7 +163,11 @@ def chat_model(endpoint: Endpoint, **overrides: object) -> ChatOpenAI:
 
 
 def run_config(pattern: str, endpoint: Endpoint, **extra: object) -> RunnableConfig:
-    """A `RunnableConfig` whose callback records every model call into the session ledger."""
+    """A `RunnableConfig` whose callback records every model call into the session ledger.
+
+    `extra` is merged the way LangChain merges configs (`merge_configs`): extra callbacks and
+    tags join the ledger's instead of replacing them, metadata dicts are combined.
+    """
     config: RunnableConfig = {
         "callbacks": [
             ledger().callback(
@@ -171,8 +176,7 @@ def run_config(pattern: str, endpoint: Endpoint, **extra: object) -> RunnableCon
         ],
         "tags": [f"lab:{pattern}"],
     }
-    config.update(extra)  # type: ignore[typeddict-item]
-    return config
+    return merge_configs(config, extra) if extra else config  # type: ignore[arg-type]
 
 
 def secrets_of(endpoint: Endpoint) -> tuple[str, ...]:

@@ -33,6 +33,7 @@ from typing import Any
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import RunnableConfig
+from langchain_core.runnables.config import merge_configs
 
 from core.errors import explain_error, redact
 from core.usage import Usage
@@ -685,17 +686,15 @@ def _run_pass(
     indices: list[int],
 ) -> list[int]:
     """One `batch_as_completed` over `indices`; returns the rows that failed."""
-    base: dict[str, Any] = dict(options.config or {})
-    base_callbacks = list(base.pop("callbacks", None) or [])
     trackers = {i: _RowTracker(store, job_id, i, cancel) for i in indices}
     configs: list[RunnableConfig] = [
-        {
-            **base,  # type: ignore[typeddict-item]
+        merge_configs(
             # The tracker first: a cancel must stop the call before the ledger records a start.
-            "callbacks": [trackers[i], *base_callbacks],
-            "max_concurrency": options.max_concurrency,
-            "metadata": {**base.get("metadata", {}), "batch_job": job_id, "batch_row": i},
-        }
+            {"callbacks": [trackers[i]]},
+            options.config,
+            {"max_concurrency": options.max_concurrency,
+             "metadata": {"batch_job": job_id, "batch_row": i}},
+        )
         for i in indices
     ]
     failed: list[int] = []

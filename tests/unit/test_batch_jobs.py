@@ -231,3 +231,31 @@ def test_batch_snippet_runs_against_the_embedded_model(
     assert result.returncode == 0, result.stderr[-2000:]
     assert "#1 done:" in result.stdout and "#2 done:" in result.stdout
     assert "2 calls in" in result.stdout
+
+
+def test_each_row_config_merges_the_page_config_with_the_row_tracker(store: JobStore) -> None:
+    """The page's callbacks, tags and metadata reach every row's call beside the job's own."""
+    from langchain_core.callbacks import BaseCallbackHandler
+    from langchain_core.language_models.fake_chat_models import FakeListChatModel
+
+    class Seen(BaseCallbackHandler):
+        def __init__(self) -> None:
+            self.starts: list[tuple[list[str], dict[str, Any]]] = []
+
+        def on_chat_model_start(self, serialized, messages, *, tags=None, metadata=None, **kw):  # noqa: ANN001, ANN003
+            self.starts.append((sorted(tags or []), dict(metadata or {})))
+
+    seen = Seen()
+    job_id = store.create_job(["a", "b"], source="test", endpoint="fake", model="fake", max_concurrency=2)
+    options = RunOptions(
+        max_concurrency=2,
+        config={"callbacks": [seen], "tags": ["lab:batch"], "metadata": {"page": "batch"}},
+    )
+    info = run_job(store, job_id, FakeListChatModel(responses=["x", "y"]), options)
+    assert info.counts == {RowStatus.DONE: 2}
+    assert len(seen.starts) == 2
+    rows_seen = sorted(meta["batch_row"] for _, meta in seen.starts)
+    assert rows_seen == [0, 1]
+    for tags, meta in seen.starts:
+        assert "lab:batch" in tags and meta["page"] == "batch" and meta["batch_job"] == job_id
+    assert options.config == {"callbacks": [seen], "tags": ["lab:batch"], "metadata": {"page": "batch"}}
