@@ -20,6 +20,7 @@ from components.events_view import (
     run_metrics,
     timeline_figure,
 )
+from components.fallback_view import fallback_section
 from components.router import ensure_router
 from components.runtime import chat_model, current_settings, run_config, secrets_of
 from core.events import CHAINS, EventFilter, EventRecorder, build_chain, fresh_async_http_client, stream_events
@@ -162,6 +163,9 @@ elif run_clicked:
 chosen_filter = EventFilter()
 if LAST_RUN in st.session_state:
     chosen_filter = render_run(st.session_state[LAST_RUN])
+
+st.divider()
+fallback_section(topic.strip() or "cats")  # components/fallback_view.py
 
 code_endpoint = endpoint_for_code()
 if code_endpoint is not None:
