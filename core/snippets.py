@@ -603,3 +603,55 @@ answer = llm.invoke({prompt!r})
 print(answer.content)
 print("answered by:", answer.response_metadata.get("model_name"))
 '''
+
+
+def events_v3_code(settings: ModelSettings, endpoint: Endpoint, prompt: str) -> str:
+    """A script streaming one chat-model call through `astream_events` v2, then v3 (beta).
+
+    Example:
+        >>> from core.settings import Provider
+        >>> from core.models import resolve_endpoint
+        >>> s = ModelSettings(provider=Provider.COMPATIBLE, base_url="http://h:1/v1", model="m")
+        >>> code = events_v3_code(s, resolve_endpoint(s, None), "Hi")
+        >>> 'version="v3"' in code and "await stream.text" in code
+        True
+    """
+    setup = _chat_openai_lines(settings, endpoint, " " * 8, http_async_client="http")
+    return f'''import asyncio
+import os
+import warnings
+
+import httpx
+from langchain_core._api.beta_decorator import LangChainBetaWarning
+from langchain_openai import ChatOpenAI
+
+PROMPT = {prompt!r}
+
+
+async def main() -> None:
+{_ASYNC_CLIENT_NOTE}
+    async with httpx.AsyncClient() as http:
+{setup}
+
+        print("--- v2: StreamEvent dicts")
+        async for event in llm.astream_events(PROMPT, version="v2"):
+            if event["event"] == "on_chat_model_stream":
+                print(repr(event["data"]["chunk"].text), end=" ", flush=True)
+            else:
+                print("\\n", event["event"], event["name"], event["run_id"][-6:])
+        print()
+
+        print("--- v3 (beta): a typed stream; chat models and graphs only")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", LangChainBetaWarning)  # it says: v3 is beta
+            stream = await llm.astream_events(PROMPT, version="v3")
+        async for event in stream:  # protocol events: message-start, content-block-delta, ...
+            print(event["event"], event.get("delta", {{}}).get("text", ""))
+        print("text:", repr(await stream.text))
+        print("reasoning:", repr(await stream.reasoning))
+        print("tool_calls:", await stream.tool_calls)
+        print("usage:", (await stream.output).usage_metadata)
+
+
+asyncio.run(main())
+'''

@@ -20,6 +20,7 @@ from components.events_view import (
     run_metrics,
     timeline_figure,
 )
+from components.events_v3_view import events_v3_section
 from components.fallback_view import fallback_section
 from components.router import ensure_router
 from components.runtime import chat_model, current_settings, run_config, secrets_of
@@ -166,6 +167,8 @@ if LAST_RUN in st.session_state:
 
 st.divider()
 fallback_section(topic.strip() or "cats")  # components/fallback_view.py
+st.divider()
+events_v3_section(topic.strip() or "cats")  # components/events_v3_view.py
 
 code_endpoint = endpoint_for_code()
 if code_endpoint is not None:
