@@ -39,6 +39,7 @@ class CallRecord:
         streamed: the call streamed tokens (so missing usage means no usage chunk came).
         model_reported: the response named its model; when False `model` is the requested
             name (LangChain's own usage callback drops such calls; the ledger keeps them).
+        cache_hit: answered from LangChain's cache (`core.caching`): no request, nothing billed.
     """
 
     run_id: str
@@ -52,6 +53,7 @@ class CallRecord:
     error: str | None = None
     streamed: bool = False
     model_reported: bool = True
+    cache_hit: bool = False
 
     @property
     def usage_reported(self) -> bool:
@@ -220,7 +222,9 @@ class LedgerCallbackHandler(BaseCallbackHandler):
             finish_reason = meta.get("finish_reason")
         if generation is not None and not finish_reason:
             finish_reason = (generation.generation_info or {}).get("finish_reason")
-        self._record(run_id, usage=usage, finish_reason=finish_reason, reported_model=reported_model)
+        self._record(run_id, usage=usage, finish_reason=finish_reason, reported_model=reported_model,
+                     cache_hit=isinstance(generation, ChatGeneration)
+                     and bool(generation.message.response_metadata.get("cache_hit")))
 
     def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
         self._record(run_id, error=redact(f"{type(error).__name__}: {error}", *self._secrets))
@@ -233,6 +237,7 @@ class LedgerCallbackHandler(BaseCallbackHandler):
         finish_reason: str | None = None,
         reported_model: str | None = None,
         error: str | None = None,
+        cache_hit: bool = False,
     ) -> None:
         """Close the run opened in `on_chat_model_start` and add its record to the ledger."""
         started_at, started_perf, requested_model = self._pop_start(run_id)
@@ -249,5 +254,6 @@ class LedgerCallbackHandler(BaseCallbackHandler):
                 error=error,
                 streamed=self._pop_streamed(run_id),
                 model_reported=bool(reported_model),
+                cache_hit=cache_hit,
             )
         )

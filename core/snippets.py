@@ -655,3 +655,33 @@ async def main() -> None:
 
 asyncio.run(main())
 '''
+
+
+def cache_code(settings: ModelSettings, endpoint: Endpoint, prompt: str) -> str:
+    """A script calling `prompt` twice through a per-model `InMemoryCache`, timing both.
+
+    Example:
+        >>> from core.settings import Provider
+        >>> from core.models import resolve_endpoint
+        >>> s = ModelSettings(provider=Provider.COMPATIBLE, base_url="http://h:1/v1", model="m")
+        >>> "cache=InMemoryCache()," in cache_code(s, resolve_endpoint(s, None), "Hi")
+        True
+    """
+    setup = _chat_openai_lines(settings, endpoint, "", cache="InMemoryCache()")
+    return f'''import os
+import time
+
+from langchain_core.caches import InMemoryCache
+from langchain_openai import ChatOpenAI
+
+# One cache for this model; set_llm_cache(InMemoryCache()) would serve every model in the
+# process (and, in a web app, every user).
+{setup}
+
+for attempt in ("first", "second"):
+    start = time.perf_counter()
+    answer = llm.invoke({prompt!r})
+    ms = (time.perf_counter() - start) * 1000
+    # A cache hit sends no request: its usage_metadata is the first call's, not billed again.
+    print(f"{{attempt}} call: {{ms:.1f}} ms  usage: {{answer.usage_metadata}}  {{answer.content!r}}")
+'''
