@@ -159,7 +159,9 @@ def _why(conditions: NetworkConditions, first: RecordedBatch) -> str:
             f"60% of {conditions.max_concurrent} at once ÷ {latency:.2f} s per call "
             "(the first run's median)"
         )
-    return ", the lower of ".join(reasons[:1]) + (f" and {reasons[1]}" if len(reasons) > 1 else "") + "."
+    if len(reasons) == 2:
+        return f"the lower of {reasons[0]} and {reasons[1]}."
+    return (reasons[0] if reasons else "from the limit") + "."
 
 
 def _show(runs: list[RecordedBatch], note: str) -> None:

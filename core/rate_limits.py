@@ -196,6 +196,8 @@ def suggested_rate(conditions: NetworkConditions, call_latency_s: float | None) 
         0.9
         >>> suggested_rate(NetworkConditions(max_concurrent=4), 1.0)
         2.4
+        >>> suggested_rate(NetworkConditions(max_concurrent=4), 500.0)  # slow calls: a slow rate, not 0
+        0.0048
     """
     rates: list[float] = []
     if conditions.requests_per_minute:
@@ -204,7 +206,9 @@ def suggested_rate(conditions: NetworkConditions, call_latency_s: float | None) 
         rates.append(conditions.max_concurrent / call_latency_s * IN_FLIGHT_MARGIN)
     if not rates:
         return None
-    return round(min(min(rates), MAX_RATE), 2)
+    # Two significant digits, never rounded down to 0 (a very slow call asks for a slow rate).
+    rate = min(min(rates), MAX_RATE)
+    return float(f"{rate:.2g}")
 
 
 @dataclass

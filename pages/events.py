@@ -165,14 +165,14 @@ chosen_filter = EventFilter()
 if LAST_RUN in st.session_state:
     chosen_filter = render_run(st.session_state[LAST_RUN])
 
-st.divider()
-fallback_section(topic.strip() or "cats")  # components/fallback_view.py
-st.divider()
-events_v3_section(topic.strip() or "cats")  # components/events_v3_view.py
-
 code_endpoint = endpoint_for_code()
 if code_endpoint is not None:
     show_code(
         events_code(current_settings(), code_endpoint, chain_key, topic.strip() or "cats",
                     fail_tool=fail_tool, filters=chosen_filter.api_kwargs())
     )
+
+st.divider()
+fallback_section(topic.strip() or "cats")  # components/fallback_view.py
+st.divider()
+events_v3_section(topic.strip() or "cats")  # components/events_v3_view.py
