@@ -12,7 +12,7 @@ from core.streaming import CallTiming, timed_invoke
 RESULT_KEY = "metadata.cache.result"
 
 
-def cache_section(price_of) -> None:  # noqa: ANN001 - model name -> USD cost of a usage, or None
+def cache_section(price_of) -> None:
     """Controls, two calls through one cache, and what each cost."""
     st.markdown(
         "`ChatOpenAI(cache=InMemoryCache())` looks every call up before sending it: the same "
@@ -47,7 +47,7 @@ def cache_section(price_of) -> None:  # noqa: ANN001 - model name -> USD cost of
                 _one(label, call, price_of)
 
 
-def _one(label: str, call: CallTiming, price_of) -> None:  # noqa: ANN001
+def _one(label: str, call: CallTiming, price_of) -> None:
     hit = is_cache_hit(call.response_metadata)
     st.markdown(f"**{label}** · " + ("cache hit" if hit else "sent to the model"))
     if call.error:

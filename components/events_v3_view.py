@@ -8,7 +8,13 @@ import pandas as pd
 import streamlit as st
 
 from components.display import fmt_seconds, show_code, show_problem
-from components.runtime import chat_model, current_endpoint, current_settings, run_config, secrets_of
+from components.runtime import (
+    chat_model,
+    current_endpoint,
+    current_settings,
+    run_config,
+    secrets_of,
+)
 from core.embedded_server import EmbeddedModelUnavailable
 from core.events import fresh_async_http_client, jsonable
 from core.events_v3 import VersionRun, run_both_versions
@@ -37,7 +43,7 @@ def events_v3_section(topic: str) -> None:
             st.error(str(exc), icon=":material/error:")
             return
 
-        def make():  # noqa: ANN202 - a fresh model and its client's closer, per event loop
+        def make():
             http = fresh_async_http_client()
             return chat_model(endpoint, http_async_client=http), http.aclose
 

@@ -22,7 +22,12 @@ from components.runtime import (
 )
 from core.embedded_server import EmbeddedModelUnavailable
 from core.events import EventRecorder, fresh_async_http_client, stream_events
-from core.fallbacks import FallbackOutcome, fallback_problem, read_outcome, with_fallback
+from core.fallbacks import (
+    FallbackOutcome,
+    fallback_problem,
+    read_outcome,
+    with_fallback,
+)
 from core.models import KEY_ENV_VARS, Endpoint, resolve_endpoint
 from core.netem import NetworkConditions
 from core.settings import Provider

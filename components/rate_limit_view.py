@@ -24,8 +24,14 @@ from components.runtime import (
     run_config,
     secrets_of,
 )
+from core.models import Endpoint
 from core.netem import PRESETS, NetworkConditions
-from core.rate_limits import RecordedBatch, rate_problem, run_recorded_batch, suggested_rate
+from core.rate_limits import (
+    RecordedBatch,
+    rate_problem,
+    run_recorded_batch,
+    suggested_rate,
+)
 from core.retries import waits_between
 
 RESULT_KEY = "batch.rate_limits.result"
@@ -135,7 +141,7 @@ def _run_both(
                 )
                 status.update(label=f"Running with InMemoryRateLimiter at {rps:g}/s…")
 
-            def make(**overrides: object) -> object:
+            def make(endpoint: Endpoint = endpoint, **overrides: object) -> object:
                 return chat_model(endpoint, max_tokens=max_tokens, **overrides)
 
             runs.append(

@@ -14,10 +14,23 @@ import streamlit as st
 
 from components.display import endpoint_or_stop, fmt_seconds
 from components.rate_limit_view import requests_figure
-from components.runtime import chat_model, current_settings, endpoint_with_conditions, run_config, secrets_of
+from components.runtime import (
+    chat_model,
+    current_settings,
+    endpoint_with_conditions,
+    run_config,
+    secrets_of,
+)
+from core.models import Endpoint
 from core.netem import NetworkConditions
 from core.rate_limits import RecordedBatch
-from core.retries import CLIENT, RUNNABLE, attempts_problem, run_retry_demo, waits_between
+from core.retries import (
+    CLIENT,
+    RUNNABLE,
+    attempts_problem,
+    run_retry_demo,
+    waits_between,
+)
 
 RESULT_KEY = "batch.retries.result"
 FAULTS: dict[str, NetworkConditions] = {
@@ -69,7 +82,7 @@ def _run_both(prompts: list[str], fault: NetworkConditions, attempts: int) -> li
             route_conditions = dataclasses.replace(fault, seed=seed + (how == RUNNABLE))
             endpoint = endpoint_with_conditions(direct, route_conditions)
 
-            def make(**overrides: object) -> object:
+            def make(endpoint: Endpoint = endpoint, **overrides: object) -> object:
                 return chat_model(endpoint, max_tokens=max_tokens, **overrides)
 
             runs.append(

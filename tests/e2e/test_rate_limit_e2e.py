@@ -34,7 +34,7 @@ def test_the_rate_limiter_removes_the_429s_of_the_429_preset(page: Page, app_url
     expect(limited).to_be_visible(timeout=840_000)
     wait_for_idle(page)
 
-    def refused(panel) -> int:  # noqa: ANN001
+    def refused(panel) -> int:
         metric = panel.locator("[data-testid=stMetric]", has_text="429 refused")
         return int(metric.locator("[data-testid=stMetricValue]").inner_text())
 

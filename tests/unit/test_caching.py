@@ -50,7 +50,7 @@ def test_a_cache_on_a_sampled_answer_gets_a_note_not_an_error() -> None:
 
 def test_cache_snippet_answers_the_second_call_from_the_cache(
     local_endpoint: Endpoint, local_settings: ModelSettings, embedded_server
-) -> None:  # noqa: ANN001
+) -> None:
     code = cache_code(local_settings.with_changes(max_tokens=6), local_endpoint, "Say hi.")
     result = run_snippet(code, local_endpoint.key_env_var, embedded_server.api_key)
     assert result.returncode == 0, result.stderr[-2000:]

@@ -18,7 +18,7 @@ def test_v2_and_v3_give_the_same_answer_and_usage_in_their_own_shapes(
 ) -> None:
     settings = local_settings.with_changes(max_tokens=10)
 
-    def make():  # noqa: ANN202
+    def make():
         http = fresh_async_http_client()
         return build_chat_model(settings, local_endpoint, http_async_client=http), http.aclose
 

@@ -11,7 +11,12 @@ from pydantic import SecretStr
 from core.embedded_server import EmbeddedModelServer
 from core.models import Endpoint, build_chat_model
 from core.netem import NetworkConditions, NetworkProxy, start_network_proxy
-from core.rate_limits import rate_limiter, rate_problem, run_recorded_batch, suggested_rate
+from core.rate_limits import (
+    rate_limiter,
+    rate_problem,
+    run_recorded_batch,
+    suggested_rate,
+)
 from core.settings import ModelSettings
 
 PROMPTS = [f"Say the number {i}." for i in range(4)]
@@ -24,7 +29,7 @@ def proxy() -> Iterator[NetworkProxy]:
     started.stop()
 
 
-def _maker(proxy: NetworkProxy, server: EmbeddedModelServer, settings: ModelSettings, scope: str):  # noqa: ANN202
+def _maker(proxy: NetworkProxy, server: EmbeddedModelServer, settings: ModelSettings, scope: str):
     route = proxy.route(server.base_url, server.api_key, NetworkConditions(max_concurrent=2), scope=scope)
     endpoint = Endpoint(
         provider=settings.provider, base_url=route.base_url, model=server.model_name,

@@ -13,7 +13,13 @@ from pydantic import SecretStr
 from core.embedded_server import EmbeddedModelServer
 from core.models import Endpoint, build_chat_model
 from core.netem import NetworkConditions, NetworkProxy, start_network_proxy
-from core.retries import CLIENT, RUNNABLE, attempts_problem, run_retry_demo, waits_between
+from core.retries import (
+    CLIENT,
+    RUNNABLE,
+    attempts_problem,
+    run_retry_demo,
+    waits_between,
+)
 from core.settings import ModelSettings
 
 # Seed 7's first draws are 0.32, 0.15, 0.65: at a 50% error rate, 503, 503, then forwarded.
@@ -71,7 +77,7 @@ def proxy() -> Iterator[NetworkProxy]:
     started.stop()
 
 
-def _maker(proxy: NetworkProxy, server: EmbeddedModelServer, settings: ModelSettings, scope: str):  # noqa: ANN202
+def _maker(proxy: NetworkProxy, server: EmbeddedModelServer, settings: ModelSettings, scope: str):
     route = proxy.route(server.base_url, server.api_key, TWO_FAILURES_THEN_OK, scope=scope)
     endpoint = Endpoint(
         provider=settings.provider, base_url=route.base_url, model=server.model_name,
