@@ -57,11 +57,13 @@ def _one(label: str, call: CallTiming, price_of) -> None:
     a.metric("Latency", fmt_seconds(call.total_s))
     usage = call.usage
     tokens = f"{usage.input_tokens} / {usage.output_tokens}" if usage else "not reported"
-    b.metric("Tokens in / out", tokens + (" · not billed" if hit and usage else ""),
+    b.metric("Tokens in / out", tokens,
              help="A cache hit carries the first call's counts; no tokens were processed again.")
     if hit:
         c.metric("Cost", "$0", help="No request was sent.")
     else:
         cost = price_of(call.model_name or "", usage)
         c.metric("Cost", cost if cost is not None else ("not reported" if usage is None else "no price"))
+    if hit:
+        st.caption("Tokens not billed: these are the first call's counts, no request was sent.")
     st.caption(call.text[:300] or "(no text)")

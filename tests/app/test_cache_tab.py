@@ -19,7 +19,7 @@ def test_the_second_call_is_a_cache_hit_at_no_cost_and_the_ledger_says_so(
     assert any("**Second call, same prompt** · cache hit" in m.value for m in at.markdown)
     costs = [m.value for m in at.metric if m.label == "Cost"]
     assert costs[-1] == "$0"
-    assert any(m.label == "Tokens in / out" and m.value.endswith("not billed") for m in at.metric)
+    assert any(c.value.startswith("Tokens not billed") for c in at.caption)
     ledger = next(d.value for d in at.dataframe if "usage" in d.value.columns and "pattern" in d.value.columns)
     assert "cache hit · not billed" in set(ledger["usage"])
 
