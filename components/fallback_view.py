@@ -117,7 +117,7 @@ def _show(run: FallbackRun) -> None:
         if outcome.answered_by == "fallback":
             st.success(
                 f"Answered by the **fallback** — model `{outcome.model_name or 'not reported'}` "
-                f"— after the primary failed ({run.primary_label.lower()}).",
+                f"— after the primary failed. Primary: {run.primary_label}.",
                 icon=":material/alt_route:",
             )
         elif outcome.answered_by == "primary":
