@@ -15,6 +15,13 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
+from core.langsmith import switch_tracing_off  # noqa: E402 - needs ROOT on sys.path
+
+# Benchmarks measure the app, not LangSmith uploads: no traces, whatever the shell exports. Every
+# bench module imports this one (`make bench` and a module run alone); the app and browser
+# processes they start inherit the setting.
+switch_tracing_off()
+
 
 def median(values: Iterable[float]) -> float:
     """Median of the values (the benchmark's summary statistic: robust to one slow run)."""

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import streamlit as st
-from dotenv import dotenv_values
 from langchain_core.runnables import RunnableConfig
+from langchain_core.runnables.config import merge_configs
 from langchain_openai import ChatOpenAI
 from pydantic import SecretStr
 
@@ -23,6 +23,7 @@ from core.embedded_server import (
     EmbeddedModelUnavailable,
     start_embedded_server,
 )
+from core.langsmith import TracingStatus, load_env_file, tracing_status
 from core.ledger import SessionLedger
 from core.models import Endpoint, build_chat_model, resolve_endpoint
 from core.netem import NetworkConditions, NetworkProxy, RouteStats, preset_name, start_network_proxy
@@ -51,14 +52,20 @@ def embedded_status() -> EmbeddedStatus:
 
 
 def environment() -> dict[str, str]:
-    """`.env` values under the real environment (the environment wins, as with load_dotenv).
+    """The process environment, with `.env` loaded into it first (the real environment wins).
 
-    `LAB_DOTENV_PATH` points at another file; tests set it to an empty one so a developer's own
-    `.env` never changes what they see.
+    `.env` is loaded with python-dotenv's `load_dotenv`, as LangChain users expect: so
+    `LANGSMITH_TRACING=true` there really switches tracing on. `LAB_DOTENV_PATH` points at
+    another file; tests set it to an empty one so a developer's own `.env` never changes what
+    they see.
     """
-    path = os.environ.get("LAB_DOTENV_PATH") or str(PROJECT_ROOT / ".env")
-    values = {k: v for k, v in dotenv_values(path).items() if v is not None} if Path(path).is_file() else {}
-    return values | dict(os.environ)
+    load_env_file(os.environ.get("LAB_DOTENV_PATH") or str(PROJECT_ROOT / ".env"))
+    return dict(os.environ)
+
+
+def current_tracing() -> TracingStatus:
+    """Whether LangChain traces this app's calls to LangSmith, and to which project."""
+    return tracing_status(environment())
 
 
 SETTINGS_KEY = "lab.settings"
@@ -156,7 +163,11 @@ def chat_model(endpoint: Endpoint, **overrides: object) -> ChatOpenAI:
 
 
 def run_config(pattern: str, endpoint: Endpoint, **extra: object) -> RunnableConfig:
-    """A `RunnableConfig` whose callback records every model call into the session ledger."""
+    """A `RunnableConfig` whose callback records every model call into the session ledger.
+
+    `extra` is merged the way LangChain merges configs (`merge_configs`): extra callbacks and
+    tags join the ledger's instead of replacing them, metadata dicts are combined.
+    """
     config: RunnableConfig = {
         "callbacks": [
             ledger().callback(
@@ -165,8 +176,7 @@ def run_config(pattern: str, endpoint: Endpoint, **extra: object) -> RunnableCon
         ],
         "tags": [f"lab:{pattern}"],
     }
-    config.update(extra)  # type: ignore[typeddict-item]  # extra: RunnableConfig keys, passed as kwargs
-    return config
+    return merge_configs(config, extra) if extra else config  # type: ignore[arg-type]  # merge_configs takes a RunnableConfig; extra holds its keys as kwargs
 
 
 def secrets_of(endpoint: Endpoint) -> tuple[str, ...]:

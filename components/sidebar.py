@@ -8,6 +8,7 @@ from pydantic import SecretStr
 from components.runtime import (
     current_conditions,
     current_settings,
+    current_tracing,
     embedded_status,
     environment,
     network_stats,
@@ -85,8 +86,21 @@ def render_settings_sidebar() -> ModelSettings:
         for problem in validate(settings):
             st.warning(problem, icon=":material/error:")
         set_conditions(_network_conditions(settings))
+        _tracing_line()
     set_settings(settings)
     return settings
+
+
+def _tracing_line() -> None:
+    """Whether LangChain traces to LangSmith (from .env or the environment), never the key."""
+    tracing = current_tracing()
+    with st.container(key="sidebar-tracing"):
+        if tracing.problem:
+            st.warning(tracing.problem, icon=":material/warning:")
+        elif tracing.enabled:
+            st.info(tracing.describe(), icon=":material/query_stats:")
+        else:
+            st.caption(tracing.describe())
 
 
 CUSTOM = "Custom…"

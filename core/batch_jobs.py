@@ -33,6 +33,7 @@ from typing import Any
 from langchain_core.callbacks import BaseCallbackHandler
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import RunnableConfig
+from langchain_core.runnables.config import merge_configs
 
 from core.errors import CallProblem, explain_error, redact
 from core.failures import FailureGroup, outcome_label, problem_from_stored, summarize_failures
@@ -726,19 +727,17 @@ def _run_pass(
 ) -> list[int]:
     """One `batch_as_completed` over `indices`; returns the rows that failed."""
     config, tracer = ensure_tracer(options.config, secrets=options.secrets)
-    base: dict[str, Any] = dict(config)
-    base_callbacks = list(base.pop("callbacks", None) or [])
     trackers = {i: _RowTracker(store, job_id, i, cancel) for i in indices}
     run_ids = {i: uuid.uuid4() for i in indices}
     configs: list[RunnableConfig] = [
-        {
-            **base,  # type: ignore[typeddict-item]  # a copy of the caller's RunnableConfig
+        merge_configs(
             # The tracker first: a cancel must stop the call before the ledger records a start.
-            "callbacks": [trackers[i], *base_callbacks],
-            "max_concurrency": options.max_concurrency,
-            "metadata": {**base.get("metadata", {}), "batch_job": job_id, "batch_row": i},
-            "run_id": run_ids[i],
-        }
+            {"callbacks": [trackers[i]]},
+            config,
+            {"max_concurrency": options.max_concurrency,
+             "metadata": {"batch_job": job_id, "batch_row": i},
+             "run_id": run_ids[i]},
+        )
         for i in indices
     ]
     failed: list[int] = []

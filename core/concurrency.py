@@ -21,7 +21,7 @@ Event loops: langchain-openai (1.7.x) shares one ``httpx.AsyncClient`` per proce
 belong to the event loop that opened them, so the next ``asyncio.run`` — a Streamlit page makes
 one per click — fails with "Event loop is closed" (hidden by retries, which re-send the request).
 `run_mode` therefore gives each action its own loop *and* its own HTTP client, closed with it
-(`core.tracing.run_async`, the one sync→async bridge).
+(`core.bridge.run_async`, the one sync→async bridge).
 """
 
 from __future__ import annotations

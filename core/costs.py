@@ -41,11 +41,15 @@ class CostedCall:
 
     @property
     def cost_usd(self) -> float | None:
+        if self.record.cache_hit:  # answered from the cache: nothing was sent, nothing billed
+            return 0.0
         return self.cost.total_usd if self.cost else None
 
     @property
     def cost_label(self) -> str:
         """'$0.000123', 'no price' or 'not reported' — never a made-up $0."""
+        if self.record.cache_hit:
+            return "$0 (cache hit)"
         if self.record.usage is None:
             return NOT_REPORTED
         if self.price is None:
@@ -67,7 +71,8 @@ def cost_calls(records: Iterable[CallRecord], table: PriceTable) -> list[CostedC
     out: list[CostedCall] = []
     for record in records:
         price = table.price_for(record.model)
-        cost = call_cost(record.usage, price) if record.usage is not None and price else None
+        billed = record.usage is not None and price is not None and not record.cache_hit
+        cost = call_cost(record.usage, price) if billed else None  # type: ignore[arg-type]  # billed implies usage is not None
         out.append(CostedCall(record, price, cost))
     return out
 
@@ -85,6 +90,8 @@ class SessionTotals:
         cost_usd: summed over calls with usage and a price.
         priced_calls: how many calls ``cost_usd`` covers.
         unpriced_models: models with reported usage but no price in the table.
+        cache_hits: calls answered from LangChain's cache: in ``calls``, not in the token sums
+            or the spend (no request was sent).
     """
 
     calls: int = 0
@@ -101,6 +108,7 @@ class SessionTotals:
     priced_calls: int = 0
     unpriced_calls: int = 0
     unpriced_models: tuple[str, ...] = ()
+    cache_hits: int = 0
 
     @property
     def cost_complete(self) -> bool:
@@ -127,6 +135,8 @@ class SessionTotals:
             parts.append(f"{self.usage_missing:,} without usage")
         if self.unpriced_calls and self.priced_calls:
             parts.append(f"{self.unpriced_calls:,} without price")
+        if self.cache_hits:
+            parts.append(f"{self.cache_hits:,} from the cache (not billed)")
         return " · ".join(parts)
 
 
@@ -143,7 +153,7 @@ def session_totals(costed: Iterable[CostedCall]) -> SessionTotals:
         >>> t.total_tokens, t.cost_usd, t.usage_missing, t.streamed_without_usage
         (1500, 0.002, 1, 1)
     """
-    calls = reported = missing = streamed_missing = errors = priced = unpriced = 0
+    calls = reported = missing = streamed_missing = errors = priced = unpriced = cache_hits = 0
     tokens = {"in": 0, "cached": 0, "out": 0, "reasoning": 0, "total": 0}
     cost = 0.0
     unpriced_models: list[str] = []
@@ -152,6 +162,10 @@ def session_totals(costed: Iterable[CostedCall]) -> SessionTotals:
         calls += 1
         errors += record.error is not None
         usage = record.usage
+        if record.cache_hit:
+            # No request was sent: its tokens (the first call's) are not spend. Counted apart.
+            cache_hits += 1
+            continue
         if usage is None:
             # A failed call has no usage either; only count real "not reported" answers.
             if record.error is None:
@@ -186,6 +200,7 @@ def session_totals(costed: Iterable[CostedCall]) -> SessionTotals:
         priced_calls=priced,
         unpriced_calls=unpriced,
         unpriced_models=tuple(unpriced_models),
+        cache_hits=cache_hits,
     )
 
 
@@ -220,7 +235,7 @@ def tokens_by_pattern(costed: Iterable[CostedCall]) -> dict[str, dict[str, int]]
     out: dict[str, dict[str, int]] = {}
     for item in costed:
         usage = item.record.usage
-        if usage is None:
+        if usage is None or item.record.cache_hit:  # a cache hit's tokens were not billed
             continue
         entry = out.setdefault(item.record.pattern, {"input": 0, "output": 0, "calls": 0})
         entry["input"] += usage.input_tokens
@@ -233,7 +248,7 @@ def cost_by_model(costed: Iterable[CostedCall]) -> dict[str, float | None]:
     """USD per model; None for a model with reported usage but no price."""
     out: dict[str, float | None] = {}
     for item in costed:
-        if item.record.usage is None:
+        if item.record.usage is None or item.record.cache_hit:  # a cache hit cost nothing
             continue
         model = item.record.model
         if item.cost is None:
@@ -275,7 +290,7 @@ def ledger_rows(costed: Iterable[CostedCall]) -> list[dict[str, Any]]:
                 "pattern": r.pattern,
                 "provider": r.provider,
                 "model": r.model,
-                "usage": "reported" if u else NOT_REPORTED,
+                "usage": "cache hit · not billed" if r.cache_hit else "reported" if u else NOT_REPORTED,
                 "input_tokens": u.input_tokens if u else None,
                 "cached_input_tokens": u.cached_input_tokens if u else None,
                 "output_tokens": u.output_tokens if u else None,

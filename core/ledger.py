@@ -15,6 +15,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from core.caching import is_cache_hit
 from core.trace import CallTrace
 from core.tracing import CallTracer
 from core.usage import Usage
@@ -39,6 +40,7 @@ class CallRecord:
         status: "complete", "incomplete" (a stream that ended without a finish reason) or
             "failed".
         trace: the call's full trace (marks, server and proxy reports).
+        cache_hit: answered from LangChain's cache (`core.caching`): no request, nothing billed.
     """
 
     run_id: str
@@ -54,6 +56,7 @@ class CallRecord:
     model_reported: bool = True
     status: str = "complete"
     trace: CallTrace | None = field(default=None, repr=False, compare=False)
+    cache_hit: bool = False
 
     @property
     def usage_reported(self) -> bool:
@@ -83,6 +86,7 @@ class CallRecord:
             model_reported=bool(reported),
             status=trace.status,
             trace=trace,
+            cache_hit=is_cache_hit(outcome.response_metadata if outcome else None),
         )
 
 

@@ -125,6 +125,12 @@ def receipt_lines(response_metadata: Mapping[str, Any], usage: Usage | None) -> 
                 "Part of the output tokens spent thinking before answering: not shown, still billed as output.",
             )
         )
+    if meta.get("cache_hit"):
+        lines.insert(0, ReceiptLine(
+            "cache hit", 'response_metadata["cache_hit"]', "yes",
+            "Answered from LangChain's cache: no request was sent. The token counts are the first "
+            "call's, shown for reference and not billed again.",
+        ))
     lines += [
         ReceiptLine(
             "model name", 'response_metadata["model_name"]', _fmt(meta.get("model_name")),

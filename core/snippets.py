@@ -414,3 +414,274 @@ def batch_code(
     print(f"{{len(prompts)}} calls in {{time.perf_counter() - start:.2f}} s")
     """
     return model_setup_code(settings, endpoint) + "\n" + textwrap.dedent(body)
+
+
+def rate_limit_code(
+    settings: ModelSettings,
+    endpoint: Endpoint,
+    prompts: list[str],
+    max_concurrency: int,
+    requests_per_second: float,
+) -> str:
+    """A script that runs `prompts` as a batch under LangChain's `InMemoryRateLimiter`.
+
+    It prints each HTTP request as it goes out and its status: the requests are spaced by about
+    1 / rate, and none is refused.
+
+    Example:
+        >>> from core.settings import Provider
+        >>> from core.models import resolve_endpoint
+        >>> s = ModelSettings(provider=Provider.COMPATIBLE, base_url="http://h:1/v1", model="m")
+        >>> code = rate_limit_code(s, resolve_endpoint(s, None), ["Hi"], 8, 2.0)
+        >>> "InMemoryRateLimiter(" in code and "rate_limiter=rate_limiter," in code
+        True
+    """
+    setup = _chat_openai_lines(
+        settings, endpoint, "", rate_limiter="rate_limiter", http_client="http_client"
+    )
+    return f'''import os
+import time
+
+import openai
+from langchain_core.rate_limiters import InMemoryRateLimiter
+from langchain_openai import ChatOpenAI
+
+# A token bucket: {requests_per_second:g} tokens a second, one per model call, no bursts
+# (max_bucket_size=1). It limits how often calls start, in this process only; stay under the
+# API's limit (per minute: the limit / 60; "N at once": N / one call's latency).
+rate_limiter = InMemoryRateLimiter(
+    requests_per_second={requests_per_second!r},
+    check_every_n_seconds=0.05,
+    max_bucket_size=1,
+)
+
+start = time.perf_counter()
+
+
+def on_request(request):
+    print(f"{{time.perf_counter() - start:6.2f}} s  request sent")
+
+
+def on_response(response):
+    print(f"{{time.perf_counter() - start:6.2f}} s  HTTP {{response.status_code}}")  # 429 = refused
+
+
+# The HTTP client openai uses (httpx2), with hooks that see every request, retries included.
+http_client = openai.DefaultHttpxClient(event_hooks={{"request": [on_request], "response": [on_response]}})
+{setup}
+
+prompts = {prompts!r}
+results = llm.batch(
+    prompts,
+    config={{"max_concurrency": {max_concurrency}}},
+    return_exceptions=True,  # a refused call comes back as its exception
+)
+for prompt, result in zip(prompts, results):
+    print(prompt, "->", repr(result if isinstance(result, Exception) else result.content))
+print(f"{{len(prompts)}} calls in {{time.perf_counter() - start:.2f}} s")
+'''
+
+
+def retry_code(settings: ModelSettings, endpoint: Endpoint, prompts: list[str], attempts: int) -> str:
+    """A script asking `prompts` at once, retried both ways: the client's and `with_retry`.
+
+    One `invoke` per prompt on a thread pool — never `with_retry().batch(...,
+    return_exceptions=True)`, which in langchain-core 1.8.3 can give a row that failed for good
+    another row's result (LangChain issue #35475).
+
+    Example:
+        >>> from core.settings import Provider
+        >>> from core.models import resolve_endpoint
+        >>> s = ModelSettings(provider=Provider.COMPATIBLE, base_url="http://h:1/v1", model="m")
+        >>> code = retry_code(s, resolve_endpoint(s, None), ["Hi"], 4)
+        >>> "max_retries=3" in code and "stop_after_attempt=4" in code and ".batch(prompts" not in code
+        True
+    """
+    client_retries = _chat_openai_lines(
+        settings.with_changes(max_retries=attempts - 1), endpoint, "", http_client="http_client"
+    )
+    no_client_retries = _chat_openai_lines(
+        settings.with_changes(max_retries=0), endpoint, "", http_client="http_client"
+    ).replace("llm = ChatOpenAI(", "llm_once = ChatOpenAI(", 1)
+    # Both lines blocks carry the "network simulator" note when there is one: keep the first.
+    if endpoint.network:
+        no_client_retries = "\n".join(no_client_retries.splitlines()[2:])
+    return f'''import os
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+import openai
+from langchain_openai import ChatOpenAI
+
+start = time.perf_counter()
+
+
+def on_response(response):
+    retry = response.request.headers.get("x-stainless-retry-count", "0")
+    print(f"{{time.perf_counter() - start:6.2f}} s  HTTP {{response.status_code}}"
+          f"  client retry #{{retry}}  Retry-After: {{response.headers.get('retry-after')}}")
+
+
+# openai's HTTP client (httpx2), with a hook that sees every attempt.
+http_client = openai.DefaultHttpxClient(event_hooks={{"response": [on_response]}})
+
+# 1. The client's own retries (429, 5xx, connection errors), waiting what Retry-After says.
+{client_retries}
+
+# 2. LangChain's with_retry: the whole call again, with exponential back-off and jitter; it does
+#    not read Retry-After. The client's own retries are off, so only with_retry retries.
+{no_client_retries}
+retrying = llm_once.with_retry(
+    retry_if_exception_type=(openai.RateLimitError, openai.InternalServerError,
+                             openai.APIConnectionError, openai.APITimeoutError),
+    wait_exponential_jitter=True,
+    stop_after_attempt={attempts},
+)
+
+prompts = {prompts!r}
+
+
+def ask(runnable, prompt):
+    try:
+        return runnable.invoke(prompt).content
+    except Exception as exc:  # a call that failed for good keeps its own exception
+        return exc
+
+
+# One invoke per prompt, all at once. Not with_retry().batch(..., return_exceptions=True): in
+# langchain-core 1.8.3 it can hand a row that failed for good another row's result (#35475).
+for name, runnable in (("client max_retries={attempts - 1}", llm), ("with_retry", retrying)):
+    print("---", name)
+    start = time.perf_counter()
+    with ThreadPoolExecutor(len(prompts)) as pool:
+        answers = list(pool.map(lambda p: ask(runnable, p), prompts))
+    for prompt, answer in zip(prompts, answers):
+        print(prompt, "->", repr(answer))
+'''
+
+
+def fallback_code(
+    settings: ModelSettings,
+    primary: Endpoint,
+    fallback: Endpoint,
+    prompt: str,
+    *,
+    primary_fails: bool = True,
+) -> str:
+    """A script asking `prompt` of the primary with a fallback, printing which model answered.
+
+    Example:
+        >>> from pydantic import SecretStr
+        >>> from core.settings import Provider
+        >>> p = Endpoint(Provider.COMPATIBLE, "http://127.0.0.1:9/v1", "m", SecretStr("x"), "LAB_COMPAT_API_KEY")
+        >>> f = Endpoint(Provider.LOCAL, "http://127.0.0.1:5/v1", "small", SecretStr("y"), "LAB_LOCAL_API_KEY")
+        >>> code = fallback_code(ModelSettings(), p, f, "Hi")
+        >>> ".with_fallbacks(" in code and "max_retries=0" in code
+        True
+    """
+    first = _chat_openai_lines(settings.with_changes(max_retries=0), primary, "").replace(
+        "llm = ChatOpenAI(", "primary = ChatOpenAI(", 1
+    )
+    second = _chat_openai_lines(settings, fallback, "").replace("llm = ChatOpenAI(", "fallback = ChatOpenAI(", 1)
+    note = (
+        "# The lab made this primary fail on purpose (all errors, or a wrong base URL).\n"
+        if primary_fails else ""
+    )
+    return f'''import os
+
+from langchain_openai import ChatOpenAI
+
+{note}# Its own retries off: the fallback starts as soon as the primary fails.
+{first}
+{second}
+
+# On any exception from the primary, the same input goes to the fallback.
+llm = primary.with_config(run_name="primary").with_fallbacks(
+    [fallback.with_config(run_name="fallback")]
+)
+answer = llm.invoke({prompt!r})
+print(answer.content)
+print("answered by:", answer.response_metadata.get("model_name"))
+'''
+
+
+def events_v3_code(settings: ModelSettings, endpoint: Endpoint, prompt: str) -> str:
+    """A script streaming one chat-model call through `astream_events` v2, then v3 (beta).
+
+    Example:
+        >>> from core.settings import Provider
+        >>> from core.models import resolve_endpoint
+        >>> s = ModelSettings(provider=Provider.COMPATIBLE, base_url="http://h:1/v1", model="m")
+        >>> code = events_v3_code(s, resolve_endpoint(s, None), "Hi")
+        >>> 'version="v3"' in code and "await stream.text" in code
+        True
+    """
+    setup = _chat_openai_lines(settings, endpoint, " " * 8, http_async_client="http")
+    return f'''import asyncio
+import os
+import warnings
+
+import httpx
+from langchain_core._api.beta_decorator import LangChainBetaWarning
+from langchain_openai import ChatOpenAI
+
+PROMPT = {prompt!r}
+
+
+async def main() -> None:
+{_ASYNC_CLIENT_NOTE}
+    async with httpx.AsyncClient() as http:
+{setup}
+
+        print("--- v2: StreamEvent dicts")
+        async for event in llm.astream_events(PROMPT, version="v2"):
+            if event["event"] == "on_chat_model_stream":
+                print(repr(event["data"]["chunk"].text), end=" ", flush=True)
+            else:
+                print("\\n", event["event"], event["name"], event["run_id"][-6:])
+        print()
+
+        print("--- v3 (beta): a typed stream; chat models and graphs only")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", LangChainBetaWarning)  # it says: v3 is beta
+            stream = await llm.astream_events(PROMPT, version="v3")
+        async for event in stream:  # protocol events: message-start, content-block-delta, ...
+            print(event["event"], event.get("delta", {{}}).get("text", ""))
+        print("text:", repr(await stream.text))
+        print("reasoning:", repr(await stream.reasoning))
+        print("tool_calls:", await stream.tool_calls)
+        print("usage:", (await stream.output).usage_metadata)
+
+
+asyncio.run(main())
+'''
+
+
+def cache_code(settings: ModelSettings, endpoint: Endpoint, prompt: str) -> str:
+    """A script calling `prompt` twice through a per-model `InMemoryCache`, timing both.
+
+    Example:
+        >>> from core.settings import Provider
+        >>> from core.models import resolve_endpoint
+        >>> s = ModelSettings(provider=Provider.COMPATIBLE, base_url="http://h:1/v1", model="m")
+        >>> "cache=InMemoryCache()," in cache_code(s, resolve_endpoint(s, None), "Hi")
+        True
+    """
+    setup = _chat_openai_lines(settings, endpoint, "", cache="InMemoryCache()")
+    return f'''import os
+import time
+
+from langchain_core.caches import InMemoryCache
+from langchain_openai import ChatOpenAI
+
+# One cache for this model; set_llm_cache(InMemoryCache()) would serve every model in the
+# process (and, in a web app, every user).
+{setup}
+
+for attempt in ("first", "second"):
+    start = time.perf_counter()
+    answer = llm.invoke({prompt!r})
+    ms = (time.perf_counter() - start) * 1000
+    # A cache hit sends no request: its usage_metadata is the first call's, not billed again.
+    print(f"{{attempt}} call: {{ms:.1f}} ms  usage: {{answer.usage_metadata}}  {{answer.content!r}}")
+'''

@@ -19,6 +19,8 @@ from components.batch_view import (
 )
 from components.display import endpoint_for_code, endpoint_or_stop, show_code
 from components.prices import current_price_table
+from components.rate_limit_view import rate_limit_section
+from components.retry_view import retry_section
 from components.router import ensure_router
 from components.runtime import (
     PROJECT_ROOT,
@@ -54,7 +56,7 @@ from core.models import Endpoint, build_chat_model
 from core.netem import PRESETS
 from core.pricing import ModelPrice
 from core.settings import Provider
-from core.snippets import batch_code
+from core.snippets import batch_code, rate_limit_code, retry_code
 
 JOB_KEY = "batch.job_id"
 SWEEP_KEY = "batch.sweep_id"
@@ -194,7 +196,9 @@ batch = prompts_section()
 attached_job = store.job(st.session_state[JOB_KEY]) if st.session_state.get(JOB_KEY) else None
 job_running = attached_job is not None and attached_job.status is JobStatus.RUNNING
 
-run_tab, sweep_tab, saved_tab = st.tabs(["2 · Run", "Concurrency sweep", "Saved jobs"])
+run_tab, sweep_tab, limits_tab, retries_tab, saved_tab = st.tabs(
+    ["2 · Run", "Concurrency sweep", "Rate limits", "Retries", "Saved jobs"]
+)
 
 # --- 2 · Run ---------------------------------------------------------------------------------
 
@@ -425,6 +429,28 @@ with sweep_tab:
 
     if attached_sweep is not None:
         sweep_panel(attached_sweep.id, sweep_running)
+
+# --- Rate limits (components/rate_limit_view.py) -------------------------------------------------
+
+with limits_tab:
+    if batch is None:
+        st.info("Choose prompts above first.", icon=":material/arrow_upward:")
+    else:
+        rate_limit_section(batch.prompts)
+        limits_endpoint = endpoint_for_code()
+        if limits_endpoint is not None:
+            show_code(rate_limit_code(current_settings(), limits_endpoint, batch.prompts[:8], 8, 2.0),
+                      label="Show the code (rate limiter)")
+
+with retries_tab:
+    if batch is None:
+        st.info("Choose prompts above first.", icon=":material/arrow_upward:")
+    else:
+        retry_section(batch.prompts)
+        retries_endpoint = endpoint_for_code()
+        if retries_endpoint is not None:
+            show_code(retry_code(current_settings(), retries_endpoint, batch.prompts[:3], 4),
+                      label="Show the code (retries)")
 
 # --- Saved jobs ----------------------------------------------------------------------------------
 

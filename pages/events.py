@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import streamlit as st
 
 from components.display import endpoint_for_code, endpoint_or_stop, show_code, show_problem
+from components.events_v3_view import events_v3_section
 from components.events_view import (
     api_call_line,
     counts_table,
@@ -20,6 +21,7 @@ from components.events_view import (
     run_metrics,
     timeline_figure,
 )
+from components.fallback_view import fallback_section
 from components.router import ensure_router
 from components.runtime import chat_model, current_settings, run_config, secrets_of
 from core.events import CHAINS, EventFilter, EventRecorder, build_chain, fresh_async_http_client, stream_events
@@ -173,3 +175,8 @@ if code_endpoint is not None:
         events_code(current_settings(), code_endpoint, chain_key, topic.strip() or "cats",
                     fail_tool=fail_tool, filters=chosen_filter.api_kwargs())
     )
+
+st.divider()
+fallback_section(topic.strip() or "cats")  # components/fallback_view.py
+st.divider()
+events_v3_section(topic.strip() or "cats")  # components/events_v3_view.py

@@ -7,6 +7,7 @@ import itertools
 import streamlit as st
 from langchain_core.callbacks import UsageMetadataCallbackHandler
 
+from components.cache_view import cache_section
 from components.cost_view import (
     coverage_notes,
     finish_badge,
@@ -28,7 +29,8 @@ from components.router import ensure_router
 from components.runtime import chat_model, current_settings, ledger, run_config, secrets_of
 from components.trace_view import render_waterfall
 from core.costs import cross_check, ledger_csv, session_totals
-from core.snippets import metadata_code
+from core.pricing import call_cost, format_usd
+from core.snippets import cache_code, metadata_code
 from core.streaming import CallTiming, StreamCapture, in_frames, timed_invoke
 
 PATTERN = "metadata"
@@ -47,8 +49,8 @@ st.markdown(
 totals_slot = st.empty()  # refilled at the end, after this run's calls and price edits
 with totals_slot.container():
     totals_strip(session_totals(priced_ledger()))
-receipt_tab, finish_tab, ledger_tab, prices_tab = st.tabs(
-    ["Receipt of one call", "Stop vs. length", "Session ledger", "Price table"]
+receipt_tab, finish_tab, cache_tab, ledger_tab, prices_tab = st.tabs(
+    ["Receipt of one call", "Stop vs. length", "Cache", "Session ledger", "Price table"]
 )
 
 
@@ -68,6 +70,12 @@ def run_call(method: str, prompt: str, max_tokens: int, endpoint, *, extra_callb
                 record = timed_invoke(llm, prompt, config, secrets=secrets)
             st.markdown(record.text or "_(no text)_")
     return record
+
+
+def cost_text(model: str, usage) -> str | None:
+    """A call's cost under this session's price table, or None without usage or a price."""
+    price = current_price_table().price_for(model)
+    return format_usd(call_cost(usage, price).total_usd) if usage is not None and price else None
 
 
 def answer_box(text: str) -> None:
@@ -183,6 +191,14 @@ with finish_tab:
                 f"{usage.output_tokens:,} output tokens of {limit:,} allowed" if usage
                 else "usage not reported"
             )
+
+
+with cache_tab:  # components/cache_view.py
+    cache_section(cost_text)
+    cache_endpoint = endpoint_for_code()
+    if cache_endpoint is not None:
+        show_code(cache_code(current_settings(), cache_endpoint, "What is LangChain? Answer in one sentence."),
+                  label="Show the code (cache)")
 
 
 with ledger_tab:

@@ -1,6 +1,6 @@
 """Shared fixtures: an isolated environment and the real embedded model.
 
-Every test runs with no API keys and no `.env` of the developer's (LAB_DOTENV_PATH points at
+Every test runs with no API keys, LangSmith tracing off, and no `.env` of the developer's (LAB_DOTENV_PATH points at
 an empty file), so what a test sees never depends on the machine it runs on.
 """
 
@@ -18,6 +18,7 @@ if str(PROJECT_ROOT) not in sys.path:
     sys.path.insert(0, str(PROJECT_ROOT))
 
 from core.embedded_server import EmbeddedModelServer, start_embedded_server  # noqa: E402 - after the sys.path line above
+from core.langsmith import forget_cached_settings, switch_tracing_off  # noqa: E402 - after the sys.path line above
 from core.models import Endpoint, build_chat_model, resolve_endpoint  # noqa: E402 - after the sys.path line above
 from core.settings import ModelSettings, Provider  # noqa: E402 - after the sys.path line above
 
@@ -26,11 +27,13 @@ _LEAKY_VARS = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_API_BASE", "OPENAI_M
 
 @pytest.fixture(scope="session", autouse=True)
 def isolated_environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """No real keys, no developer .env, and the app's data under a temp dir."""
+    """No real keys, no developer .env, no LangSmith tracing, and the app's data under a temp dir."""
     saved = dict(os.environ)
     for name in list(os.environ):
         if name in _LEAKY_VARS or name.startswith("LAB_"):
             del os.environ[name]
+    # A developer's shell may export LANGSMITH_TRACING=true: tests never send traces anywhere.
+    switch_tracing_off()
     empty_env = tmp_path_factory.mktemp("env") / "empty.env"
     empty_env.write_text("")
     os.environ["LAB_DOTENV_PATH"] = str(empty_env)
@@ -38,6 +41,7 @@ def isolated_environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[N
     yield
     os.environ.clear()
     os.environ.update(saved)
+    forget_cached_settings()
 
 
 @pytest.fixture(scope="session")

@@ -19,13 +19,13 @@ ROOT = Path(__file__).resolve().parents[2]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from components.batch_view import estimate_strip, job_summary  # noqa: E402
-from components.cost_view import totals_strip  # noqa: E402
-from components.events_view import run_metrics  # noqa: E402
-from components.streaming_view import first_word_metrics, stream_metrics  # noqa: E402
-from components.theme import apply_projector_style  # noqa: E402
-from core.batch_jobs import JobInfo, JobStatus, RowResult, RowStatus  # noqa: E402
-from core.usage import Usage  # noqa: E402
+from components.batch_view import estimate_strip, job_summary  # noqa: E402 - after the sys.path line above
+from components.cost_view import totals_strip  # noqa: E402 - after the sys.path line above
+from components.events_view import run_metrics  # noqa: E402 - after the sys.path line above
+from components.streaming_view import first_word_metrics, stream_metrics  # noqa: E402 - after the sys.path line above
+from components.theme import apply_projector_style  # noqa: E402 - after the sys.path line above
+from core.batch_jobs import JobInfo, JobStatus, RowResult, RowStatus  # noqa: E402 - after the sys.path line above
+from core.usage import Usage  # noqa: E402 - after the sys.path line above
 
 
 def strip(name: str):
@@ -44,9 +44,9 @@ def main() -> None:
         usage=None, time_to_first_token_s=12.34, tokens_per_second=1234.0, total_s=123.45, chunk_count=12_345,
     )
     with strip("Streaming no usage"):
-        stream_metrics(stream)  # type: ignore[arg-type]
+        stream_metrics(stream)  # type: ignore[arg-type]  # a stand-in record with the fields the strip reads
     with strip("Streaming usage"):
-        stream_metrics(SimpleNamespace(**{**vars(stream), "usage": Usage(123_456, 12_345, 135_801)}))  # type: ignore[arg-type]
+        stream_metrics(SimpleNamespace(**{**vars(stream), "usage": Usage(123_456, 12_345, 135_801)}))  # type: ignore[arg-type]  # a stand-in record with the fields the strip reads
     with strip("Stream vs wait"):
         first_word_metrics(12.34, 123.45)
 
@@ -55,16 +55,16 @@ def main() -> None:
         elapsed_s=lambda: 123.45, total_s=123.45, first_chunk_s=12.34,
     )
     with strip("Events"):
-        run_metrics(recorder)  # type: ignore[arg-type]
+        run_metrics(recorder)  # type: ignore[arg-type]  # a stand-in record with the fields the strip reads
 
     estimate = SimpleNamespace(
         calls=1_000, tokens=SimpleNamespace(input_tokens=1_234_567, method="counted by the model's tokenizer"),
         input_cost_usd=0.000182, max_cost_usd=0.004096, max_output_tokens=512_000,
     )
     with strip("Batch estimate"):
-        estimate_strip(estimate, max_tokens=512, price=SimpleNamespace(is_free=False))  # type: ignore[arg-type]
+        estimate_strip(estimate, max_tokens=512, price=SimpleNamespace(is_free=False))  # type: ignore[arg-type]  # a stand-in record with the fields the strip reads
     with strip("Batch estimate no price"):
-        estimate_strip(estimate, max_tokens=512, price=None)  # type: ignore[arg-type]
+        estimate_strip(estimate, max_tokens=512, price=None)  # type: ignore[arg-type]  # a stand-in record with the fields the strip reads
 
     rows = [
         RowResult("j", i, i + 2, "q", RowStatus.DONE if i % 2 else RowStatus.FAILED, output="a",
@@ -86,7 +86,7 @@ def main() -> None:
         cost_complete=False,
     )
     with strip("Session totals"):
-        totals_strip(totals)  # type: ignore[arg-type]
+        totals_strip(totals)  # type: ignore[arg-type]  # a stand-in record with the fields the strip reads
 
 
 if __name__ == "__main__":  # `streamlit run` runs it as __main__; pytest's doctest import does not

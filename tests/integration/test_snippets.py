@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import itertools
 import subprocess
 import sys
 
+from pydantic import SecretStr
+
 from core.embedded_server import EmbeddedModelServer
-from core.models import resolve_endpoint
-from core.settings import ModelSettings
+from core.models import Endpoint, resolve_endpoint
+from core.settings import ModelSettings, Provider
 from core.snippets import streaming_code
 
 
@@ -30,3 +33,46 @@ def test_streaming_snippet_runs_against_the_embedded_model(
     assert result.returncode == 0, result.stderr[-2000:]
     assert "time to first token:" in result.stdout
     assert "'output_tokens':" in result.stdout  # usage arrived in the final chunk
+
+
+def test_rate_limit_snippet_spaces_the_requests_and_none_is_refused(
+    embedded_server: EmbeddedModelServer, local_settings: ModelSettings
+) -> None:
+    from core.snippets import rate_limit_code
+
+    endpoint = resolve_endpoint(local_settings.with_changes(max_tokens=4), embedded_server)
+    code = rate_limit_code(local_settings.with_changes(max_tokens=4), endpoint,
+                           ["Say 1.", "Say 2.", "Say 3."], 8, 4.0)
+    assert embedded_server.api_key not in code
+    result = run_snippet(code, endpoint.key_env_var, embedded_server.api_key)
+    assert result.returncode == 0, result.stderr[-2000:]
+    sent = [float(line.split()[0]) for line in result.stdout.splitlines() if line.endswith("request sent")]
+    assert len(sent) == 3
+    assert all(b - a >= 0.2 for a, b in itertools.pairwise(sent))  # 1 / 4 per second, less the check slack
+    assert "HTTP 200" in result.stdout and "HTTP 429" not in result.stdout
+    assert "3 calls in" in result.stdout
+
+
+def test_retry_snippet_retries_both_ways_through_injected_503s(
+    embedded_server: EmbeddedModelServer, local_settings: ModelSettings
+) -> None:
+    from core.netem import NetworkConditions, start_network_proxy
+    from core.snippets import retry_code
+
+    # Seed 40 at a 50% error rate: 503 then OK (the client's run), then 503, 503, OK (with_retry's).
+    proxy = start_network_proxy()
+    try:
+        route = proxy.route(embedded_server.base_url, embedded_server.api_key,
+                            NetworkConditions(error_rate=0.5, seed=40), scope="snippet")
+        endpoint = Endpoint(Provider.LOCAL, route.base_url, embedded_server.model_name,
+                            SecretStr(route.key), "LAB_LOCAL_API_KEY")
+        code = retry_code(local_settings.with_changes(max_tokens=4), endpoint, ["Say hi."], 4)
+        result = run_snippet(code, endpoint.key_env_var, route.key)
+    finally:
+        proxy.stop()
+    assert result.returncode == 0, result.stderr[-2000:]
+    client_part, runnable_part = result.stdout.split("--- with_retry")
+    assert "HTTP 503  client retry #0" in client_part and "HTTP 200  client retry #1" in client_part
+    assert runnable_part.count("HTTP 503  client retry #0") == 2  # with_retry: new calls each time
+    assert "HTTP 200  client retry #0" in runnable_part
+    assert "Exception" not in result.stdout and "Error(" not in result.stdout

@@ -73,7 +73,7 @@ def test_stored_rows_come_back_as_their_problems_and_the_job_status_names_the_fa
         "2 of 3 rows failed: timed out × 2 — raise the timeout in the sidebar's Generation settings."
     )
     store.save_row(job_id, 0, status=RowStatus.FAILED, error="Timed out: x", error_kind="timeout")
-    assert store.job(job_id).outcome == "failed"  # type: ignore[union-attr]
+    assert store.job(job_id).outcome == "failed"  # type: ignore[union-attr]  # the job exists: just created
     store.requeue_rows(job_id, [RowStatus.FAILED])
     assert all(r.error_fix is None and r.problem is None for r in store.rows(job_id))
 
