@@ -46,6 +46,11 @@ def test_embedded_against_embedded_as_a_remote_api(open_page: Callable[[str], Ap
     traces = [last.last_call(i).trace for i in range(2)]
     assert traces[0].proxy is None and traces[1].proxy is not None
     assert traces[1].proxy.held_ms >= 300
+    from core.trace import anatomy
+
+    held = [s for s in anatomy(traces[1]).segments if s.layer == "proxy"]
+    assert [s.name for s in held] == ["Proxy: simulated latency"] and held[0].ms >= 300
+    assert not [s for s in anatomy(traces[0]).segments if s.layer == "proxy"]
     # Every call is in the session ledger, tagged with the run and its column.
     records = [r for r in at.session_state["lab.ledger"] if r.pattern == "compare"]
     assert len(records) == 2
