@@ -81,12 +81,12 @@ def _seconds(text: str) -> float:
     return number / 1000 if "ms" in text else number
 
 
-def _metric(page, label: str) -> str:  # noqa: ANN001
+def _metric(page, label: str) -> str:
     metric = page.locator("[data-testid=stMetric]").filter(has_text=label).first
     return metric.locator("[data-testid=stMetricValue]").inner_text()
 
 
-def _stream_once(page) -> None:  # noqa: ANN001
+def _stream_once(page) -> None:
     click_and_wait(page, page.get_by_role("button", name="Stream", exact=True))
 
 

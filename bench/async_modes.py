@@ -41,7 +41,7 @@ def run(rounds: int = ROUNDS) -> list[dict[str, object]]:
         situations = {"embedded (CPU-bound)": direct, "remote +300 ms (latency-bound)": remote}
         samples: dict[tuple[str, Mode], list] = {}
         for name, endpoint in situations.items():
-            def build(endpoint: Endpoint = endpoint, **overrides: object):  # noqa: ANN202
+            def build(endpoint: Endpoint = endpoint, **overrides: object):
                 return build_chat_model(settings, endpoint, **overrides)
 
             run_mode(Mode.GATHER, QUESTIONS[:1], build)  # warm up

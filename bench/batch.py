@@ -65,7 +65,7 @@ def run(n_calls: int = N_CALLS, levels: tuple[int, ...] = LEVELS, repeats: int =
         settings = ModelSettings(provider=Provider.COMPATIBLE, model="stub", base_url=base_url,
                                  temperature=0.0, max_tokens=8, max_retries=0, timeout_s=30)
 
-        def build_llm(**overrides: object):  # noqa: ANN202
+        def build_llm(**overrides: object):
             return build_chat_model(settings, endpoint, **overrides)
 
         llm = build_llm()

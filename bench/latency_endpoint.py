@@ -34,7 +34,7 @@ class _StubHandler(BaseHTTPRequestHandler):
     # the client's delayed ACK (~40 ms on Linux), a wait no real API adds.
     disable_nagle_algorithm = True
 
-    def do_POST(self) -> None:  # noqa: N802 - the http.server API
+    def do_POST(self) -> None:  # the name http.server dispatches a POST to
         length = int(self.headers.get("content-length") or 0)
         request = json.loads(self.rfile.read(length) or b"{}")
         body = json.dumps(

@@ -29,7 +29,7 @@ ROUNDS = 5
 Sample = tuple[float, float, int, float]  # first token s, total s, text chunks, client CPU s
 
 
-def raw_stream(client, model: str, prompt: str) -> Sample:  # noqa: ANN001
+def raw_stream(client, model: str, prompt: str) -> Sample:
     """Time to first text and total seconds through the bare openai SDK."""
     cpu_start = time.thread_time()
     start = time.perf_counter()
@@ -53,7 +53,7 @@ def raw_stream(client, model: str, prompt: str) -> Sample:  # noqa: ANN001
     return first or float("nan"), total, pieces, time.thread_time() - cpu_start
 
 
-def _core_stream(llm, prompt: str) -> Sample:  # noqa: ANN001
+def _core_stream(llm, prompt: str) -> Sample:
     """The app's path: ChatOpenAI.stream wrapped by StreamCapture, with the ledger callback."""
     from core.ledger import SessionLedger
     from core.streaming import StreamCapture

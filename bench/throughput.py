@@ -21,7 +21,7 @@ from bench.stream_overhead import MAX_TOKENS, PROMPTS
 ROUNDS = 3
 
 
-def _server_timings(server, prompt: str) -> float:  # noqa: ANN001
+def _server_timings(server, prompt: str) -> float:
     """llama.cpp's own generation speed (tokens/s) for this request."""
     body = {
         "model": server.model_name,

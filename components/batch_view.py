@@ -20,7 +20,16 @@ from components.runtime import environment
 from core.batch_estimate import BatchEstimate
 from core.batch_export import cost_note
 from core.batch_input import DEFAULT_MAX_ROWS, Limits
-from core.batch_jobs import JobInfo, JobStatus, JobStore, RowResult, RowStatus, SweepInfo, ideal_wall_s
+from core.batch_jobs import (
+    CostFunction,
+    JobInfo,
+    JobStatus,
+    JobStore,
+    RowResult,
+    RowStatus,
+    SweepInfo,
+    ideal_wall_s,
+)
 from core.pricing import ModelPrice, call_cost, format_usd
 from core.usage import Usage
 
@@ -52,7 +61,7 @@ def batch_limits() -> Limits:
     return Limits(max_rows=max_rows)
 
 
-def cost_function(price: ModelPrice | None):  # noqa: ANN201 - a CostFunction
+def cost_function(price: ModelPrice | None) -> CostFunction:
     """The per-call cost for the job runner: None without a price or usage (never $0 by default)."""
 
     def cost_of(usage: Usage | None) -> float | None:
@@ -191,6 +200,7 @@ def sweep_figure(sweep: SweepInfo) -> go.Figure:
     )
     levels = [p.concurrency for p in points]
     per_call = sweep.per_call_s
+    ys: Sequence[float | None]  # the ideal lines and the measured ones (a figure may be missing)
     if per_call:
         ideal_levels = sorted(set(sweep.levels))
         ideal_wall = [ideal_wall_s(sweep.n_rows, c, per_call) for c in ideal_levels]

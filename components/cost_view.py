@@ -10,6 +10,7 @@ import streamlit as st
 
 from components.prices import current_price_table
 from components.runtime import ledger
+from components.trace_view import render_waterfall
 from core.costs import (
     LEDGER_COLUMNS,
     CostedCall,
@@ -23,7 +24,6 @@ from core.costs import (
 )
 from core.pricing import call_cost, format_usd
 from core.receipt import finish_reason_meaning, raw_receipt, receipt_lines
-from components.trace_view import render_waterfall
 from core.streaming import CallTiming
 
 FONT = {"size": 15}

@@ -181,7 +181,7 @@ def timeline_figure(
                 },
                 customdata=[
                     [labels[i].strip("\u00a0└ "), spans[i].run_type, d, len(spans[i].ticks_s)]
-                    for i, d in zip(rows, durations)
+                    for i, d in zip(rows, durations, strict=True)
                 ],
                 hovertemplate="%{customdata[0]} (%{customdata[1]})<br>starts %{base:.1f} ms · "
                 "lasts %{customdata[2]:.1f} ms · %{customdata[3]} chunks<extra></extra>",

@@ -7,6 +7,8 @@ to disk and never seen by another session.
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 import pandas as pd
 import streamlit as st
 
@@ -82,7 +84,7 @@ def price_table_editor() -> PriceTable:
         height=320,
     )
     # NaN/None → "no such price"; bad rows are reported and left out (so they show "no price").
-    records = edited.astype(object).where(edited.notna(), None).to_dict("records")
+    records = cast("list[dict[str, Any]]", edited.astype(object).where(edited.notna(), None).to_dict("records"))
     rows, problems = prices_from_records(records)
     table = base.with_rows(rows)
     set_price_table(table)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+
 import streamlit as st
 
 from components.cost_view import session_total_line

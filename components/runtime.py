@@ -165,7 +165,7 @@ def run_config(pattern: str, endpoint: Endpoint, **extra: object) -> RunnableCon
         ],
         "tags": [f"lab:{pattern}"],
     }
-    config.update(extra)  # type: ignore[typeddict-item]
+    config.update(extra)  # type: ignore[typeddict-item]  # extra: RunnableConfig keys, passed as kwargs
     return config
 
 

@@ -105,10 +105,7 @@ def _network_conditions(settings: ModelSettings) -> NetworkConditions:
         help="Simulate a remote API on any backend: the lab's proxy on 127.0.0.1 adds latency, "
         "rate limits (HTTP 429), errors (HTTP 503), stalls or cut streams. Off calls directly.",
     )
-    if choice == CUSTOM:
-        conditions = _custom_conditions(current, settings)
-    else:
-        conditions = PRESETS[choice]
+    conditions = _custom_conditions(current, settings) if choice == CUSTOM else PRESETS[choice]
     # Filled after the page has run (see `show_network_activity`), so the counts include it.
     st.session_state[_ACTIVITY_SLOT] = st.empty()
     return conditions
@@ -155,7 +152,7 @@ def _custom_conditions(current: NetworkConditions, settings: ModelSettings) -> N
             key="sidebar.net.rpm",
         )
         error_pct = st.slider(
-            "Errors (HTTP 503), %", 0, 100, int(round(current.error_rate * 100)),
+            "Errors (HTTP 503), %", 0, 100, round(current.error_rate * 100),
             key="sidebar.net.error_pct",
         )
         cut_after = st.number_input(

@@ -73,7 +73,8 @@ def estimate_input_tokens(prompts: Sequence[str], endpoint: Endpoint, *, timeout
         >>> ep = Endpoint(Provider.OPENAI, "https://api.openai.com/v1", "gpt-4o-mini",
         ...               SecretStr("k"), "OPENAI_API_KEY")
         >>> estimate_input_tokens(["What is 2 + 2?"], ep)
-        TokenEstimate(input_tokens=11, method='≈ 4 characters per token + 7 per call for the chat format', counted=False)
+        TokenEstimate(input_tokens=11,
+                      method='≈ 4 characters per token + 7 per call for the chat format', counted=False)
     """
     if endpoint.provider is Provider.LOCAL and prompts:
         try:

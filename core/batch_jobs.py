@@ -688,7 +688,7 @@ def _run_pass(
     run_ids = {i: uuid.uuid4() for i in indices}
     configs: list[RunnableConfig] = [
         {
-            **base,  # type: ignore[typeddict-item]
+            **base,  # type: ignore[typeddict-item]  # a copy of the caller's RunnableConfig
             # The tracker first: a cancel must stop the call before the ledger records a start.
             "callbacks": [trackers[i], *base_callbacks],
             "max_concurrency": options.max_concurrency,
@@ -860,7 +860,7 @@ def start_sweep(
     Each level is an ordinary job (kept in the store with the sweep's id), so a sweep survives
     reruns and reloads the same way. Returns the sweep id.
     """
-    levels = sorted(set(int(c) for c in levels))
+    levels = sorted({int(c) for c in levels})
     sweep_id = store.create_sweep(source=source, endpoint=endpoint, levels=levels,
                                   n_rows=len(prompts), note=note)
     cancel = threading.Event()
@@ -885,7 +885,7 @@ def start_sweep(
                 run_job(store, job_id, make_llm(), level_options, cancel=cancel)
             if cancel.is_set():
                 status = JobStatus.CANCELLED
-        except Exception:  # noqa: BLE001 - recorded as the sweep's status; rows are kept
+        except Exception:  # recorded as the sweep's status; its rows are kept
             status = JobStatus.FAILED
         finally:
             store._set_sweep(sweep_id, status)

@@ -13,7 +13,8 @@ gets a fresh loop *and* a fresh traced async client, closed on that loop when th
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Generator
 from typing import Any, TypeVar
 
 from core.tracing import traced_async_http_client
@@ -26,7 +27,7 @@ def iterate_in_new_loop(
     *,
     on_close: Callable[[], Awaitable[Any]] | None = None,
     idle_s: float | None = None,
-) -> Iterator[T | None]:
+) -> Generator[T | None, None, None]:
     """Iterate an async iterator from synchronous code, one item per step, on a fresh loop.
 
     The loop only runs while the next item is awaited, so the caller can do its own work (redraw
@@ -88,10 +89,8 @@ def _wind_down(
     # loop: close the iterator, cancel what is left and let it finish, and only then close the
     # clients and async generators. Failures while cancelling are expected and not news.
     if aiter is not None and hasattr(aiter, "aclose"):
-        try:
+        with contextlib.suppress(Exception):
             loop.run_until_complete(aiter.aclose())
-        except Exception:  # noqa: S110 - the run is being abandoned
-            pass
     pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
     for task in pending:
         task.cancel()

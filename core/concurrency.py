@@ -33,7 +33,6 @@ import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
-
 from uuid import UUID
 
 from langchain_core.language_models import BaseChatModel
@@ -41,9 +40,9 @@ from langchain_core.messages import AIMessageChunk, BaseMessage
 from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.config import merge_configs
 
+from core.bridge import run_async
 from core.errors import CallProblem, explain_error
 from core.trace import CallTrace
-from core.bridge import run_async
 from core.tracing import ensure_tracer, message_text, outcome_of
 from core.usage import Usage
 
@@ -162,7 +161,7 @@ def overlaps(a: CallSpan, b: CallSpan) -> bool:
     """
     if None in (a.start_s, a.end_s, b.start_s, b.end_s):
         return False
-    return a.start_s < b.end_s and b.start_s < a.end_s  # type: ignore[operator]
+    return a.start_s < b.end_s and b.start_s < a.end_s  # type: ignore[operator]  # `None in` does not narrow
 
 
 def peak_in_flight(spans: Iterable[CallSpan]) -> int:
@@ -304,7 +303,7 @@ class _Calls:
     def config_for(self, span: CallSpan, **extra: Any) -> RunnableConfig:
         """The config of one call: the base, a ``call:i`` tag, and its own run id."""
         run_id = self.run_ids.setdefault(span.index, uuid.uuid4())
-        return merge_configs(self.config, {"tags": [f"call:{span.index}"], "run_id": run_id, **extra})  # type: ignore[typeddict-item]
+        return merge_configs(self.config, {"tags": [f"call:{span.index}"], "run_id": run_id, **extra})  # type: ignore[arg-type]  # extra: RunnableConfig keys
 
     def now(self) -> float:
         return self.clock() - self.started
@@ -543,7 +542,7 @@ async def run_astream(
         received: list[AIMessageChunk] = []  # merged once at the end, not copied per token
         try:
             async for chunk in llm.astream(span.prompt, config=calls.config_for(span)):
-                received.append(chunk)  # type: ignore[arg-type]
+                received.append(chunk)
                 text = message_text(chunk)
                 if text:
                     span.text += text

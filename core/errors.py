@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -248,7 +249,9 @@ def _raised_in(exc: BaseException, package: str) -> bool:
     return False
 
 
-def _explain_status(exc: openai.APIStatusError, problem, retries: int | None) -> CallProblem:  # noqa: ANN001
+def _explain_status(
+    exc: openai.APIStatusError, problem: Callable[[str, str, str], CallProblem], retries: int | None
+) -> CallProblem:
     code = exc.status_code
     if isinstance(exc, openai.AuthenticationError) or code == 401:
         return problem(
@@ -345,7 +348,7 @@ def retries_made(exc: BaseException) -> int | None:
 def _header(exc: openai.APIStatusError, name: str) -> str | None:
     try:
         return exc.response.headers.get(name)
-    except Exception:  # noqa: BLE001 - a missing response just means no header
+    except Exception:
         return None
 
 

@@ -16,7 +16,6 @@ event at a time on a fresh event loop: the caller can redraw between events from
 
 from __future__ import annotations
 
-import asyncio
 import csv
 import io
 import json
@@ -25,7 +24,6 @@ from collections import Counter
 from collections.abc import (
     AsyncIterable,
     AsyncIterator,
-    Awaitable,
     Callable,
     Iterable,
     Iterator,
@@ -49,7 +47,7 @@ from pydantic import BaseModel
 from core.bridge import iterate_in_new_loop
 from core.errors import CallProblem, explain_error, redact
 from core.trace import CallTrace
-from core.tracing import CallTracer, traced_async_http_client
+from core.tracing import CallTracer, message_text, traced_async_http_client
 
 Clock = Callable[[], float]
 T = TypeVar("T")
@@ -235,7 +233,7 @@ def stream_events(
             await client.aclose()
 
     return iterate_in_new_loop(
-        lambda: chain.astream_events(inputs, config=config, version="v2", **filters),  # type: ignore[arg-type,return-value]
+        lambda: chain.astream_events(inputs, config=config, version="v2", **filters),  # type: ignore[arg-type,return-value]  # filters: include_/exclude_ lists
         on_close=close_clients,
         idle_s=idle_s,
     )
@@ -397,7 +395,7 @@ class EventRecorder:
         """Seconds since `start()`."""
         if self._start is None:
             self.start()
-        return self._clock() - self._start  # type: ignore[operator]
+        return self._clock() - self._start  # type: ignore[operator]  # start() has just set it
 
     def record(self, raw: Mapping[str, Any]) -> RecordedEvent:
         """Stamp and keep one raw event; return its record."""
@@ -466,7 +464,8 @@ class EventRecorder:
             cut = [t for t in self.model_traces() if t.outcome is not None and t.outcome.problem is not None]
             if cut:
                 trace = cut[-1]
-                self.error = trace.outcome.problem  # type: ignore[union-attr]
+                self.error = trace.outcome.problem  # type: ignore[union-attr]  # `cut` holds traces with an outcome
+                self.error_at_s = self.total_s
                 self.error_run_id = trace.run_id
                 self.error_step = self.names.get(trace.run_id, "the model")
 
@@ -815,9 +814,7 @@ def _clip(text: str) -> str:
     return text if len(text) <= SUMMARY_CHARS else text[: SUMMARY_CHARS - 1] + "…"
 
 
-def _message_text(message: BaseMessage) -> str:
-    content = message.content
-    return content if isinstance(content, str) else message.text
+_message_text = message_text  # the one reading of a message's text (core.tracing)
 
 
 def _chunk_text(chunk: Any) -> str:

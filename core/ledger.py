@@ -13,8 +13,7 @@ import io
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
-from dataclasses import field
+from dataclasses import dataclass, field
 
 from core.trace import CallTrace
 from core.tracing import CallTracer

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import json
 import logging
 import math
@@ -279,7 +280,7 @@ class NetworkProxy:
             )
             loop.call_soon(ready.set)
             try:
-                loop.run_until_complete(self._server.serve(sockets=[sock]))  # type: ignore[union-attr]
+                loop.run_until_complete(self._server.serve(sockets=[sock]))  # type: ignore[union-attr]  # assigned above, before this thread runs
                 loop.run_until_complete(self._client.aclose())
             finally:
                 loop.close()
@@ -502,7 +503,7 @@ class NetworkProxy:
                 send, 502,
                 _error_body(
                     f"Bad gateway: the lab's network proxy could not reach the upstream "
-                    f"{route.upstream_base_url} ({type(exc).__name__}: {exc or 'no answer'}).",
+                    f"{route.upstream_base_url} ({type(exc).__name__}: {str(exc) or 'no answer'}).",
                     "server_error", "upstream_unreachable",
                 ),
             )
@@ -520,13 +521,13 @@ class NetworkProxy:
                 if c.cut_stream_after_chunks is not None and upstream.status_code < 400:
                     # A non-streamed answer is one chunk: the cut happens half way through it.
                     await send({"type": "http.response.start", "status": upstream.status_code,
-                                "headers": resp_headers + [(b"content-length", str(len(payload)).encode())]})
+                                "headers": [*resp_headers, (b"content-length", str(len(payload)).encode())]})
                     await send({"type": "http.response.body", "body": payload[: len(payload) // 2],
                                 "more_body": True})
                     route.stats.cut += 1
                     return  # uvicorn closes the socket: the client sees an incomplete body
                 await send({"type": "http.response.start", "status": upstream.status_code,
-                            "headers": resp_headers + [(b"content-length", str(len(payload)).encode())]})
+                            "headers": [*resp_headers, (b"content-length", str(len(payload)).encode())]})
                 await send({"type": "http.response.body", "body": payload, "more_body": False})
                 return
             await send({"type": "http.response.start", "status": upstream.status_code,
@@ -589,10 +590,8 @@ async def _watch_disconnect(receive: Receive, disconnected: asyncio.Event) -> No
 
 async def _sleep_unless(event: asyncio.Event, seconds: float) -> None:
     """Sleep, but wake early if the client disconnects."""
-    try:
+    with contextlib.suppress(TimeoutError):
         await asyncio.wait_for(event.wait(), timeout=seconds)
-    except TimeoutError:
-        pass
 
 
 def _report(held_ms: float, chunk_delay_ms: float) -> list[tuple[bytes, bytes]]:

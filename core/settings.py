@@ -58,7 +58,7 @@ class ModelSettings:
 
     def with_changes(self, **changes: object) -> ModelSettings:
         """Return a copy with some fields replaced (settings are immutable)."""
-        return replace(self, **changes)  # type: ignore[arg-type]
+        return replace(self, **changes)  # type: ignore[arg-type]  # replace() checks the field names
 
     @property
     def has_key(self) -> bool:

@@ -18,7 +18,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessageChunk
 from langchain_core.runnables import RunnableConfig
 
-from core.errors import CallProblem, explain_error
+from core.errors import CallProblem
 from core.trace import CallTrace, Outcome
 from core.tracing import ensure_tracer, failed_outcome, for_one_call, message_text, outcome_of
 from core.usage import Usage
@@ -172,7 +172,7 @@ class StreamCapture:
         try:
             for chunk in self.llm.stream(record.prompt, config=call):
                 record.chunk_count_all += 1
-                received.append(chunk)  # type: ignore[arg-type]
+                received.append(chunk)
                 text = message_text(chunk)
                 if text:
                     if trace is None:

@@ -23,6 +23,7 @@ marks, so every rule is testable on marks written by hand.
 
 from __future__ import annotations
 
+import itertools
 import time
 from dataclasses import dataclass, field
 from typing import Any
@@ -423,7 +424,7 @@ def metrics(trace: CallTrace) -> CallMetrics:
     text_times = [c.at for c in trace.chunks if c.text]
     ttft = trace.rel(text_times[0]) if text_times else None
     e2e = trace.rel(trace.end)
-    itl = tuple(b - a for a, b in zip(text_times, text_times[1:], strict=False))
+    itl = tuple(b - a for a, b in itertools.pairwise(text_times))
     usage = trace.outcome.usage if trace.outcome else None
     if usage is not None and usage.output_tokens:
         tokens: int | None = usage.output_tokens

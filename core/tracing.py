@@ -24,6 +24,7 @@ except the one that carries llama.cpp's timings (`bench/trace_overhead.py` measu
 
 from __future__ import annotations
 
+import contextlib
 import json
 import threading
 import time
@@ -272,7 +273,7 @@ def ensure_tracer(config: RunnableConfig | None, **tracer_kwargs: Any) -> tuple[
     """
     tracer = find_tracer(config)
     if tracer is not None:
-        return dict(config or {}), tracer  # type: ignore[return-value]
+        return dict(config or {}), tracer  # type: ignore[return-value]  # a copy of a RunnableConfig
     tracer = CallTracer(**tracer_kwargs)
     return merge_configs(config, {"callbacks": [tracer]}), tracer
 
@@ -283,7 +284,7 @@ def for_one_call(config: RunnableConfig, tracer: CallTracer, origin: float | Non
     call = dict(config)
     call.update(extra)
     call["run_id"] = run_id
-    return call, run_id  # type: ignore[return-value]
+    return call, run_id  # type: ignore[return-value]  # a RunnableConfig copy plus its keys
 
 
 # --- the HTTP side -----------------------------------------------------------------------------
@@ -325,10 +326,8 @@ def _took_headers(trace: CallTrace, attempt: HttpAttempt, response: httpx2.Respo
     trace.proxy = ProxyReport.from_headers(reported)
     processing = reported.get("openai-processing-ms")
     if processing and (trace.server is None or trace.server.prompt_ms is None):
-        try:
+        with contextlib.suppress(ValueError):
             trace.server = ServerReport("openai-processing-ms header", processing_ms=float(processing))
-        except ValueError:
-            pass
 
 
 def _took_part(trace: CallTrace, attempt: HttpAttempt, part: bytes, now: float, body: list[bytes] | None) -> None:

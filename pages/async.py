@@ -7,7 +7,6 @@ import time
 import pandas as pd
 import streamlit as st
 
-from components.trace_view import render_waterfall
 from components.async_view import LiveStreams, mode_summary, progress_line, timeline_figure
 from components.display import endpoint_for_code, endpoint_or_stop, fmt_seconds, show_code, show_problem
 from components.router import ensure_router
@@ -19,6 +18,7 @@ from components.runtime import (
     run_config,
     secrets_of,
 )
+from components.trace_view import render_waterfall
 from core.concurrency import MAX_QUESTIONS, Mode, ModeRun, comparison_rows, parse_questions, run_mode, setup_key
 from core.models import Endpoint
 from core.netem import PRESETS
@@ -100,7 +100,7 @@ with right:
 prompts = parse_questions(questions_text)
 
 buttons = st.columns([1, 1, 0.7, 0.9, 1])
-clicked = [mode for col, mode in zip(buttons, Mode) if col.button(BUTTONS[mode], width="stretch")]
+clicked = [mode for col, mode in zip(buttons, Mode, strict=False) if col.button(BUTTONS[mode], width="stretch")]
 if buttons[4].button("Run all", type="primary", icon=":material/play_arrow:", width="stretch"):
     clicked = list(Mode)
 

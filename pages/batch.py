@@ -15,8 +15,8 @@ from components.batch_view import (
     sweep_figure,
     sweep_table,
 )
-from components.prices import current_price_table
 from components.display import endpoint_for_code, endpoint_or_stop, show_code
+from components.prices import current_price_table
 from components.router import ensure_router
 from components.runtime import (
     PROJECT_ROOT,
@@ -298,22 +298,20 @@ with run_tab:
                 mime="application/x-ndjson", icon=":material/download:", on_click="ignore",
                 key="batch.download_jsonl",
             )
-            if job.status is JobStatus.RUNNING:
-                if buttons.button(
-                    "Cancel", icon=":material/stop:", key="batch.cancel",
-                    disabled=job.cancel_requested,
-                    help="Rows not started are cancelled; rows already running finish and are kept.",
-                ):
-                    cancel_job(store, job_id)
-                    st.rerun(scope="fragment")
+            if job.status is JobStatus.RUNNING and buttons.button(
+                "Cancel", icon=":material/stop:", key="batch.cancel",
+                disabled=job.cancel_requested,
+                help="Rows not started are cancelled; rows already running finish and are kept.",
+            ):
+                cancel_job(store, job_id)
+                st.rerun(scope="fragment")
             redo = job.count(RowStatus.FAILED) + job.count(RowStatus.CANCELLED)
-            if job.status.finished and redo and not is_running(job_id):
-                if buttons.button(
-                    f"Retry {redo} failed row{'s' if redo > 1 else ''}", icon=":material/replay:", key="batch.retry",
-                    help="Runs only the failed and cancelled rows again, with the current settings.",
-                ):
-                    retry_job(job_id)
-                    st.rerun()
+            if job.status.finished and redo and not is_running(job_id) and buttons.button(
+                f"Retry {redo} failed row{'s' if redo > 1 else ''}", icon=":material/replay:", key="batch.retry",
+                help="Runs only the failed and cancelled rows again, with the current settings.",
+            ):
+                retry_job(job_id)
+                st.rerun()
             results_table(rows, key="batch.results")
 
     if attached_job is not None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterator
 
 import streamlit as st
 from langchain_core.callbacks import UsageMetadataCallbackHandler
@@ -27,9 +26,9 @@ from components.prices import (
 )
 from components.router import ensure_router
 from components.runtime import chat_model, current_settings, ledger, run_config, secrets_of
+from components.trace_view import render_waterfall
 from core.costs import cross_check, ledger_csv, session_totals
 from core.snippets import metadata_code
-from components.trace_view import render_waterfall
 from core.streaming import CallTiming, StreamCapture, in_frames, timed_invoke
 
 PATTERN = "metadata"
@@ -53,7 +52,7 @@ receipt_tab, finish_tab, ledger_tab, prices_tab = st.tabs(
 )
 
 
-def run_call(method: str, prompt: str, max_tokens: int, endpoint, *, extra_callbacks=()) -> CallTiming:  # noqa: ANN001
+def run_call(method: str, prompt: str, max_tokens: int, endpoint, *, extra_callbacks=()) -> CallTiming:
     """One invoke (spinner) or stream (text appears live) call, recorded in the ledger."""
     llm = chat_model(endpoint, max_tokens=max_tokens)
     config = run_config(PATTERN, endpoint)
@@ -173,7 +172,7 @@ with finish_tab:
             with col:
                 st.markdown(f"**`max_tokens = {limit}`**")
                 answer_box(record.text)
-    for col, (limit, record) in zip(columns, st.session_state.get(LAST_FINISH, [])):
+    for col, (limit, record) in zip(columns, st.session_state.get(LAST_FINISH, []), strict=False):
         with col:
             if record.error:
                 show_problem(record.error)

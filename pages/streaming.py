@@ -8,16 +8,16 @@ from collections.abc import Iterator
 
 import streamlit as st
 
-from components.router import ensure_router
 from components.display import endpoint_for_code, endpoint_or_stop, show_code, show_problem
+from components.router import ensure_router
 from components.runtime import chat_model, current_settings, run_config, secrets_of
-from components.trace_view import render_waterfall
 from components.streaming_view import (
     first_word_metrics,
     stream_metrics,
     stream_vs_wait_figure,
     usage_line,
 )
+from components.trace_view import render_waterfall
 from core.models import Endpoint
 from core.snippets import streaming_code
 from core.streaming import InvokeRecord, StreamCapture, StreamRecord, in_frames, timed_invoke
@@ -65,11 +65,11 @@ stream_clicked = buttons[0].button("Stream", type="primary", icon=":material/pla
 compare_clicked = buttons[1].button("Stream vs. wait", icon=":material/compare_arrows:")
 
 
-def answer_box():  # noqa: ANN201 - a Streamlit container
+def answer_box():  # a Streamlit container
     return st.container(border=True, key=f"answer-{next(_answer_ids)}")
 
 
-def live_text(capture: StreamCapture, metrics_slot, *, compact: bool) -> Iterator[str]:  # noqa: ANN001
+def live_text(capture: StreamCapture, metrics_slot, *, compact: bool) -> Iterator[str]:
     """Pass text to st.write_stream in frames, refreshing the metrics a few times a second."""
     last_refresh = 0.0
     for frame in in_frames(capture.text_chunks()):
@@ -80,7 +80,7 @@ def live_text(capture: StreamCapture, metrics_slot, *, compact: bool) -> Iterato
             last_refresh = now
 
 
-def draw_metrics(slot, record: StreamRecord, *, compact: bool, running: bool = False) -> None:  # noqa: ANN001
+def draw_metrics(slot, record: StreamRecord, *, compact: bool, running: bool = False) -> None:
     with slot.container():
         if compact:
             first_word_metrics(record.time_to_first_token_s, None if running else record.total_s)
@@ -133,7 +133,7 @@ def render_stored(record: StreamRecord | InvokeRecord, *, compact: bool = False)
         render_waterfall(record.trace, key="streaming")
 
 
-def comparison_columns():  # noqa: ANN201
+def comparison_columns():
     wait_col, stream_col = st.columns(2, gap="large")
     wait_col.subheader("invoke(): wait for all of it")
     stream_col.subheader("stream(): read as it arrives")

@@ -17,9 +17,9 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 if str(PROJECT_ROOT) not in sys.path:
     sys.path.insert(0, str(PROJECT_ROOT))
 
-from core.embedded_server import EmbeddedModelServer, start_embedded_server  # noqa: E402
-from core.models import Endpoint, build_chat_model, resolve_endpoint  # noqa: E402
-from core.settings import ModelSettings, Provider  # noqa: E402
+from core.embedded_server import EmbeddedModelServer, start_embedded_server  # noqa: E402 - after the sys.path line above
+from core.models import Endpoint, build_chat_model, resolve_endpoint  # noqa: E402 - after the sys.path line above
+from core.settings import ModelSettings, Provider  # noqa: E402 - after the sys.path line above
 
 _LEAKY_VARS = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_API_BASE", "OPENAI_MODEL")
 
@@ -60,7 +60,7 @@ def local_endpoint(embedded_server: EmbeddedModelServer, local_settings: ModelSe
 
 
 @pytest.fixture
-def local_llm(local_settings: ModelSettings, local_endpoint: Endpoint):  # noqa: ANN201
+def local_llm(local_settings: ModelSettings, local_endpoint: Endpoint):
     """A real `ChatOpenAI` pointed at the embedded model."""
     return build_chat_model(local_settings, local_endpoint)
 

@@ -65,7 +65,7 @@ class FakeOpenAI:
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(
-            target=lambda: asyncio.run(self._server.serve(sockets=[sock])), daemon=True  # type: ignore[union-attr]
+            target=lambda: asyncio.run(self._server.serve(sockets=[sock])), daemon=True
         )
         self._thread.start()
         deadline = time.monotonic() + 10

@@ -18,7 +18,7 @@ def metrics(at: AppTest) -> dict[str, str]:
     return {m.label: m.value for m in at.metric}
 
 
-def results(at: AppTest):  # noqa: ANN201 - the results DataFrame
+def results(at: AppTest):  # the results DataFrame
     return next(d.value for d in at.dataframe if "tokens out" in d.value.columns)
 
 

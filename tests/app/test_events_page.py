@@ -22,7 +22,7 @@ def _metric(at: AppTest, label: str) -> str:
     return next(m.value for m in at.metric if m.label == label)
 
 
-def _log(at: AppTest):  # noqa: ANN202
+def _log(at: AppTest):
     return next(d.value for d in at.dataframe if list(d.value.columns)[:3] == ["#", "ms", "event"])
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from playwright.sync_api import Page
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from tests.e2e.server import running_app, wait_for_idle
+from tests.e2e.server import click_and_wait, running_app
 
 
 @contextmanager
@@ -40,8 +40,7 @@ def choose_network(page: Page, option: str) -> None:
             break
         except PlaywrightTimeout:
             page.keyboard.press("Escape")
-    choice.click()
-    wait_for_idle(page)
+    click_and_wait(page, choice)
 
 
 def open_page_via_home(page: Page, base_url: str, url_path: str) -> None:

@@ -14,12 +14,20 @@ import pytest
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from tests.conftest import PROJECT_ROOT
-from tests.e2e.server import CHROMIUM, CHROMIUM_ARGS, AppDidNotStart, running_app, wait_for_idle
+from tests.e2e.server import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    AppDidNotStart,
+    click_and_wait,
+    rerun_of,
+    running_app,
+    wait_for_idle,
+)
 
 PROJECTOR = {"width": 1280, "height": 720}
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"
 
-__all__ = ["open_app_page", "wait_for_idle"]
+__all__ = ["click_and_wait", "open_app_page", "rerun_of", "wait_for_idle"]
 
 
 @pytest.fixture(scope="session")

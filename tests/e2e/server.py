@@ -61,7 +61,7 @@ def running_app(env: Mapping[str, str] | None = None, log_path: Path | None = No
         AppDidNotStart: with the end of the log, when there is one.
     """
     port = free_port()
-    with log_path.open("w") if log_path else open(os.devnull, "w") as log:  # noqa: SIM115
+    with log_path.open("w") if log_path else open(os.devnull, "w") as log:
         launched_at = time.perf_counter()
         process = subprocess.Popen(
             [
@@ -130,8 +130,26 @@ _RUN_WATCH = """
 """
 
 
-def click_and_wait(page: Page, locator: Locator, timeout_ms: int = 120_000) -> None:
-    """Click and wait until the script run that the click triggers has finished."""
+@contextmanager
+def rerun_of(page: Page, timeout_ms: int = 120_000) -> Iterator[None]:
+    """When the block ends, the script run that an action inside it started has finished.
+
+    For an action that reruns the script and is more than a click (Enter in a field, a file
+    set on an uploader), or to look at the page while the run is still going:
+
+        with rerun_of(page):
+            field.press("Enter")
+    """
     page.evaluate(_RUN_WATCH)
-    locator.click()
+    yield
     page.wait_for_function("() => window.__runDone === true", timeout=timeout_ms)
+
+
+def click_and_wait(page: Page, locator: Locator, timeout_ms: int = 120_000) -> None:
+    """Click and wait until the script run that the click triggers has finished.
+
+    Only for a click that reruns the script (a button, a radio, a page link): opening an
+    expander or a tab runs nothing, so nothing would ever finish.
+    """
+    with rerun_of(page, timeout_ms):
+        locator.click()

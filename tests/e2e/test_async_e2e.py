@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import open_app_page, wait_for_idle
+from tests.e2e.conftest import open_app_page, rerun_of, wait_for_idle
 
 pytestmark = pytest.mark.e2e
 
@@ -31,10 +31,10 @@ def test_run_all_twice_draws_the_timeline_both_times(page: Page, app_url: str) -
     wait_for_idle(page)
     for attempt in (1, 2):
         page.evaluate(WATCH_LIVE)
-        page.get_by_role("button", name="Run all").click()
-        # The live astream boxes exist only while the astream mode runs (the last of the four).
-        expect(page.locator(".st-key-async-live-stream-0")).to_be_attached(timeout=150_000)
-        wait_for_idle(page, timeout_ms=150_000)
+        with rerun_of(page, timeout_ms=150_000):
+            page.get_by_role("button", name="Run all").click()
+            # The live astream boxes exist only while the astream mode runs (the last of the four).
+            expect(page.locator(".st-key-async-live-stream-0")).to_be_attached(timeout=150_000)
         assert page.evaluate("window.__liveSeen") > 0, f"run {attempt}: the astream boxes never appeared"
         expect(page.locator("[data-testid=stPlotlyChart]")).to_have_count(1)
         expect(page.locator("[data-testid=stPlotlyChart] .main-svg").first).to_be_visible()

@@ -10,7 +10,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.conftest import PROJECT_ROOT
-from tests.e2e.conftest import open_app_page, wait_for_idle
+from tests.e2e.conftest import click_and_wait, open_app_page, rerun_of, wait_for_idle
 
 pytestmark = pytest.mark.e2e
 
@@ -26,17 +26,16 @@ def test_upload_run_and_download_the_results(page: Page, app_url: str) -> None:
     page.get_by_text("Generation settings").click()
     max_tokens = page.get_by_role("spinbutton", name="Max output tokens")
     max_tokens.fill("8")
-    max_tokens.press("Enter")
-    wait_for_idle(page)
+    with rerun_of(page):
+        max_tokens.press("Enter")
 
-    page.get_by_text("Upload a file", exact=True).click()
-    wait_for_idle(page)
-    page.locator("[data-testid=stFileUploaderDropzoneInput]").set_input_files(SAMPLE)
-    expect(page.get_by_text("6 prompts", exact=True)).to_be_visible(timeout=30_000)
-    wait_for_idle(page)
+    click_and_wait(page, page.get_by_text("Upload a file", exact=True))
+    with rerun_of(page):
+        page.locator("[data-testid=stFileUploaderDropzoneInput]").set_input_files(SAMPLE)
+        expect(page.get_by_text("6 prompts", exact=True)).to_be_visible(timeout=30_000)
     expect(page.get_by_text("from questions.jsonl · field question")).to_be_visible()
 
-    page.get_by_role("button", name="Run 6 prompts").click()
+    click_and_wait(page, page.get_by_role("button", name="Run 6 prompts"))
     # While the polling fragment hands over to a full rerun, the old panel can linger for a
     # moment beside the new one: look at the last.
     job = page.locator(".st-key-batch-job").last

@@ -11,7 +11,7 @@ pytestmark = pytest.mark.e2e
 
 
 @pytest.fixture(scope="module")
-def fresh_app_url(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
+def fresh_app_url(tmp_path_factory: pytest.TempPathFactory):
     """A server nobody has visited yet (the shared one has already seen the Home page)."""
     from tests.e2e.conftest import serve_app
 

@@ -8,7 +8,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.conftest import open_app_page, wait_for_idle
+from tests.e2e.conftest import click_and_wait, open_app_page, rerun_of
 
 pytestmark = pytest.mark.e2e
 
@@ -30,17 +30,17 @@ WATCH_LIVE_COUNT = """
 def test_events_log_fills_while_running_and_the_timeline_is_drawn(page: Page, app_url: str) -> None:
     # Through Home and the sidebar, as a user would (and so the app's router is what serves it).
     open_app_page(page, app_url)
-    page.get_by_role("link", name="Streaming events").first.click()
+    click_and_wait(page, page.get_by_role("link", name="Streaming events").first)
     expect(page.get_by_role("heading", name="Streaming events", exact=True)).to_be_visible()
     page.get_by_text("Generation settings").click()
     max_tokens = page.get_by_role("spinbutton", name="Max output tokens")
     max_tokens.fill("40")
-    max_tokens.press("Enter")
-    wait_for_idle(page)
+    with rerun_of(page):
+        max_tokens.press("Enter")
     page.evaluate(WATCH_LIVE_COUNT)
-    page.get_by_role("button", name="Run and watch").click()
-    expect(page.locator('[class*="st-key-events-live-"]').first).to_be_visible(timeout=60_000)
-    wait_for_idle(page, timeout_ms=180_000)
+    with rerun_of(page, timeout_ms=180_000):
+        page.get_by_role("button", name="Run and watch").click()
+        expect(page.locator('[class*="st-key-events-live-"]').first).to_be_visible(timeout=60_000)
 
     live_counts = page.evaluate("window.__liveCounts")
     assert len(set(live_counts)) >= 2, f"the live log did not grow: {live_counts}"

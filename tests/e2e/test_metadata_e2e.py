@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Locator, Page, expect
 
-from tests.e2e.conftest import open_app_page, wait_for_idle
+from tests.e2e.conftest import click_and_wait, open_app_page, rerun_of
 
 pytestmark = pytest.mark.e2e
 
@@ -30,30 +30,28 @@ def test_calls_on_two_pages_add_up_on_the_cost_page(page: Page, app_url: str) ->
     open_app_page(page, app_url)
     page.get_by_text("Generation settings").click()
     page.locator("[data-testid=stSidebar]").get_by_role("spinbutton", name="Max output tokens").fill("8")
-    page.keyboard.press("Enter")
-    wait_for_idle(page)
+    with rerun_of(page):
+        page.keyboard.press("Enter")
 
-    page.get_by_role("link", name="Streaming").first.click()
-    wait_for_idle(page)
+    click_and_wait(page, page.get_by_role("link", name="Streaming").first)
     page.get_by_label("Prompt").fill("Name a colour.")
-    page.get_by_role("button", name="Stream", exact=True).click()
-    expect(page.get_by_text("finish reason", exact=False).first).to_be_visible(timeout=CALL_TIMEOUT_MS)
-    wait_for_idle(page)
+    with rerun_of(page, timeout_ms=CALL_TIMEOUT_MS):
+        page.get_by_role("button", name="Stream", exact=True).click()
+        expect(page.get_by_text("finish reason", exact=False).first).to_be_visible(timeout=CALL_TIMEOUT_MS)
     streamed_in, streamed_out = (int(n) for n in metric_value(page, "Tokens in / out").split(" / "))
 
-    page.get_by_role("link", name="Metadata & cost").first.click()
-    wait_for_idle(page)
+    click_and_wait(page, page.get_by_role("link", name="Metadata & cost").first)
     totals = page.locator(".st-key-metadata-totals")
     expect(totals).to_be_visible()
     assert metric_value(totals, "Calls") == "1"
 
     page.locator("[data-testid=stMain]").get_by_role("spinbutton", name="Max output tokens").fill("8")
-    page.keyboard.press("Enter")
-    wait_for_idle(page)
-    page.get_by_role("button", name="Get the receipt").click()
+    with rerun_of(page):
+        page.keyboard.press("Enter")
     receipt = page.locator(".st-key-metadata-receipt")
-    expect(receipt).to_be_visible(timeout=CALL_TIMEOUT_MS)
-    wait_for_idle(page)
+    with rerun_of(page, timeout_ms=CALL_TIMEOUT_MS):
+        page.get_by_role("button", name="Get the receipt").click()
+        expect(receipt).to_be_visible(timeout=CALL_TIMEOUT_MS)
     text = receipt.inner_text()
     receipt_in = int(re.search(r"input tokens\s+([\d,]+)", text).group(1).replace(",", ""))
     receipt_out = int(re.search(r"output tokens\s+([\d,]+)", text).group(1).replace(",", ""))

@@ -15,7 +15,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.e2e.apps import choose_network, open_page_via_home, serve_app
-from tests.e2e.conftest import wait_for_idle
+from tests.e2e.conftest import click_and_wait, rerun_of
 from tests.fake_openai import FakeOpenAI
 
 pytestmark = pytest.mark.e2e
@@ -42,16 +42,14 @@ def planted_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str,
 
 
 def _stream(page: Page) -> None:
-    page.get_by_role("button", name="Stream", exact=True).click()
-    page.wait_for_timeout(300)
-    wait_for_idle(page)
+    click_and_wait(page, page.get_by_role("button", name="Stream", exact=True))
 
 
 def _set_model(page: Page, name: str) -> None:
     field = page.get_by_label("Model name", exact=True)
     field.fill(name)
-    field.press("Enter")
-    wait_for_idle(page)
+    with rerun_of(page):
+        field.press("Enter")
 
 
 def _assert_no_key(page: Page) -> None:
@@ -67,9 +65,7 @@ def test_model_output_is_text_never_html(page: Page, planted_app: tuple[str, Pat
     expect(answer).to_contain_text("<img src=")
     assert answer.locator("script, img").count() == 0
     # The comparison renders the invoke() answer with st.markdown: still text.
-    page.get_by_role("button", name="Stream vs. wait").click()
-    page.wait_for_timeout(300)
-    wait_for_idle(page)
+    click_and_wait(page, page.get_by_role("button", name="Stream vs. wait"))
     expect(page.get_by_text("invoke(): wait for all of it")).to_be_visible()
     assert page.locator("[data-testid=stMain] img[onerror], [data-testid=stMain] script").count() == 0
     assert page.evaluate("window.__xss") is None, "model output ran as code"

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from contextlib import ExitStack
+
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.e2e.apps import choose_network, open_page_via_home
-from tests.e2e.conftest import PROJECTOR, open_app_page, wait_for_idle
+from tests.e2e.conftest import PROJECTOR, click_and_wait, open_app_page, rerun_of
 
 pytestmark = pytest.mark.e2e
 
@@ -17,8 +19,8 @@ def _set_max_tokens(page: Page, value: int) -> None:
     page.get_by_text("Generation settings").click()
     field = page.get_by_role("spinbutton", name="Max output tokens")
     field.fill(str(value))
-    field.press("Enter")
-    wait_for_idle(page)
+    with rerun_of(page):
+        field.press("Enter")
 
 
 def _stream(page: Page, prompt: str) -> None:
@@ -35,15 +37,14 @@ def test_two_sessions_never_see_each_others_settings_keys_or_results(
         open_page_via_home(a, app_url, "streaming")
         _set_max_tokens(a, 12)
         choose_network(a, "Remote API ~300 ms")
-        _stream(a, "Name two colours.")
-        expect(a.locator(".st-key-answer-0")).not_to_be_empty(timeout=60_000)
-        wait_for_idle(a)
+        with rerun_of(a):
+            _stream(a, "Name two colours.")
+            expect(a.locator(".st-key-answer-0")).not_to_be_empty(timeout=60_000)
         expect(a.get_by_text("So far: 1 requests", exact=False)).to_be_visible()
-        a.get_by_text("OpenAI", exact=True).click()
-        wait_for_idle(a)
+        click_and_wait(a, a.get_by_text("OpenAI", exact=True))
         a.get_by_label("API key", exact=True).fill(SESSION_KEY)
-        a.get_by_label("API key", exact=True).press("Enter")
-        wait_for_idle(a)
+        with rerun_of(a):
+            a.get_by_label("API key", exact=True).press("Enter")
 
         open_app_page(b, app_url, "streaming")
         # B starts from the defaults: none of A's settings, key, conditions or answer.
@@ -53,8 +54,7 @@ def test_two_sessions_never_see_each_others_settings_keys_or_results(
         b.get_by_text("Generation settings").click()
         assert b.get_by_role("spinbutton", name="Max output tokens").input_value() != "12"
         assert SESSION_KEY not in b.content()
-        b.get_by_text("OpenAI", exact=True).click()
-        wait_for_idle(b)
+        click_and_wait(b, b.get_by_text("OpenAI", exact=True))
         expect(b.get_by_text("OpenAI needs an API key", exact=False)).to_be_visible()
         assert b.get_by_label("API key", exact=True).input_value() == ""
         # The proxy keeps counts and limits per session: B's count starts at zero.
@@ -85,12 +85,13 @@ def test_eight_sessions_streaming_at_once_all_finish(browser: Browser, app_url: 
             _set_max_tokens(page, 16)
             page.get_by_label("Prompt").fill("Name three animals.")
             pages.append(page)
-        for page in pages:  # all eight start before any is awaited
-            page.get_by_role("button", name="Stream", exact=True).click()
+        with ExitStack() as runs:  # leaving it waits for each page's run to finish
+            for page in pages:  # all eight start before any is awaited
+                runs.enter_context(rerun_of(page, timeout_ms=180_000))
+                page.get_by_role("button", name="Stream", exact=True).click()
+            for page in pages:
+                expect(page.locator(".st-key-answer-0")).not_to_be_empty(timeout=180_000)
         for page in pages:
-            expect(page.locator(".st-key-answer-0")).not_to_be_empty(timeout=180_000)
-        for page in pages:
-            wait_for_idle(page, timeout_ms=180_000)
             assert page.locator("[data-testid=stAlertContentError], [data-testid=stException]").count() == 0
             expect(page.get_by_text("finish reason", exact=False).first).to_be_visible()
     finally:

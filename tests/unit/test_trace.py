@@ -46,7 +46,7 @@ def streamed_trace(**overrides: object) -> CallTrace:
                             predicted_tokens=3, predicted_ms=90.0),
     )
     values.update(overrides)
-    return CallTrace(**values)  # type: ignore[arg-type]
+    return CallTrace(**values)
 
 
 def test_segments_add_up_to_the_measured_ttft_and_total() -> None:
@@ -162,7 +162,7 @@ def fake() -> Iterator[FakeOpenAI]:
     server.stop()
 
 
-def _llm(fake: FakeOpenAI, model: str, **overrides: object):  # noqa: ANN202 - a ChatOpenAI
+def _llm(fake: FakeOpenAI, model: str, **overrides: object):
     settings = ModelSettings(provider=Provider.COMPATIBLE, base_url=fake.base_url, model=model,
                              max_retries=0, timeout_s=20)
     endpoint = Endpoint(Provider.COMPATIBLE, fake.base_url, model, SecretStr(KEY), "LAB_COMPAT_API_KEY")
@@ -177,15 +177,15 @@ def test_the_traced_client_records_every_layer_of_a_stream(fake: FakeOpenAI) -> 
     assert trace is not None and trace.status == "complete" and text == "one two three four five six "
     (attempt,) = trace.attempts
     assert attempt.status == 200 and attempt.content_type == "text/event-stream"
-    assert trace.origin < trace.lc_start < attempt.started < attempt.sent <= attempt.headers  # type: ignore[operator]
+    assert trace.origin < trace.lc_start < attempt.started < attempt.sent <= attempt.headers
     assert attempt.first_byte is not None and attempt.ended is not None
     assert len(attempt.chunk_times) >= len(trace.text_chunks)
     # The record's chunk times are the trace's, counted from the runner's start.
-    assert capture.record.chunks[0].at_s == pytest.approx(trace.first_text - trace.origin)  # type: ignore[operator]
+    assert capture.record.chunks[0].at_s == pytest.approx(trace.first_text - trace.origin)
     parts = anatomy(trace)
     assert parts is not None
-    assert parts.total_ms() == pytest.approx(capture.record.total_s * 1000, abs=1.0)  # type: ignore[operator]
-    assert parts.to_first_text_ms() == pytest.approx(capture.record.time_to_first_token_s * 1000, abs=1.0)  # type: ignore[operator]
+    assert parts.total_ms() == pytest.approx(capture.record.total_s * 1000, abs=1.0)
+    assert parts.to_first_text_ms() == pytest.approx(capture.record.time_to_first_token_s * 1000, abs=1.0)
     (record,) = ledger.records()
     assert record.trace is trace and record.status == "complete"
 
@@ -231,7 +231,7 @@ def test_a_stream_line_that_is_not_json_is_named_and_what_came_before_is_kept(fa
     assert record.text  # the words before the bad line
 
 
-def _streamed(llm):  # noqa: ANN001, ANN202
+def _streamed(llm):
     capture = StreamCapture(llm, "hi")
     list(capture.text_chunks())
     return capture.record

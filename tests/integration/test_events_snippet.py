@@ -8,7 +8,7 @@ from core.embedded_server import EmbeddedModelServer
 from core.models import resolve_endpoint
 from core.settings import ModelSettings
 from core.snippets import events_code
-from tests.unit.test_snippets import run_snippet
+from tests.integration.test_snippets import run_snippet
 
 
 @pytest.mark.parametrize(
