@@ -21,6 +21,7 @@ from components.prices import current_price_table
 from components.router import ensure_router
 from components.runtime import secrets_of
 from components.trace_view import render_waterfall
+from core.bridge import run_async
 from core.compare import (
     MAX_ENDPOINTS,
     MAX_REPEAT,
@@ -33,7 +34,6 @@ from core.compare import (
     repeat,
     summarise,
 )
-from core.bridge import run_async
 from core.snippets import compare_code
 
 ensure_router()  # a first visit straight to this page: see components/router.py
@@ -189,6 +189,6 @@ if len(ready) >= 2 and prompt.strip():
     show_code(
         compare_code([c.settings.with_changes(max_tokens=max_tokens) for c in ready],
                      [c.endpoint for c in ready], prompt.strip(),
-                     labels=[column_label(i, s) for (i, s), c in zip(specs, code_columns) if not isinstance(c, str)]),
+                     labels=[column_label(i, s) for (i, s), c in zip(specs, code_columns, strict=True) if not isinstance(c, str)]),
         label="Show the code: the same race in LangChain",
     )

@@ -7,6 +7,7 @@ checked on traces built by hand, so every number is known.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from typing import Any
 
@@ -89,7 +90,7 @@ def test_repeat_runs_every_endpoint_n_times_one_at_a_time(fake: FakeOpenAI) -> N
 
     calls = run_async(work)
     assert [(c.round, c.endpoint) for c in calls] == started == interleaved_schedule(2, 3)
-    for earlier, later in zip(calls, calls[1:], strict=False):
+    for earlier, later in itertools.pairwise(calls):
         assert earlier.ended_s <= later.started_s  # never two at once
     assert all(c.ok and c.trace is not None for c in calls)
 
@@ -103,7 +104,10 @@ def test_the_schedule_gives_every_endpoint_every_round_and_no_fixed_first(endpoi
     assert len(firsts) == min(endpoints, rounds)
 
 
-def trace(ttft: float, total: float, *, usage: Usage | None = Usage(10, 4, 14), model: str = "m",
+REPORTED = Usage(10, 4, 14)
+
+
+def trace(ttft: float, total: float, *, usage: Usage | None = REPORTED, model: str = "m",
           finish: str | None = "stop") -> CallTrace:
     t = CallTrace("r", origin=0.0, finished=total, streamed=True, model_requested=model,
                   chunks=[StreamChunk(ttft + i * 0.1, "w") for i in range(4)])
