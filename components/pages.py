@@ -76,6 +76,14 @@ PATTERN_PAGES: tuple[PatternPage, ...] = (
         "reason. An editable, dated price table turns tokens into dollars, and the session ledger "
         "totals every call made on every page.",
     ),
+    PatternPage(
+        "pages/compare.py",
+        "Compare endpoints",
+        ":material/compare_arrows:",
+        "One prompt streamed to two or three endpoints at once — the embedded model, OpenAI, any "
+        "OpenAI-compatible URL, each optionally behind a simulated network — side by side: first "
+        "token, tokens/s, cost, p50/p90 over repeats, and each call's waterfall.",
+    ),
 )
 
 

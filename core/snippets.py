@@ -685,3 +685,83 @@ for attempt in ("first", "second"):
     # A cache hit sends no request: its usage_metadata is the first call's, not billed again.
     print(f"{{attempt}} call: {{ms:.1f}} ms  usage: {{answer.usage_metadata}}  {{answer.content!r}}")
 '''
+
+
+def compare_code(
+    settings: list[ModelSettings], endpoints: list[Endpoint], prompt: str, *, labels: list[str]
+) -> str:
+    """A script racing `prompt` on several endpoints at once: one ``astream`` each, gathered.
+
+    Each endpoint prints its time to first token, total, usage and finish reason; one failing
+    does not stop the others. Like every snippet it names the real endpoints (never the lab's
+    network proxy) and reads each key from an environment variable.
+
+    Example:
+        >>> from core.settings import Provider
+        >>> from core.models import resolve_endpoint
+        >>> s = ModelSettings(provider=Provider.COMPATIBLE, base_url="http://h:1/v1", model="m")
+        >>> e = resolve_endpoint(s, None)
+        >>> code = compare_code([s, s], [e, e], "Hi", labels=["A", "B"])
+        >>> "asyncio.gather" in code and code.count("ChatOpenAI(") == 2
+        True
+    """
+    entries = []
+    for setting, endpoint, label in zip(settings, endpoints, labels, strict=True):
+        direct = endpoint.direct
+        kwargs: dict[str, Any] = chat_model_kwargs(setting, direct)
+        lines = [f"                {name}={value!r}," for name, value in kwargs.items()]
+        lines.insert(2, f'                api_key=os.environ["{direct.key_env_var}"],')
+        lines.append("                http_async_client=http,")
+        note = []
+        if endpoint.network:
+            note = [
+                f"            # The lab ran this one through its network simulator ({endpoint.network});",
+                "            # this code calls the endpoint directly.",
+            ]
+        entries += [*note, f"            {label!r}: ChatOpenAI(", *lines, "            ),"]
+    models = "\n".join(entries)
+    return f'''\
+import asyncio
+import os
+import time
+
+import httpx
+from langchain_openai import ChatOpenAI
+
+PROMPT = {prompt!r}
+
+
+async def stream_one(name: str, llm: ChatOpenAI) -> None:
+    start = time.perf_counter()
+    first_token_s = None
+    text, usage, finish_reason = "", None, None
+    try:
+        async for chunk in llm.astream(PROMPT):
+            if chunk.content:
+                if first_token_s is None:
+                    first_token_s = time.perf_counter() - start
+                text += chunk.content
+            if chunk.usage_metadata:  # the last chunk carries usage (stream_usage=True)
+                usage = chunk.usage_metadata
+            finish_reason = chunk.response_metadata.get("finish_reason") or finish_reason
+    except Exception as exc:  # one endpoint failing does not stop the others
+        print(f"{{name}}: failed after {{time.perf_counter() - start:.3f}} s: {{exc!r}}")
+        return
+    first = "no text" if first_token_s is None else f"{{first_token_s:.3f}} s"
+    print(f"{{name}}: first token {{first}}, total {{time.perf_counter() - start:.3f}} s, "
+          f"finish reason {{finish_reason}}, usage {{usage}}")
+    print(f"    {{text!r}}")
+
+
+async def main() -> None:
+{_ASYNC_CLIENT_NOTE}
+    async with httpx.AsyncClient() as http:
+        endpoints = {{
+{models}
+        }}
+        # One astream per endpoint, all at once: the answers stream side by side.
+        await asyncio.gather(*(stream_one(name, llm) for name, llm in endpoints.items()))
+
+
+asyncio.run(main())
+'''

@@ -76,3 +76,30 @@ def test_retry_snippet_retries_both_ways_through_injected_503s(
     assert runnable_part.count("HTTP 503  client retry #0") == 2  # with_retry: new calls each time
     assert "HTTP 200  client retry #0" in runnable_part
     assert "Exception" not in result.stdout and "Error(" not in result.stdout
+
+
+def test_compare_snippet_races_two_endpoints_against_the_embedded_model(
+    embedded_server: EmbeddedModelServer, local_settings: ModelSettings
+) -> None:
+    from core.netem import PRESETS, start_network_proxy
+    from core.snippets import compare_code
+
+    local_settings = local_settings.with_changes(max_tokens=8)  # two streams on a shared machine
+    endpoint = resolve_endpoint(local_settings, embedded_server)
+    proxy = start_network_proxy()
+    try:
+        route = proxy.route(endpoint.base_url, embedded_server.api_key, PRESETS["Remote API ~300 ms"])
+        remote = Endpoint(provider=endpoint.provider, base_url=route.base_url, model=endpoint.model,
+                          api_key=SecretStr(route.key), key_env_var=endpoint.key_env_var,
+                          upstream=endpoint, network="Remote API ~300 ms")
+        code = compare_code([local_settings, local_settings], [endpoint, remote], "Say hi.",
+                            labels=["A · Embedded model", "B · Embedded model · Remote API ~300 ms"])
+        assert embedded_server.api_key not in code and route.key not in code
+        assert route.base_url not in code  # the snippet calls the real endpoint, not the lab's proxy
+    finally:
+        proxy.stop()
+    result = run_snippet(code, endpoint.key_env_var, embedded_server.api_key)
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = [line for line in result.stdout.splitlines() if "first token" in line]
+    assert len(lines) == 2, result.stdout
+    assert all("finish reason" in line and "'output_tokens':" in line for line in lines)

@@ -1,0 +1,207 @@
+"""The Compare page's pieces: endpoint pickers, live columns, figures, summary and ratios."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import pandas as pd
+import streamlit as st
+from langchain_core.runnables import RunnableConfig
+from langchain_openai import ChatOpenAI
+from pydantic import SecretStr
+
+from components.display import fmt_seconds, show_problem
+from components.runtime import (
+    current_settings,
+    embedded_status,
+    endpoint_with_conditions,
+    environment,
+    run_config,
+)
+from core.compare import (
+    KIND_NAMES,
+    LETTERS,
+    CallFigures,
+    CompareCall,
+    EndpointSpec,
+    EndpointSummary,
+    compare_tags,
+)
+from core.embedded_server import EmbeddedModelUnavailable
+from core.models import Endpoint, build_chat_model, resolve_endpoint
+from core.netem import PRESETS
+from core.settings import ModelSettings, Provider, provider_defaults, validate
+
+NONE = "— none —"
+LIVE_REFRESH_S = 0.25  # per column: a few redraws a second read as "growing" and cost little
+COLUMN_HEIGHT = 220
+
+
+@dataclass(frozen=True)
+class ResolvedEndpoint:
+    """A column ready to call: its spec, settings and endpoint (proxied if a preset is set)."""
+
+    spec: EndpointSpec
+    settings: ModelSettings
+    endpoint: Endpoint
+
+
+def endpoint_picker(index: int, *, default_kind: str, default_network: str, optional: bool) -> EndpointSpec | None:
+    """One column's choice: which endpoint, through which network preset (None = unused)."""
+    letter = LETTERS[index]
+    kinds = [KIND_NAMES[p] for p in Provider] + ([NONE] if optional else [])
+    kind_name = st.selectbox(
+        f"Endpoint {letter}", kinds, index=kinds.index(default_kind), key=f"compare.kind.{index}"
+    )
+    if kind_name == NONE:
+        return None
+    kind = next(p for p in Provider if KIND_NAMES[p] == kind_name)
+    model, base_url = "", ""
+    env = environment()
+    if kind is Provider.OPENAI:
+        default_model = _sidebar_or_env(kind, env)[0]
+        model = st.text_input("Model", default_model, key=f"compare.model.{index}")
+    elif kind is Provider.COMPATIBLE:
+        default_model, default_url, _ = _sidebar_or_env(kind, env)
+        base_url = st.text_input("Base URL", default_url, key=f"compare.url.{index}",
+                                 placeholder="http://localhost:11434/v1")
+        model = st.text_input("Model", default_model, key=f"compare.model.{index}", placeholder="llama3.2")
+    network = st.selectbox(
+        "Network", list(PRESETS), index=list(PRESETS).index(default_network), key=f"compare.net.{index}",
+        help="Through the lab's network proxy on 127.0.0.1: e.g. 'Remote API ~300 ms' holds every "
+        "request 300 ms, so the embedded model answers like a hosted API.",
+    )
+    return EndpointSpec(kind, network, model.strip(), base_url.strip().rstrip("/"))
+
+
+def _sidebar_or_env(kind: Provider, env: dict[str, str]) -> tuple[str, str, str]:
+    """(model, base_url, key) for `kind`: the sidebar's when it is set to `kind`, else the environment's."""
+    settings = current_settings()
+    if settings.provider is kind:
+        return settings.model, settings.base_url, settings.api_key.get_secret_value()
+    return provider_defaults(kind, env)
+
+
+def resolve(spec: EndpointSpec) -> ResolvedEndpoint | str:
+    """The column's settings and endpoint, or a plain-words reason why it cannot be called.
+
+    The key comes from the sidebar (when it is set to the same provider) or the environment,
+    and stays a `SecretStr` in this process: it is never put in the page.
+    """
+    base = current_settings()
+    if spec.kind is Provider.LOCAL:
+        settings = spec.settings(base, model="", base_url="", api_key=SecretStr(""))
+    else:
+        default_model, _, key = _sidebar_or_env(spec.kind, environment())
+        url = spec.base_url if spec.kind is Provider.COMPATIBLE else "https://api.openai.com/v1"
+        settings = spec.settings(base, model=spec.model or default_model, base_url=url, api_key=SecretStr(key))
+    problems = validate(settings)
+    if problems:
+        return " ".join(problems)
+    try:
+        endpoint = resolve_endpoint(settings, embedded_status().server)
+    except EmbeddedModelUnavailable as exc:
+        return str(exc)
+    return ResolvedEndpoint(spec, settings, endpoint_with_conditions(endpoint, PRESETS[spec.network]))
+
+
+def column_model(column: ResolvedEndpoint, http: object, max_tokens: int) -> ChatOpenAI:
+    """A fresh `ChatOpenAI` for one column, on the action's own traced async client."""
+    return build_chat_model(column.settings, column.endpoint, http_async_client=http, max_tokens=max_tokens)
+
+
+def column_config(column: ResolvedEndpoint, run_id: str, label: str) -> RunnableConfig:
+    """The ledger's config for one column: pattern "compare", tagged with the run and the column."""
+    config = run_config("compare", column.endpoint)
+    config["tags"] = compare_tags(run_id, label)
+    config["metadata"] = {"compare_run": run_id, "compare_endpoint": label}
+    return config
+
+
+class LiveColumns:
+    """One column per endpoint: a header, a status line and a box the text grows in.
+
+    `on_chunk` is called on the event loop, which `run_async` drives on the script thread, so
+    it may redraw; it does so at most every `LIVE_REFRESH_S` per column.
+    """
+
+    def __init__(self, labels: Sequence[str], *, key: str) -> None:
+        self.texts = ["" for _ in labels]
+        self._last = [0.0 for _ in labels]
+        self.status = []
+        self.slots = []
+        self.below = []
+        for i, (col, label) in enumerate(zip(st.columns(len(labels), border=True), labels, strict=True)):
+            with col:
+                st.markdown(f"**{label}**")
+                self.status.append(st.empty())
+                with st.container(height=COLUMN_HEIGHT, border=False, key=f"compare-{key}-col-{i}"):
+                    self.slots.append(st.empty())
+                self.below.append(st.container())
+
+    def waiting(self, index: int, message: str = "waiting for the first token…") -> None:
+        self.texts[index] = ""
+        self.status[index].caption(f":material/hourglass_top: {message}")
+        self.slots[index].text("")
+
+    def on_chunk(self, index: int, text: str) -> None:
+        if not self.texts[index]:
+            self.status[index].caption(":material/stream: streaming…")
+        self.texts[index] += text
+        now = time.perf_counter()
+        if now - self._last[index] >= LIVE_REFRESH_S:
+            self._last[index] = now
+            self.slots[index].text(self.texts[index])
+
+    def finish(self, index: int, call: CompareCall, figures: CallFigures, note: str = "") -> None:
+        """The column's final text, its figures and, when it failed, its own problem."""
+        self.slots[index].text(call.text or "—")
+        mark = ":material/check_circle:" if call.ok else ":material/error:"
+        self.status[index].caption(f"{mark} done{note} · {fmt_seconds(figures.total_s)}")
+        with self.below[index]:
+            figure_strip(figures)
+            if call.problem is not None:
+                show_problem(call.problem, what_was_kept="The other columns are not affected.")
+
+
+def figure_strip(f: CallFigures) -> None:
+    """TTFT, tokens/s, total, tokens, cost and finish reason of one call, as a small table."""
+    rows = {
+        "First token (TTFT)": fmt_seconds(f.ttft_s) if f.ttft_s is not None else "not measured",
+        "Tokens/s": f"{f.tokens_per_s:.1f}" if f.tokens_per_s is not None else "not measured",
+        "Total": fmt_seconds(f.total_s),
+        "Input / output tokens": "not reported" if f.input_tokens is None else f"{f.input_tokens} / {f.output_tokens}",
+        "Cost": f.cost_text,
+        "Finish reason": f.finish_reason or "none given",
+    }
+    st.markdown("\n".join(f"- {name}: **{value}**" for name, value in rows.items()))
+
+
+def _p(spread_value: float | None, fmt: str = "s") -> str:
+    if spread_value is None:
+        return "not measured"
+    return fmt_seconds(spread_value) if fmt == "s" else f"{spread_value:.1f}"
+
+
+def summary_table(summaries: Sequence[EndpointSummary], *, repeated: bool) -> None:
+    """One row per endpoint: p50 (and p90 after a repeat) of its figures, failures, cost."""
+    data: dict[str, list[object]] = {"Endpoint": [s.label for s in summaries]}
+    if repeated:
+        data["Calls"] = [f"{s.calls - s.failures} ok / {s.calls}" for s in summaries]
+        data["TTFT p50"] = [_p(s.ttft.p50) for s in summaries]
+        data["TTFT p90"] = [_p(s.ttft.p90) for s in summaries]
+        data["Total p50"] = [_p(s.total.p50) for s in summaries]
+        data["Total p90"] = [_p(s.total.p90) for s in summaries]
+        data["Tokens/s p50"] = [_p(s.tokens_per_s.p50, "n") for s in summaries]
+    else:
+        data["TTFT"] = [_p(s.ttft.p50) for s in summaries]
+        data["Total"] = [_p(s.total.p50) for s in summaries]
+        data["Tokens/s"] = [_p(s.tokens_per_s.p50, "n") for s in summaries]
+        data["Output tokens"] = [
+            "not reported" if s.output_tokens.p50 is None else f"{s.output_tokens.p50:.0f}" for s in summaries
+        ]
+        data["Status"] = ["failed" if s.failures else "ok" for s in summaries]
+    data["Cost" if not repeated else "Cost (all calls)"] = [s.cost_text for s in summaries]
+    st.dataframe(pd.DataFrame(data), hide_index=True, width="stretch")
