@@ -7,6 +7,7 @@ import streamlit as st
 
 from components.cost_view import session_total_line
 from components.pages import HOME, PATTERN_PAGES, home_page, pattern_page
+from components.report_view import report_download_button
 from components.sidebar import render_settings_sidebar, show_network_activity
 from components.theme import apply_projector_style
 
@@ -35,6 +36,7 @@ def run_app(start_page: str = HOME) -> None:
     render_settings_sidebar()
     with st.sidebar:
         total_slot = st.empty()
+        report_slot = st.empty()
     with total_slot:
         session_total_line()
     _routing.active = True
@@ -47,6 +49,8 @@ def run_app(start_page: str = HOME) -> None:
         with total_slot:
             session_total_line()
         show_network_activity()
+        with report_slot:
+            report_download_button()
 
 
 def ensure_router() -> None:
