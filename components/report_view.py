@@ -40,8 +40,9 @@ def remember_endpoint() -> None:
         return
     direct = endpoint.direct
     line = EndpointLine(
-        label=f"{direct.provider.label} · {direct.model}", base_url=direct.base_url,
-        model=direct.model, note=endpoint.network or "direct",
+        label=endpoint.replay or f"{direct.provider.label} · {direct.model}",
+        base_url=direct.base_url, model=direct.model,
+        note="replay of a recording, not live" if endpoint.replay else endpoint.network or "direct",
     )
     seen: list[EndpointLine] = st.session_state.setdefault(SEEN_ENDPOINTS, [])
     if line not in seen:
