@@ -123,14 +123,27 @@ def _record_controls() -> None:
             )
             st.rerun()
         return
-    count = len(recording.exchanges)
-    st.caption(
-        f":red[●] Recording {recording.model}: {count} answer{'s' if count != 1 else ''} saved to "
-        f"{recording.path.name if recording.path else 'memory'}. Make the calls you will replay."
-    )
+    # Filled after the page ran (`show_recording_status`), so the count includes its calls.
+    st.session_state[_STATUS_SLOT] = st.empty()
     if st.button("Stop recording", icon=":material/stop_circle:", key="replay.stop"):
         st.session_state.pop(RECORDING_KEY, None)
         st.rerun()
+
+
+_STATUS_SLOT = "replay.status_slot"
+
+
+def show_recording_status() -> None:
+    """Under the Record button: how many answers are saved. The router calls it after the page."""
+    recording = current_recording()
+    slot = st.session_state.pop(_STATUS_SLOT, None)
+    if recording is None or slot is None:
+        return
+    count = len(recording.exchanges)
+    slot.caption(
+        f":red[●] Recording {recording.model}: {count} answer{'s' if count != 1 else ''} saved to "
+        f"{recording.path.name if recording.path else 'memory'}. Make the calls you will replay."
+    )
 
 
 def _import_control() -> None:
