@@ -125,7 +125,6 @@ def build_chat_model(
 
     Example:
         >>> from core.settings import ModelSettings, Provider
-from core.tracing import traced_http_client
         >>> s = ModelSettings(provider=Provider.COMPATIBLE, base_url="http://localhost:1/v1",
         ...                   model="m")
         >>> build_chat_model(s, resolve_endpoint(s, None)).model_name
