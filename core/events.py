@@ -49,7 +49,7 @@ from pydantic import BaseModel
 from core.bridge import iterate_in_new_loop
 from core.errors import CallProblem, explain_error, redact
 from core.trace import CallTrace
-from core.tracing import CallTracer, traced_async_http_client
+from core.tracing import CallTracer, message_text, traced_async_http_client
 
 Clock = Callable[[], float]
 T = TypeVar("T")
@@ -467,6 +467,7 @@ class EventRecorder:
             if cut:
                 trace = cut[-1]
                 self.error = trace.outcome.problem  # type: ignore[union-attr]
+                self.error_at_s = self.total_s
                 self.error_run_id = trace.run_id
                 self.error_step = self.names.get(trace.run_id, "the model")
 
@@ -815,9 +816,7 @@ def _clip(text: str) -> str:
     return text if len(text) <= SUMMARY_CHARS else text[: SUMMARY_CHARS - 1] + "…"
 
 
-def _message_text(message: BaseMessage) -> str:
-    content = message.content
-    return content if isinstance(content, str) else message.text
+_message_text = message_text  # the one reading of a message's text (core.tracing)
 
 
 def _chunk_text(chunk: Any) -> str:

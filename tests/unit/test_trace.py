@@ -235,3 +235,20 @@ def _streamed(llm):  # noqa: ANN001, ANN202
     capture = StreamCapture(llm, "hi")
     list(capture.text_chunks())
     return capture.record
+
+
+def test_the_embedded_servers_own_prefill_and_decode_timings_reach_the_trace(local_llm) -> None:  # noqa: ANN001
+    streamed = _streamed(local_llm)
+    waited = timed_invoke(local_llm, "hi")
+    for record in (streamed, waited):
+        trace = record.trace
+        assert record.ok and trace is not None
+        server = trace.server
+        assert server is not None and server.source == "llama.cpp timings"
+        assert server.prompt_ms is not None and server.prompt_ms > 0
+        # llama.cpp counts the prompt it processed plus what it reused from its cache.
+        assert (server.prompt_tokens or 0) + (server.cached_tokens or 0) == record.usage.input_tokens  # type: ignore[union-attr]
+        assert server.predicted_tokens == record.usage.output_tokens  # type: ignore[union-attr]
+        parts = anatomy(trace)
+        assert parts is not None and parts.server_timings
+        assert any(s.name.startswith("Server: prefill") for s in parts.segments)
