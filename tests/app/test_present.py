@@ -45,3 +45,18 @@ def test_record_then_replay_on_the_streaming_page(open_page: Callable[[str], App
     _stream(at, "Something never recorded.")
     shown = " ".join(str(e.value) for e in at.error) + " ".join(str(m.value) for m in at.markdown)
     assert "Not in the recording" in shown and "Name two fruits." in shown
+
+
+def test_present_param_turns_presenter_mode_on_and_keeps_it() -> None:
+    from tests.app.conftest import DEFAULT_TIMEOUT_S, _app_opened_on
+
+    at = AppTest.from_function(_app_opened_on, args=("pages/home.py",), default_timeout=DEFAULT_TIMEOUT_S)
+    at.query_params["present"] = "1"
+    at.run()
+    assert not at.exception
+    assert at.session_state["lab.present"] is True
+    styles = " ".join(str(h.proto) for h in at.get("html"))
+    assert "font-size: 2.6rem" in styles  # the projector type is on
+    at.query_params.clear()
+    at.run()  # moving to another page drops the parameter: the session keeps the mode
+    assert at.session_state["lab.present"] is True and at.query_params.get("present") == "1"
