@@ -40,11 +40,13 @@ def endpoint_or_stop() -> Endpoint:
         st.warning("Before calling the model: " + " ".join(problems), icon=":material/settings:")
         st.stop()
     try:
-        return current_endpoint()
+        endpoint = current_endpoint()
     except EmbeddedModelUnavailable as exc:
         st.error(str(exc), icon=":material/error:")
         st.stop()
-    raise AssertionError("unreachable")  # st.stop() raises
+    if endpoint.replay:  # beside the answer about to appear: never passed off as live
+        st.badge(f"REPLAY · {endpoint.replay}", icon=":material/replay:", color="orange")
+    return endpoint
 
 
 def endpoint_for_code() -> Endpoint | None:

@@ -8,6 +8,8 @@ import streamlit as st
 
 from components.cost_view import session_total_line
 from components.pages import HOME, PATTERN_PAGES, home_page, pattern_page
+from components.replay_view import show_recording_status
+from components.report_view import report_download_button
 from components.sidebar import render_settings_sidebar, show_network_activity
 from components.theme import apply_projector_style
 
@@ -21,12 +23,15 @@ def run_app(start_page: str = HOME) -> None:
     Args:
         start_page: the page shown at the root URL (AppTest opens a page directly this way).
     """
+    present = presenter_mode()
     st.set_page_config(
         page_title="Execution Patterns Lab",
         page_icon=":material/science:",
         layout="wide",
+        # ?present=1: the settings sidebar starts collapsed, so the page has the whole projector.
+        initial_sidebar_state="collapsed" if present else "auto",
     )
-    apply_projector_style()
+    apply_projector_style(present=present)
     navigation = st.navigation(
         {
             "": [home_page(default=start_page == HOME)],
@@ -36,6 +41,7 @@ def run_app(start_page: str = HOME) -> None:
     render_settings_sidebar()
     with st.sidebar:
         total_slot = st.empty()
+        report_slot = st.empty()
     with total_slot:
         session_total_line()
     _routing.active = True
@@ -48,6 +54,26 @@ def run_app(start_page: str = HOME) -> None:
         with total_slot:
             session_total_line()
         show_network_activity()
+        show_recording_status()
+        with report_slot:
+            report_download_button()
+
+
+PRESENT_KEY = "lab.present"
+
+
+def presenter_mode() -> bool:
+    """`?present=1` in the URL turns presenter mode on for this session (`?present=0` off).
+
+    Kept in the session, and put back into the URL, so moving between pages keeps it.
+    """
+    wanted = st.query_params.get("present")
+    if wanted is not None:
+        st.session_state[PRESENT_KEY] = wanted not in ("0", "false", "")
+    on = bool(st.session_state.get(PRESENT_KEY, False))
+    if on and wanted is None:
+        st.query_params["present"] = "1"
+    return on
 
 
 def ensure_router() -> None:

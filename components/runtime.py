@@ -25,9 +25,10 @@ from core.embedded_server import (
 )
 from core.langsmith import TracingStatus, load_env_file, tracing_status
 from core.ledger import SessionLedger
-from core.models import Endpoint, build_chat_model, resolve_endpoint
+from core.models import KEY_ENV_VARS, Endpoint, build_chat_model, resolve_endpoint
 from core.netem import NetworkConditions, NetworkProxy, RouteStats, preset_name, start_network_proxy
-from core.settings import ModelSettings, settings_from_env
+from core.replay import Recording, ReplayServer
+from core.settings import ModelSettings, Provider, settings_from_env
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -150,11 +151,74 @@ def network_stats() -> RouteStats:
 def current_endpoint() -> Endpoint:
     """Where calls go now: the settings' endpoint, through the proxy if conditions are set.
 
+    A replay chosen under "Record & replay" wins over everything (its answers come from the
+    recording); while recording, calls go through the proxy with the recorder's tap.
+
     Raises `EmbeddedModelUnavailable` for Local without a server.
     """
+    replay = current_replay()
+    if replay is not None:
+        return replay_endpoint(*replay)
     settings = current_settings()
     endpoint = resolve_endpoint(settings, embedded_status().server)
+    recording = current_recording()
+    if recording is not None:
+        return recording_endpoint(endpoint, current_conditions(), recording)
     return endpoint_with_conditions(endpoint, current_conditions())
+
+
+REPLAY_KEY = "lab.replay"  # (Recording, speed) chosen in the sidebar; absent = live
+RECORDING_KEY = "lab.recording"  # the Recording being made; absent = not recording
+
+
+@st.cache_resource(show_spinner=False)
+def replay_server() -> ReplayServer:
+    """The replay server, started once per app process on 127.0.0.1 (see core/replay.py)."""
+    return ReplayServer().start()
+
+
+def current_replay() -> tuple[Recording, float] | None:
+    """This session's chosen replay (recording, speed), or None for live calls."""
+    return st.session_state.get(REPLAY_KEY)
+
+
+def current_recording() -> Recording | None:
+    """The recording this session is making, or None."""
+    return st.session_state.get(RECORDING_KEY)
+
+
+def replay_endpoint(recording: Recording, speed: float = 1.0) -> Endpoint:
+    """An endpoint answered from `recording` at `speed` (1.0 = recorded pace, 0 = instant).
+
+    The same `ChatOpenAI` path as a live call; `Endpoint.replay` labels it as a replay. The
+    Compare page can offer one per recording.
+    """
+    server = replay_server()
+    route = server.route(recording, speed)
+    pace = "instant" if speed == 0 else f"{speed:g}×"
+    return Endpoint(
+        provider=Provider.COMPATIBLE,
+        base_url=server.base_url,
+        model=recording.model,
+        api_key=SecretStr(route.key),
+        key_env_var=KEY_ENV_VARS[Provider.COMPATIBLE],
+        replay=f"{recording.title} · {pace}",
+    )
+
+
+def recording_endpoint(endpoint: Endpoint, conditions: NetworkConditions, recording: Recording) -> Endpoint:
+    """`endpoint` through the proxy with `recording`'s tap (and the session's conditions)."""
+    direct = endpoint.direct
+    route = network_proxy().route(
+        direct.base_url, direct.api_key.get_secret_value(), conditions, scope=session_scope(),
+        tap=recording.tap,
+    )
+    shown = "" if conditions.is_passthrough else f", {preset_name(conditions) or conditions.describe()}"
+    return Endpoint(
+        provider=direct.provider, base_url=route.base_url, model=direct.model,
+        api_key=SecretStr(route.key), key_env_var=direct.key_env_var, upstream=direct,
+        network=f"recording{shown}",
+    )
 
 
 def chat_model(endpoint: Endpoint, **overrides: object) -> ChatOpenAI:
@@ -171,7 +235,8 @@ def run_config(pattern: str, endpoint: Endpoint, **extra: object) -> RunnableCon
     config: RunnableConfig = {
         "callbacks": [
             ledger().callback(
-                pattern=pattern, provider=endpoint.provider.label, secrets=secrets_of(endpoint)
+                pattern=pattern, provider=endpoint.replay or endpoint.provider.label,
+                secrets=secrets_of(endpoint),
             )
         ],
         "tags": [f"lab:{pattern}"],

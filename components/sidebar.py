@@ -5,6 +5,7 @@ from __future__ import annotations
 import streamlit as st
 from pydantic import SecretStr
 
+from components.replay_view import render_record_and_replay, replay_badge
 from components.runtime import (
     current_conditions,
     current_settings,
@@ -29,6 +30,7 @@ def render_settings_sidebar() -> ModelSettings:
     env = environment()
     with st.sidebar:
         st.header("Model")
+        badge_slot = st.empty()  # filled below, once this run's replay choice is known
         providers = list(Provider)
         provider = st.radio(
             "Provider",
@@ -87,6 +89,9 @@ def render_settings_sidebar() -> ModelSettings:
             st.warning(problem, icon=":material/error:")
         set_conditions(_network_conditions(settings))
         _tracing_line()
+        render_record_and_replay()
+        with badge_slot:
+            replay_badge()
     set_settings(settings)
     return settings
 

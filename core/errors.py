@@ -261,6 +261,13 @@ def _explain_status(
         )
     if isinstance(exc, openai.PermissionDeniedError) or code == 403:
         return problem("forbidden", "Access denied (HTTP 403)", "This key may not use that model; check the account's access.")
+    if getattr(exc, "code", None) == "not_recorded":  # the lab's replay server (core/replay.py)
+        return problem(
+            "not_recorded",
+            "Not in the recording (replay, HTTP 404)",
+            "A replay answers only what was recorded: ask one of the requests listed above, with "
+            "the same prompt and generation settings, or choose Live under Record & replay.",
+        )
     if isinstance(exc, openai.NotFoundError) or code == 404:
         return problem(
             "not_found",

@@ -37,6 +37,8 @@ class Endpoint:
         upstream: when calls go through the lab's network proxy, the endpoint behind it
             (code snippets show that one: the proxy is the lab's, not the user's).
         network: a label for the simulated network conditions, or None for a direct line.
+        replay: "Replay: <model>, recorded <date>" when answers come from a recording (the
+            lab's replay server, `core.replay`), never passed off as live; else None.
     """
 
     provider: Provider
@@ -46,6 +48,7 @@ class Endpoint:
     key_env_var: str
     upstream: Endpoint | None = field(default=None, repr=False, compare=False)
     network: str | None = None
+    replay: str | None = None
 
     @property
     def direct(self) -> Endpoint:
@@ -54,6 +57,8 @@ class Endpoint:
 
     @property
     def label(self) -> str:
+        if self.replay:
+            return f"{self.replay} (not live)"
         via = f" · via network proxy ({self.network})" if self.network else ""
         return f"{self.provider.label} · {self.model}{via}"
 

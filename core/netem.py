@@ -191,6 +191,14 @@ class ProxyRoute:
     accepted_at: collections.deque[float] = field(default_factory=collections.deque, repr=False)
     rng: random.Random = field(default_factory=random.Random, repr=False)
     last_used: float = field(default_factory=time.monotonic, repr=False)
+    # A recorder (`core.replay.Recording.tap`): gets each finished exchange, see `ExchangeTap`.
+    tap: ExchangeTap | None = field(default=None, repr=False)
+
+
+#: tap(request body, status, content type, [(seconds since sent upstream, bytes)], streamed):
+#: called once per answer the upstream finished sending (not for cut or abandoned ones).
+ExchangeTap = Callable[[bytes, int, str, list[tuple[float, bytes]], bool], None]
+_log = logging.getLogger(__name__)
 
 
 class _QuietCuts(logging.Filter):
@@ -313,12 +321,14 @@ class NetworkProxy:
         conditions: NetworkConditions,
         *,
         scope: str = "default",
+        tap: ExchangeTap | None = None,
     ) -> ProxyRoute:
         """The route for this upstream, conditions and scope; the same one on every call.
 
         Reusing the route keeps its limits: a session's rate limit counts all its calls.
+        `tap` records every finished exchange (`core.replay`); a route with a tap is its own.
         """
-        identity = (scope, upstream_base_url.rstrip("/"), upstream_key, conditions)
+        identity = (scope, upstream_base_url.rstrip("/"), upstream_key, conditions, tap)
         with self._lock:
             key = self._by_identity.get(identity)
             if key is not None and key in self._routes:
@@ -334,6 +344,7 @@ class NetworkProxy:
                 conditions=conditions,
                 scope=scope,
                 rng=random.Random(conditions.seed),
+                tap=tap,
             )
             self._routes[key] = made
             self._by_identity[identity] = key
@@ -495,6 +506,8 @@ class NetworkProxy:
         if route.upstream_key:
             out_headers["authorization"] = f"Bearer {route.upstream_key}"
         request = self._client.build_request(scope["method"], url, headers=out_headers, content=body)
+        sent_at = time.perf_counter()  # a recording's offsets count from here
+        taped: list[tuple[float, bytes]] = []
         try:
             upstream = await self._client.send(request, stream=True)
         except httpx.HTTPError as exc:
@@ -528,12 +541,16 @@ class NetworkProxy:
                     return  # uvicorn closes the socket: the client sees an incomplete body
                 await send({"type": "http.response.start", "status": upstream.status_code,
                             "headers": [*resp_headers, (b"content-length", str(len(payload)).encode())]})
+                # Recorded before the answer is handed on: once the client has it, it may replay.
+                _tap(route, body, upstream, [(time.perf_counter() - sent_at, payload)], streamed=False)
                 await send({"type": "http.response.body", "body": payload, "more_body": False})
                 return
             await send({"type": "http.response.start", "status": upstream.status_code,
                         "headers": resp_headers})
             chunks = 0
             async for event in _sse_events(upstream):
+                if route.tap is not None:  # stamped on arrival, before any simulated delay
+                    taped.append((time.perf_counter() - sent_at, event))
                 if disconnected.is_set():
                     return  # the client left: stop reading, so the upstream stops generating
                 if c.cut_stream_after_chunks is not None and chunks >= c.cut_stream_after_chunks:
@@ -543,9 +560,21 @@ class NetworkProxy:
                     await _sleep_unless(disconnected, c.per_chunk_latency_ms / 1000)
                 await send({"type": "http.response.body", "body": event, "more_body": True})
                 chunks += 1
+            _tap(route, body, upstream, taped, streamed=True)  # before the end: see above
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
             await upstream.aclose()
+
+
+def _tap(route: ProxyRoute, body: bytes, upstream: httpx.Response,
+         chunks: list[tuple[float, bytes]], *, streamed: bool) -> None:
+    """Hand a finished exchange to the route's recorder; a recorder fault never fails the call."""
+    if route.tap is None:
+        return
+    try:
+        route.tap(body, upstream.status_code, upstream.headers.get("content-type", ""), chunks, streamed)
+    except Exception:  # the answer was already delivered: log, never break the live call
+        _log.exception("recording an exchange failed")
 
 
 async def _sse_events(response: httpx.Response) -> Any:

@@ -1,0 +1,163 @@
+"""The sidebar's "Record & replay": record an endpoint's answers, replay them offline, labelled."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import streamlit as st
+
+from components.runtime import (
+    RECORDING_KEY,
+    REPLAY_KEY,
+    current_endpoint,
+    current_recording,
+    current_replay,
+)
+from core.batch_jobs import data_dir
+from core.replay import (
+    SPEEDS,
+    ListedRecording,
+    Recording,
+    RecordingError,
+    import_recording,
+    list_recordings,
+    new_recording_path,
+    recording_from_bytes,
+    recording_to_bytes,
+)
+
+LIVE = "Live (no replay)"
+CHOICE_KEY = "replay.choice"
+SPEED_KEY = "replay.speed"
+IMPORTED_KEY = "replay.imported_ids"
+
+
+@st.cache_resource(show_spinner=False, max_entries=64)
+def _loaded(path: str, mtime: float) -> Recording | None:
+    """One `Recording` object per file version, so replay routes are reused across reruns."""
+    try:
+        return recording_from_bytes(Path(path).read_bytes(), path=Path(path), name=Path(path).name)
+    except (OSError, RecordingError):
+        return None
+
+
+def _available() -> tuple[dict[str, Recording], list[ListedRecording]]:
+    """Usable recordings by title, and the files that cannot be used (with their problem)."""
+    usable: dict[str, Recording] = {}
+    bad: list[ListedRecording] = []
+    for item in list_recordings(data_dir()):
+        if item.recording is None:
+            bad.append(item)
+            continue
+        loaded = _loaded(str(item.path), item.path.stat().st_mtime) or item.recording
+        title = loaded.title
+        if title in usable:  # two recordings in the same minute: tell them apart by file
+            title = f"{title} ({item.path.name})"
+        usable[title] = loaded
+    return usable, bad
+
+
+def replay_badge() -> None:
+    """A badge at the top of the sidebar while answers come from a recording."""
+    replay = current_replay()
+    if replay is not None:
+        st.badge(f"REPLAY · {replay[0].title}", icon=":material/replay:", color="orange")
+    elif current_recording() is not None:
+        st.badge("RECORDING answers", icon=":material/radio_button_checked:", color="red")
+
+
+def render_record_and_replay() -> None:
+    """The expander: choose live or a recording; record; export; import."""
+    usable, bad = _available()
+    active = current_replay() is not None or current_recording() is not None
+    with st.expander("Record & replay", icon=":material/replay:", expanded=active):
+        options = [LIVE, *usable]
+        if st.session_state.get(CHOICE_KEY) not in options:
+            st.session_state[CHOICE_KEY] = LIVE
+        choice = st.selectbox(
+            "Answers from", options, key=CHOICE_KEY,
+            help="A recording replays an endpoint's answers offline, chunk by chunk at the recorded "
+            "pace, through the same ChatOpenAI code as a live call.",
+        )
+        if choice == LIVE:
+            st.session_state.pop(REPLAY_KEY, None)
+            _record_controls()
+        else:
+            st.session_state.pop(RECORDING_KEY, None)
+            speed_name = st.segmented_control("Pace", list(SPEEDS), default=next(iter(SPEEDS)),
+                                              key=SPEED_KEY, required=True)
+            recording = usable[choice]
+            st.session_state[REPLAY_KEY] = (recording, SPEEDS[speed_name or next(iter(SPEEDS))])
+            st.caption(
+                f"{len(recording.exchanges)} answer{'s' if len(recording.exchanges) != 1 else ''} "
+                f"of {recording.model} from {recording.upstream or 'an endpoint'}. Only these "
+                "requests are answered; the provider and network settings above are not used."
+            )
+            st.download_button(
+                "Export recording", recording_to_bytes(recording),
+                file_name=recording.path.name if recording.path else "recording.json",
+                mime="application/json", icon=":material/download:", key="replay.export",
+                on_click="ignore",
+            )
+        _import_control()
+        for item in bad:
+            st.warning(f"{item.path.name}: {item.problem}", icon=":material/error:")
+
+
+def _record_controls() -> None:
+    recording = current_recording()
+    if recording is None:
+        if st.button("Record this endpoint's answers", icon=":material/radio_button_checked:",
+                     key="replay.record", help="Every answer from now on (each streamed chunk with "
+                     "its arrival time, usage, finish reason) is saved to a file; no key is saved."):
+            try:
+                endpoint = current_endpoint().direct
+            except Exception as exc:  # no endpoint yet: say why instead of recording nothing
+                st.error(f"Nothing to record from: {exc}", icon=":material/error:")
+                return
+            now = dt.datetime.now(dt.UTC)
+            st.session_state[RECORDING_KEY] = Recording(
+                model=endpoint.model, upstream=endpoint.base_url, recorded_at=now,
+                path=new_recording_path(data_dir(), endpoint.model, now),
+            )
+            st.rerun()
+        return
+    # Filled after the page ran (`show_recording_status`), so the count includes its calls.
+    st.session_state[_STATUS_SLOT] = st.empty()
+    if st.button("Stop recording", icon=":material/stop_circle:", key="replay.stop"):
+        st.session_state.pop(RECORDING_KEY, None)
+        st.rerun()
+
+
+_STATUS_SLOT = "replay.status_slot"
+
+
+def show_recording_status() -> None:
+    """Under the Record button: how many answers are saved. The router calls it after the page."""
+    recording = current_recording()
+    slot = st.session_state.pop(_STATUS_SLOT, None)
+    if recording is None or slot is None:
+        return
+    count = len(recording.exchanges)
+    slot.caption(
+        f":red[●] Recording {recording.model}: {count} answer{'s' if count != 1 else ''} saved to "
+        f"{recording.path.name if recording.path else 'memory'}. Make the calls you will replay."
+    )
+
+
+def _import_control() -> None:
+    uploaded = st.file_uploader("Import a recording", type=["json"], key="replay.import",
+                                help="A file saved with Export recording, on this or another machine.")
+    if uploaded is None:
+        return
+    done: set[str] = st.session_state.setdefault(IMPORTED_KEY, set())
+    if uploaded.file_id in done:
+        return
+    done.add(uploaded.file_id)
+    try:
+        recording = import_recording(uploaded.getvalue(), uploaded.name, data_dir())
+    except RecordingError as exc:
+        st.error(f"Not imported. {exc}", icon=":material/error:")
+        return
+    st.success(f"Imported: {recording.title}. Choose it under Answers from.", icon=":material/check:")

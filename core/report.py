@@ -1,0 +1,419 @@
+"""The session report: one self-contained HTML file of what a browser session did.
+
+A presenter hands this file to a stakeholder after a demo. It must open anywhere, offline, and
+show the same numbers the app showed, so everything is computed here from the session ledger's
+records and their call traces (`core.trace.metrics` / `anatomy`), priced with the session's
+price table (`core.costs`), and plotly.js is embedded inline (about 4.6 MB) instead of loaded
+from a CDN. It prints to PDF from the browser: a print stylesheet starts each section on a new
+page and keeps tables and charts whole.
+
+Safety rules, both tested:
+
+* every text that came from a model, a prompt or an error is passed through `html.escape`, so
+  no model output becomes markup;
+* the endpoints' keys (and the proxy's route keys) are never written: endpoints are shown as
+  provider, base URL and model, and the finished HTML is scrubbed of every secret given, as a
+  second line of defence.
+
+Nothing here imports Streamlit: pages gather their extra figures (stream vs. wait, events
+timeline, async timeline, batch sweep) through `components/report_view.py` and pass them in as
+`ReportSection`s of plotly figures.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import importlib.metadata
+import subprocess
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from core.costs import CostedCall, cost_calls, session_totals
+from core.ledger import CallRecord
+from core.pricing import PriceTable, format_usd
+from core.receipt import receipt_lines
+from core.trace import METRIC_DEFINITIONS, Anatomy, anatomy, metrics
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+#: Libraries whose versions the report states (what produced the numbers).
+LIBRARIES = (
+    "streamlit", "langchain-core", "langchain-openai", "openai", "httpx", "plotly", "llama-cpp-python",
+)
+#: Receipts shown per pattern (the newest); the runs table always lists every call.
+RECEIPTS_PER_PATTERN = 12
+#: Waterfalls drawn per pattern (the newest calls).
+WATERFALLS_PER_PATTERN = 3
+#: Characters of each answer shown in the runs table.
+ANSWER_PREVIEW_CHARS = 240
+REDACTED = "[redacted]"
+
+# Page order of the app, so the report reads like the demo; other patterns follow.
+PATTERN_ORDER = ("streaming", "events", "batch", "async", "metadata", "compare")
+PATTERN_TITLES = {
+    "streaming": "Streaming",
+    "events": "Streaming events",
+    "batch": "Batch",
+    "async": "Async",
+    "metadata": "Metadata & cost",
+    "compare": "Compare",
+}
+
+EMPTY_SESSION_MESSAGE = (
+    "Nothing to report yet: this browser session has made no model calls. Run something on a "
+    "pattern page (e.g. Streaming → Stream), then download the report."
+)
+
+
+class EmptySession(ValueError):
+    """The session made no calls, so there is nothing to report."""
+
+
+@dataclass(frozen=True)
+class ReportFigure:
+    """One chart for the report.
+
+    Attributes:
+        title: shown above the chart.
+        figure: a plotly figure (anything with plotly's ``to_html``).
+        caption: one line under it: what to read in it.
+    """
+
+    title: str
+    figure: Any
+    caption: str = ""
+
+
+@dataclass(frozen=True)
+class ReportSection:
+    """What a page kept besides its ledger records (its last comparison, run, sweep...).
+
+    Attributes:
+        pattern: the page's ledger pattern ("streaming", "events", ...): the section is placed
+            under that pattern's heading.
+        title: the section's heading.
+        facts: (label, value) pairs, shown as a small table; values are escaped.
+        figures: charts.
+    """
+
+    pattern: str
+    title: str
+    facts: tuple[tuple[str, str], ...] = ()
+    figures: tuple[ReportFigure, ...] = ()
+
+
+@dataclass(frozen=True)
+class EndpointLine:
+    """An endpoint as the report names it: never with its key.
+
+    Attributes:
+        label: e.g. "Local · SmolLM2-135M-Instruct".
+        base_url: where calls went (the real endpoint, not the lab's proxy).
+        model: the model name requested.
+        note: e.g. network conditions, or "replay of a recording".
+    """
+
+    label: str
+    base_url: str
+    model: str
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class ReportInputs:
+    """Everything the report is built from.
+
+    Attributes:
+        records: the session ledger's records (`SessionLedger.records()`).
+        price_table: the session's price table (as-of date and source are printed).
+        endpoints: the endpoints the session used.
+        sections: extra sections from the pages' session state.
+        secrets: values that must not appear in the file (keys); scrubbed if they do.
+        generated_at: the report's date (now by default).
+        waterfall_figure: draws one call's anatomy (the app's own chart function), or None to
+            list the segments as a table only.
+    """
+
+    records: Sequence[CallRecord]
+    price_table: PriceTable
+    endpoints: Sequence[EndpointLine] = ()
+    sections: Sequence[ReportSection] = ()
+    secrets: tuple[str, ...] = ()
+    generated_at: dt.datetime = field(default_factory=lambda: dt.datetime.now(dt.UTC))
+    waterfall_figure: Callable[[Anatomy], Any] | None = None
+
+
+def versions() -> dict[str, str]:
+    """The app's version (its git commit) and each library's, "not installed" when absent.
+
+    Example:
+        >>> "streamlit" in versions() and "app" in versions()
+        True
+    """
+    found = {"app": app_version()}
+    for name in LIBRARIES:
+        try:
+            found[name] = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            found[name] = "not installed"
+    return found
+
+
+def app_version() -> str:
+    """The app's git commit (``git describe --always --dirty``), or "unknown" outside git."""
+    try:
+        done = subprocess.run(
+            ["git", "describe", "--always", "--dirty"], cwd=PROJECT_ROOT, capture_output=True,
+            text=True, timeout=5, check=False,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return "unknown (no git)"
+    return done.stdout.strip() if done.returncode == 0 and done.stdout.strip() else "unknown"
+
+
+def report_filename(generated_at: dt.datetime) -> str:
+    """The download's file name, e.g. ``lab-report-2026-12-01-2150.html``.
+
+    Example:
+        >>> report_filename(dt.datetime(2026, 12, 1, 21, 50, tzinfo=dt.UTC))
+        'lab-report-2026-12-01-2150.html'
+    """
+    return f"lab-report-{generated_at:%Y-%m-%d-%H%M}.html"
+
+
+def build_report(inputs: ReportInputs) -> str:
+    """The whole report as one HTML document (UTF-8 text, plotly.js inline).
+
+    Raises:
+        EmptySession: the session made no calls (`EMPTY_SESSION_MESSAGE` says what to do).
+    """
+    if not inputs.records:
+        raise EmptySession(EMPTY_SESSION_MESSAGE)
+    import plotly.offline  # heavy: only when a report is built
+
+    costed = cost_calls(inputs.records, inputs.price_table)
+    body = [
+        _header(inputs, costed),
+        _ledger_section(costed, inputs.price_table),
+    ]
+    by_pattern: dict[str, list[CostedCall]] = {}
+    for item in costed:
+        by_pattern.setdefault(item.record.pattern or "other", []).append(item)
+    extra: dict[str, list[ReportSection]] = {}
+    for section in inputs.sections:
+        extra.setdefault(section.pattern, []).append(section)
+    order = [p for p in PATTERN_ORDER if p in by_pattern or p in extra]
+    order += sorted((set(by_pattern) | set(extra)) - set(order))
+    for pattern in order:
+        body.append(_pattern_section(pattern, by_pattern.get(pattern, []), extra.get(pattern, []), inputs))
+    body.append(_definitions_section())
+    page = _DOCUMENT.format(
+        title="Execution Patterns Lab — session report",
+        style=_STYLE,
+        plotly=plotly.offline.get_plotlyjs(),
+        body="\n".join(body),
+    )
+    return scrub(page, inputs.secrets)
+
+
+def scrub(text: str, secrets: Iterable[str]) -> str:
+    """Replace every secret (longer than 3 characters) in `text` with "[redacted]".
+
+    Example:
+        >>> scrub("key sk-abc123 here", ["sk-abc123"])
+        'key [redacted] here'
+    """
+    for secret in sorted({s for s in secrets if s and len(s) > 3}, key=len, reverse=True):
+        text = text.replace(secret, REDACTED)
+    return text
+
+
+# --- pieces ------------------------------------------------------------------------------------
+
+
+def _e(value: object) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _s(value: float | None, digits: int = 3) -> str:
+    return "not reported" if value is None else f"{value:.{digits}f} s"
+
+
+def _table(headers: Sequence[str], rows: Iterable[Sequence[object]], *, css: str = "") -> str:
+    head = "".join(f"<th>{_e(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in row) + "</tr>" for row in rows)
+    return f'<table class="{css}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def _figure(fig: ReportFigure) -> str:
+    chart = fig.figure.to_html(full_html=False, include_plotlyjs=False, config={"displayModeBar": False})
+    caption = f'<p class="caption">{_e(fig.caption)}</p>' if fig.caption else ""
+    return f'<figure class="chart"><h4>{_e(fig.title)}</h4>{chart}{caption}</figure>'
+
+
+def _header(inputs: ReportInputs, costed: list[CostedCall]) -> str:
+    totals = session_totals(costed)
+    when = inputs.generated_at.astimezone(dt.UTC)
+    endpoints = _table(
+        ["Endpoint", "Base URL", "Model", "Note"],
+        [(e.label, e.base_url, e.model, e.note) for e in inputs.endpoints],
+    ) if inputs.endpoints else "<p>Not recorded.</p>"
+    models = sorted({c.record.model for c in costed})
+    version_rows = list(versions().items())
+    return (
+        '<section class="cover">'
+        "<h1>Execution Patterns Lab — session report</h1>"
+        f'<p class="lead">Generated {_e(when.strftime("%Y-%m-%d %H:%M UTC"))} · '
+        f'<span id="summary">{_e(totals.summary())}</span></p>'
+        "<h3>Endpoints</h3>" + endpoints +
+        f"<p>Models that answered: {_e(', '.join(models))}.</p>"
+        "<h3>Prices</h3>"
+        f'<p>Price table as of <b id="prices-as-of">{_e(inputs.price_table.as_of)}</b>; source: '
+        f"{_e(inputs.price_table.source)}. Costs are tokens × these prices; a call without "
+        "reported usage has an unknown cost, never $0.</p>"
+        "<h3>Versions</h3>" + _table(["Component", "Version"], version_rows, css="narrow") +
+        "</section>"
+    )
+
+
+def _ledger_section(costed: list[CostedCall], table: PriceTable) -> str:
+    totals = session_totals(costed)
+    rows = []
+    for item in costed:
+        r, u = item.record, item.record.usage
+        rows.append((
+            dt.datetime.fromtimestamp(r.started_at, dt.UTC).strftime("%H:%M:%S"),
+            PATTERN_TITLES.get(r.pattern, r.pattern), r.model, r.status,
+            f"{r.latency_s:.3f}",
+            u.input_tokens if u else "not reported", u.output_tokens if u else "not reported",
+            r.finish_reason or "not reported", "failed" if r.error and not u else item.cost_label,
+        ))
+    cost = format_usd(totals.cost_usd) if totals.priced_calls else "unknown"
+    strip = (
+        f"<p class='totals'>Calls <b>{totals.calls}</b> · failed <b>{totals.errors}</b> · usage "
+        f"reported <b>{totals.usage_reported}</b> · input tokens <b>{totals.input_tokens:,}</b> · "
+        f"output tokens <b>{totals.output_tokens:,}</b> · cost <b id='total-cost'>{_e(cost)}</b>"
+        + (" (incomplete: some calls have no usage or no price)" if not totals.cost_complete else "")
+        + "</p>"
+    )
+    return (
+        '<section id="ledger"><h2>Ledger: every call, with totals and cost</h2>' + strip +
+        _table(["Time (UTC)", "Page", "Model", "Status", "Latency (s)", "Input tokens",
+                "Output tokens", "Finish", "Cost"], rows) +
+        f"<p class='caption'>Priced with the table as of {_e(table.as_of)}.</p></section>"
+    )
+
+
+def _pattern_section(
+    pattern: str, calls: list[CostedCall], extras: list[ReportSection], inputs: ReportInputs
+) -> str:
+    title = PATTERN_TITLES.get(pattern, pattern.title())
+    parts = [f'<section class="pattern" id="pattern-{_e(pattern)}"><h2>{_e(title)}</h2>']
+    if calls:
+        parts.append(f"<p>{len(calls)} call{'s' if len(calls) != 1 else ''}.</p>")
+        parts.append(_runs_table(calls))
+    for section in extras:
+        parts.append(f"<h3>{_e(section.title)}</h3>")
+        if section.facts:
+            parts.append(_table(["", ""], section.facts, css="narrow facts"))
+        parts.extend(_figure(f) for f in section.figures)
+    traced = [c for c in calls if c.record.trace is not None]
+    for item in traced[-WATERFALLS_PER_PATTERN:]:
+        parts.append(_waterfall(item, inputs))
+    receipts = calls[-RECEIPTS_PER_PATTERN:]
+    if receipts:
+        more = len(calls) - len(receipts)
+        parts.append("<h3>Receipts</h3>" + (
+            f"<p class='caption'>The newest {len(receipts)}; {more} earlier calls are in the "
+            "runs table above.</p>" if more else ""))
+        parts.append('<div class="receipts">' + "".join(_receipt(c) for c in receipts) + "</div>")
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
+def _runs_table(calls: list[CostedCall]) -> str:
+    rows = []
+    for n, item in enumerate(calls, 1):
+        r = item.record
+        m = metrics(r.trace) if r.trace is not None else None
+        text = r.trace.outcome.text if r.trace is not None and r.trace.outcome else ""
+        preview = text[:ANSWER_PREVIEW_CHARS] + ("…" if len(text) > ANSWER_PREVIEW_CHARS else "")
+        rows.append((
+            n, r.model, "stream" if r.streamed else "whole answer", r.status,
+            _s(m.ttft_s if m else None), _s(m.e2e_s if m else r.latency_s),
+            f"{m.tokens_per_s:.1f}" if m and m.tokens_per_s else "not reported",
+            r.finish_reason or "not reported", item.cost_label,
+            preview if not r.error else f"{preview} [error: {r.error}]",
+        ))
+    return _table(
+        ["#", "Model", "Kind", "Status", "TTFT", "End to end", "Tokens/s", "Finish", "Cost", "Answer"],
+        rows, css="runs",
+    )
+
+
+def _waterfall(item: CostedCall, inputs: ReportInputs) -> str:
+    trace = item.record.trace
+    assert trace is not None
+    parts = anatomy(trace)
+    if parts is None:
+        return ""
+    started = dt.datetime.fromtimestamp(item.record.started_at, dt.UTC).strftime("%H:%M:%S")
+    title = f"Where the time went — call at {started} UTC ({parts.total_ms():.0f} ms)"
+    if inputs.waterfall_figure is not None:
+        return _figure(ReportFigure(title, inputs.waterfall_figure(parts),
+                                    "Each bar is one stretch of the call, measured by the layer named in the legend."))
+    rows = [(s.name, s.layer, f"{s.ms:.1f}") for s in parts.segments]
+    return f"<h4>{_e(title)}</h4>" + _table(["Segment", "Measured by", "ms"], rows, css="narrow")
+
+
+def _receipt(item: CostedCall) -> str:
+    r = item.record
+    meta = r.trace.outcome.response_metadata if r.trace is not None and r.trace.outcome else {}
+    lines = [(line.field, line.value) for line in receipt_lines(meta, r.usage)]
+    lines.append(("cost", item.cost_label))
+    when = dt.datetime.fromtimestamp(r.started_at, dt.UTC).strftime("%H:%M:%S")
+    return (f'<div class="receipt"><h4>{_e(r.model)} · {_e(when)} UTC</h4>'
+            + _table(["Field", "Value"], lines, css="narrow") + "</div>")
+
+
+def _definitions_section() -> str:
+    rows = [(name, text) for name, text in METRIC_DEFINITIONS.items()]
+    return ('<section id="definitions"><h2>What the numbers mean</h2>'
+            + _table(["Figure", "How it is measured"], rows) + "</section>")
+
+
+_STYLE = """
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto;
+       max-width: 1100px; color: #1c1c1c; line-height: 1.4; padding: 0 1rem; }
+h1 { font-size: 1.9rem; } h2 { border-bottom: 2px solid #2E86DE; padding-bottom: .2rem; }
+table { border-collapse: collapse; margin: .6rem 0 1rem; font-size: .85rem; width: 100%; }
+table.narrow { width: auto; }
+th, td { border: 1px solid #ccc; padding: .25rem .45rem; text-align: left; vertical-align: top; }
+th { background: #f0f3f7; }
+td { overflow-wrap: anywhere; }
+.caption { color: #555; font-size: .85rem; }
+.totals { font-size: 1.05rem; }
+.receipts { display: grid; grid-template-columns: repeat(auto-fill, minmax(320px, 1fr)); gap: .8rem; }
+figure.chart { margin: 1rem 0; }
+@media print {
+  body { margin: 0; max-width: none; }
+  section { break-before: page; page-break-before: always; }
+  section.cover { break-before: auto; page-break-before: auto; }
+  figure.chart, .receipt, tr { break-inside: avoid; page-break-inside: avoid; }
+  a { color: inherit; text-decoration: none; }
+}
+"""
+
+_DOCUMENT = """<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{title}</title>
+<style>{style}</style>
+<script type="text/javascript">{plotly}</script>
+</head><body>
+{body}
+</body></html>
+"""
