@@ -1,0 +1,68 @@
+"""AppTest of the Streaming page's Measure section: the real page, the real embedded model."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from streamlit.testing.v1 import AppTest
+
+from components.measure_view import JOB_KEY
+from core.measure import MeasureJob
+
+
+def _wait_for_the_runs(at: AppTest, limit_s: float = 240) -> None:
+    # The runs go on on a worker thread; a real browser polls them with a fragment, AppTest
+    # has to rerun the script itself.
+    deadline = time.monotonic() + limit_s
+    while time.monotonic() < deadline:
+        job = at.session_state[JOB_KEY]
+        if not job.running:
+            break
+        time.sleep(0.5)
+    at.run()
+
+
+def _frames(at: AppTest) -> dict[str, object]:
+    return {df.proto.id: df.value for df in at.dataframe}
+
+
+def test_measured_runs_show_p50_p90_and_the_definitions(open_page: Callable[[str], AppTest]) -> None:
+    at = open_page("pages/streaming.py")
+    at.sidebar.number_input(key="sidebar.max_tokens").set_value(8)
+    at.text_area(key="streaming.prompt").set_value("Name a colour.")
+    at.number_input(key="streaming.measure_runs").set_value(10)
+    at.number_input(key="streaming.measure_warmup").set_value(1)
+    at.button(key="streaming.measure_run").click().run()
+    assert not at.exception
+    _wait_for_the_runs(at)
+    assert not at.exception
+
+    job = at.session_state[JOB_KEY]
+    assert isinstance(job, MeasureJob)
+    snapshot = job.snapshot()
+    assert (snapshot.done, snapshot.warmup_done, snapshot.phase.value) == (10, 1, "done")
+
+    tables = [df.value for df in at.dataframe]
+    stats = next(t for t in tables if "p90" in t.columns and "metric" in t.columns)
+    ttft = stats[stats["metric"] == "TTFT"].iloc[0]
+    assert ttft["n"] == "10"
+    assert ttft["p50"].endswith("ms") and ttft["p90"].endswith("ms")
+    assert ttft["p99"] == "needs ≥ 100 runs"
+    definitions = next(t for t in tables if "this lab" in t.columns)
+    assert {"TTFT", "ITL", "TPOT", "Goodput"} <= set(definitions["metric"])
+    assert {"vLLM bench serve", "GuideLLM", "llmperf", "AIPerf"} <= set(definitions.columns)
+    assert len(at.get("plotly_chart")) >= 1
+
+    # A rerun from any widget keeps the finished runs on screen.
+    at.sidebar.slider(key="sidebar.temperature").set_value(0.3).run()
+    assert any("p90" in df.value.columns for df in at.dataframe)
+
+
+def test_zero_runs_gets_a_clear_message_and_keeps_nothing_running(open_page: Callable[[str], AppTest]) -> None:
+    at = open_page("pages/streaming.py")
+    at.number_input(key="streaming.measure_runs").set_value(0)
+    at.button(key="streaming.measure_run").click().run()
+    assert not at.exception
+    assert any("N must be at least 1" in w.value for w in at.warning)
+    assert JOB_KEY not in at.session_state
