@@ -214,6 +214,12 @@ CREATE TABLE IF NOT EXISTS sweeps (
     owner_pid INTEGER,
     note TEXT NOT NULL DEFAULT ''
 );
+CREATE TABLE IF NOT EXISTS row_marks (
+    job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+    idx INTEGER NOT NULL,
+    chunk_times TEXT NOT NULL,
+    PRIMARY KEY (job_id, idx)
+);
 CREATE INDEX IF NOT EXISTS jobs_by_time ON jobs(created_at);
 """
 
@@ -349,6 +355,20 @@ class JobStore:
                 f"UPDATE rows SET {names} WHERE job_id = ? AND idx = ?",
                 (*values.values(), job_id, index),
             )
+
+    def save_marks(self, job_id: str, index: int, chunk_times_s: Sequence[float]) -> None:
+        """Keep a streamed row's text-chunk arrival times (seconds since its call started)."""
+        with self._writing() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO row_marks (job_id, idx, chunk_times) VALUES (?, ?, ?)",
+                (job_id, index, json.dumps([round(t, 6) for t in chunk_times_s])),
+            )
+
+    def row_marks(self, job_id: str) -> dict[int, list[float]]:
+        """Chunk arrival times of the job's streamed rows, by row index (rows invoked whole have none)."""
+        with self._connect() as db:
+            return {int(r["idx"]): json.loads(r["chunk_times"]) for r in db.execute(
+                "SELECT idx, chunk_times FROM row_marks WHERE job_id = ?", (job_id,))}
 
     def requeue_rows(self, job_id: str, statuses: Sequence[RowStatus]) -> list[int]:
         """Put rows in these statuses back in the queue (their old results cleared)."""
@@ -552,12 +572,18 @@ class _RowTracker(BaseCallbackHandler):
         self.cancel = cancel
         self.started: float | None = None
         self.ended: float | None = None
+        # Text-token arrivals, seen only when the model streams (`streaming=True`: the sweep).
+        self.token_times: list[float] = []
 
     def on_chat_model_start(self, *args: Any, **kwargs: Any) -> None:
         if self.cancel.is_set():
             raise BatchCancelled("cancelled before it started")
         self.started = time.perf_counter()
         self.store.mark_row_running(self.job_id, self.index)
+
+    def on_llm_new_token(self, token: str, **kwargs: Any) -> None:
+        if token and self.started is not None:
+            self.token_times.append(time.perf_counter() - self.started)
 
     def on_llm_end(self, *args: Any, **kwargs: Any) -> None:
         self.ended = time.perf_counter()
@@ -713,6 +739,8 @@ def _run_pass(
             store.save_row(job_id, index, status=RowStatus.FAILED, latency_s=tracker.latency_s,
                            error=f"{problem.title}: {problem.detail}", error_kind=problem.kind)
             failed.append(index)
+            if tracker.token_times:
+                store.save_marks(job_id, index, tracker.token_times)
         else:
             usage = Usage.from_metadata(getattr(output, "usage_metadata", None))
             meta = getattr(output, "response_metadata", None) or {}
@@ -726,6 +754,8 @@ def _run_pass(
                 cost_usd=options.cost_of(usage), finish_reason=meta.get("finish_reason"),
                 model=meta.get("model_name"), error=None, error_kind=None,
             )
+            if tracker.token_times:
+                store.save_marks(job_id, index, tracker.token_times)
     return sorted(failed)
 
 
