@@ -108,8 +108,9 @@ def ecdf_figure(summary: RunSummary) -> go.Figure:
 def definitions_table() -> None:
     """How each metric is computed here and in vLLM, GuideLLM, llmperf and AIPerf (cited)."""
     st.markdown("**Definitions** — the same name, computed differently by each tool:")
-    st.dataframe(pd.DataFrame(definitions_rows()), hide_index=True, width="stretch",
-                 key="measure.definitions", row_height=90)
+    # st.table, not st.dataframe: it wraps the long definitions instead of cutting them off.
+    with st.container(key="measure-definitions"):
+        st.table(pd.DataFrame(definitions_rows()).set_index("metric"))
     with st.expander("Where each definition was read (repository · file · function @ commit)"):
         st.dataframe(pd.DataFrame(sources_rows()), hide_index=True, width="stretch", key="measure.sources")
 
@@ -168,7 +169,7 @@ def _polling_panel() -> None:
         st.rerun()  # draw the finished runs once, with charts and downloads, and stop polling
     _progress(snapshot, job)
     if snapshot.done:
-        st.dataframe(stats_frame(snapshot.summary()), hide_index=True, width="stretch", key="measure.live")
+        st.table(stats_frame(snapshot.summary()).set_index("metric"))
 
 
 def measure_panel(running: bool) -> None:
@@ -215,7 +216,8 @@ def show_results(snapshot: MeasureSnapshot, secrets: tuple[str, ...]) -> None:
             icon=":material/warning:",
         )
     if summary.succeeded:
-        st.dataframe(stats_frame(summary), hide_index=True, width="stretch", key="measure.stats")
+        with st.container(key="measure-stats"):
+            st.table(stats_frame(summary).set_index("metric"))
         st.caption(
             f"{summary.succeeded} successful runs · percentiles: {PERCENTILE_METHOD} · TPOT and "
             f"tokens/s use {summary.token_note}. ITL pools every gap of every run."

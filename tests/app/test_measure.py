@@ -23,10 +23,6 @@ def _wait_for_the_runs(at: AppTest, limit_s: float = 240) -> None:
     at.run()
 
 
-def _frames(at: AppTest) -> dict[str, object]:
-    return {df.proto.id: df.value for df in at.dataframe}
-
-
 def test_measured_runs_show_p50_p90_and_the_definitions(open_page: Callable[[str], AppTest]) -> None:
     at = open_page("pages/streaming.py")
     at.sidebar.number_input(key="sidebar.max_tokens").set_value(8)
@@ -43,20 +39,20 @@ def test_measured_runs_show_p50_p90_and_the_definitions(open_page: Callable[[str
     snapshot = job.snapshot()
     assert (snapshot.done, snapshot.warmup_done, snapshot.phase.value) == (10, 1, "done")
 
-    tables = [df.value for df in at.dataframe]
-    stats = next(t for t in tables if "p90" in t.columns and "metric" in t.columns)
-    ttft = stats[stats["metric"] == "TTFT"].iloc[0]
+    tables = [t.value for t in at.table]
+    stats = next(t for t in tables if "p90" in t.columns)
+    ttft = stats.loc["TTFT"]
     assert ttft["n"] == "10"
     assert ttft["p50"].endswith("ms") and ttft["p90"].endswith("ms")
     assert ttft["p99"] == "needs ≥ 100 runs"
     definitions = next(t for t in tables if "this lab" in t.columns)
-    assert {"TTFT", "ITL", "TPOT", "Goodput"} <= set(definitions["metric"])
+    assert {"TTFT", "ITL", "TPOT", "Goodput"} <= set(definitions.index)
     assert {"vLLM bench serve", "GuideLLM", "llmperf", "AIPerf"} <= set(definitions.columns)
     assert len(at.get("plotly_chart")) >= 1
 
     # A rerun from any widget keeps the finished runs on screen.
     at.sidebar.slider(key="sidebar.temperature").set_value(0.3).run()
-    assert any("p90" in df.value.columns for df in at.dataframe)
+    assert any("p90" in t.value.columns for t in at.table)
 
 
 def test_zero_runs_gets_a_clear_message_and_keeps_nothing_running(open_page: Callable[[str], AppTest]) -> None:
