@@ -156,7 +156,7 @@ def measure_section(prompt: str, endpoint_or_stop: Callable[[], Endpoint]) -> No
             st.warning(str(exc), icon=":material/warning:")
         else:
             _start(prompt, endpoint_or_stop(), n, w)
-            running = True
+            st.rerun()  # redraw with the button disabled and the progress polling
     if isinstance(st.session_state.get(JOB_KEY), MeasureJob):
         measure_panel(running)
 
