@@ -22,7 +22,7 @@ from core.batch_export import cost_note
 from core.batch_input import DEFAULT_MAX_ROWS, Limits
 from core.batch_jobs import JobInfo, JobStatus, JobStore, RowResult, RowStatus, SweepInfo, ideal_wall_s
 from core.pricing import ModelPrice, call_cost, format_usd
-from core.stats import Slo, SloError
+from core.stats import PERCENTILES, Slo, SloError, min_samples_for
 from core.sweep_load import LoadPoint, all_failed, goodput_peak, load_points
 from core.usage import Usage
 
@@ -295,6 +295,8 @@ def _ms(value: float | None) -> str:
 def load_frame(points: Sequence[LoadPoint], slo: Slo | None) -> pd.DataFrame:
     """Per level: calls, failures, request and token throughput, TTFT / e2e p50-p99, goodput."""
     records = []
+    # p99 needs 100 calls per level: a column of "needs ≥ 100 runs" would only crowd the table.
+    shown = [q for q in PERCENTILES if q != 99 or any(p.calls >= min_samples_for(99) for p in points)]
     for p in points:
         summary = p.summary
         row: dict[str, object] = {
@@ -305,7 +307,7 @@ def load_frame(points: Sequence[LoadPoint], slo: Slo | None) -> pd.DataFrame:
         }
         for key, label in (("ttft_s", "TTFT"), ("e2e_s", "e2e")):
             d = summary.distributions[key]
-            for q in d.percentiles:
+            for q in (d.at(pct) for pct in shown):
                 if key == "ttft_s" and p.streamed == 0:
                     row[f"{label} p{q.p}"] = "not observed"
                 elif q.value is None:
@@ -379,6 +381,8 @@ def load_section(store: JobStore, sweep: SweepInfo, slo: Slo | None) -> None:
         st.plotly_chart(load_figure(points, slo), width="stretch", key="batch.load_chart")
     st.dataframe(load_frame(points, slo), hide_index=True, width="stretch", key="batch.load_table")
     notes = ["Failed calls are counted and left out of the latency columns; they are not good calls."]
+    if all(p.calls < min_samples_for(99) for p in points):
+        notes.append(f"p99 needs ≥ {min_samples_for(99)} calls per level, so it is not shown.")
     if any(p.streamed == 0 for p in points):
         notes.append("TTFT is not observed for levels whose rows were invoked whole (no chunks seen).")
     if slo is not None:

@@ -26,7 +26,7 @@ from core.measure import (
     runs_to_csv,
     runs_to_json,
 )
-from core.metric_definitions import definitions_rows, sources_rows
+from core.metric_definitions import DEFINITIONS, TOOLS, Source, definitions_rows
 from core.models import Endpoint
 from core.stats import PERCENTILES, Distribution, RunSummary
 
@@ -106,13 +106,28 @@ def ecdf_figure(summary: RunSummary) -> go.Figure:
 
 
 def definitions_table() -> None:
-    """How each metric is computed here and in vLLM, GuideLLM, llmperf and AIPerf (cited)."""
-    st.markdown("**Definitions** — the same name, computed differently by each tool:")
-    # st.table, not st.dataframe: it wraps the long definitions instead of cutting them off.
+    """How each metric is computed here and in vLLM, GuideLLM, llmperf and AIPerf (cited).
+
+    One tab per tool, each a four-column table (metric, this lab, that tool, where it was
+    read): all five side by side do not fit a projector's width.
+    """
+    st.markdown("**Definitions** — the same name, computed differently by each tool "
+                "(read from each tool's source; the commit is in the last column):")
+    rows = definitions_rows()
     with st.container(key="measure-definitions"):
-        st.table(pd.DataFrame(definitions_rows()).set_index("metric"))
-    with st.expander("Where each definition was read (repository · file · function @ commit)"):
-        st.dataframe(pd.DataFrame(sources_rows()), hide_index=True, width="stretch", key="measure.sources")
+        for tab, tool in zip(st.tabs(list(TOOLS)), TOOLS):
+            with tab:
+                first = DEFINITIONS[0].by_tool(tool).source
+                st.caption(f"Read in github.com/{first.repo} (file · function @ commit in the last column).")
+                # st.table, not st.dataframe: it wraps long definitions instead of cutting them.
+                st.table(pd.DataFrame(
+                    [{"metric": r["metric"], "this lab": r["this lab"], tool: r[tool],
+                      "read in": _short(d.by_tool(tool).source)} for r, d in zip(rows, DEFINITIONS)]
+                ).set_index("metric"))
+
+
+def _short(source: Source) -> str:
+    return f"{source.path} · {source.symbol} @ {source.commit[:7]}"
 
 
 def _start(prompt: str, endpoint: Endpoint, runs: int, warmup: int) -> None:
