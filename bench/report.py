@@ -79,6 +79,12 @@ def targets(results: Results) -> Rows:
     out.append(_target("batch: app runner ÷ bare llm.batch at c = 16",
                        runner["median wall (s)"] / bare["median wall (s)"] if runner and bare else None,
                        1.05, "×", at_most=True))
+    tracing = _find(_rows(results, "bench.trace_overhead"), "path", "traced vs untraced")
+    out.append(_target("tracing: traced first token over untraced",
+                       _ms(tracing["median first token (ms)"]) if tracing else None, 1, "ms", at_most=True))
+    traced_total = re.search(r"[\d.]+", str(tracing["median total (ms)"])) if tracing else None
+    out.append(_target("tracing: traced total ÷ untraced",
+                       float(traced_total.group()) if traced_total else None, 1.02, "×", at_most=True))
     growth = _find(_rows(results, "bench.app_paths"), "measure", "RSS growth")
     match = re.search(r"[-+]?[\d.]+", str(growth["value"])) if growth else None
     out.append(_target("memory: RSS growth over 100 calls",

@@ -23,6 +23,7 @@ from core.costs import (
 )
 from core.pricing import call_cost, format_usd
 from core.receipt import finish_reason_meaning, raw_receipt, receipt_lines
+from components.trace_view import render_waterfall
 from core.streaming import CallTiming
 
 FONT = {"size": 15}
@@ -222,6 +223,7 @@ def receipt_view(record: CallTiming, method: str) -> None:
             value = f"`{_cell(line.value)}`" if line.reported else f"_{line.value}_"
             lines.append(f"- **{line.field}** {value} — {line.meaning} :gray[`{_cell(line.where)}`]")
         st.markdown("\n".join(lines))
+    render_waterfall(record.trace, key="metadata-receipt")
     raw = raw_receipt(record.response_metadata, usage)
     with st.expander("Raw JSON: response_metadata and usage_metadata", icon=":material/data_object:"):
         left, right = st.columns(2)

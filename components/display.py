@@ -12,11 +12,18 @@ from core.settings import validate
 
 
 def show_problem(problem: CallProblem, *, what_was_kept: str | None = None) -> None:
-    """A failed call in plain words: the cause, what the endpoint said, and the fix."""
+    """A failed call in plain words: the cause, what the endpoint said, and the fix.
+
+    An answer that ended early (no finish reason) is a warning, not an error: its text is there,
+    it may just be cut.
+    """
     body = f"**{problem.title}.** {problem.fix}\n\n`{problem.detail}`"
     if what_was_kept:
         body += f"\n\n{what_was_kept}"
-    st.error(body, icon=":material/error:")
+    if problem.kind == "incomplete":
+        st.warning(body, icon=":material/content_cut:")
+    else:
+        st.error(body, icon=":material/error:")
 
 
 def show_code(code: str, *, label: str = "Show the code") -> None:

@@ -82,7 +82,7 @@ def usage_line(record: StreamRecord | InvokeRecord) -> str:
         f"{usage.input_tokens:,} in · {usage.output_tokens:,} out" if usage else "usage not reported"
     )
     return (
-        f"model `{record.model_name or '?'}` · finish reason `{record.finish_reason or '?'}` · "
+        f"model `{record.model_name or '?'}` · finish reason `{record.finish_reason or 'none'}` · "
         f"{tokens} · {fmt_optional(record.total_s, '{:.2f} s')}"
     )
 

@@ -35,6 +35,8 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import RunnableConfig
 
 from core.errors import explain_error, redact
+from core.trace import CallTrace
+from core.tracing import ensure_tracer, outcome_of
 from core.usage import Usage
 
 DATA_DIR_ENV = "LAB_DATA_DIR"
@@ -555,7 +557,9 @@ class BatchCancelled(Exception):
 
 
 class _RowTracker(BaseCallbackHandler):
-    """Marks one row running when its call starts, and times it; stops it if cancelled.
+    """Marks one row running when its call starts; stops it if cancelled.
+
+    Timing is the call trace's (`core.tracing.CallTracer`), not this handler's.
 
     `raise_error` makes LangChain re-raise the `BatchCancelled` from `on_chat_model_start`, so
     a cancelled row fails before any request is sent and comes back from `batch_as_completed`
@@ -570,32 +574,27 @@ class _RowTracker(BaseCallbackHandler):
         self.job_id = job_id
         self.index = index
         self.cancel = cancel
-        self.started: float | None = None
-        self.ended: float | None = None
-        # Text-token arrivals, seen only when the model streams (`streaming=True`: the sweep).
-        self.token_times: list[float] = []
 
     def on_chat_model_start(self, *args: Any, **kwargs: Any) -> None:
         if self.cancel.is_set():
             raise BatchCancelled("cancelled before it started")
-        self.started = time.perf_counter()
         self.store.mark_row_running(self.job_id, self.index)
 
-    def on_llm_new_token(self, token: str, **kwargs: Any) -> None:
-        if token and self.started is not None:
-            self.token_times.append(time.perf_counter() - self.started)
 
-    def on_llm_end(self, *args: Any, **kwargs: Any) -> None:
-        self.ended = time.perf_counter()
+def _save_marks(store: JobStore, job_id: str, index: int, trace: CallTrace | None) -> None:
+    """Keep a streamed row's text-chunk times, on the same origin as its latency (`lc_start`).
 
-    def on_llm_error(self, *args: Any, **kwargs: Any) -> None:
-        self.ended = time.perf_counter()
+    Only the sweep streams its rows (`streaming=True`); a row invoked whole has no chunks.
+    """
+    if trace is not None and trace.lc_start is not None and trace.text_chunks:
+        store.save_marks(job_id, index, [c.at - trace.lc_start for c in trace.text_chunks])
 
-    @property
-    def latency_s(self) -> float | None:
-        if self.started is None:
-            return None
-        return (self.ended or time.perf_counter()) - self.started
+
+def _latency_s(trace: CallTrace | None) -> float | None:
+    """A row's latency: LangChain's model run, start to end (None if it never started)."""
+    if trace is None or trace.lc_start is None:
+        return None
+    return (trace.lc_end if trace.lc_end is not None else time.perf_counter()) - trace.lc_start
 
 
 class _QuietCancelWarnings(logging.Filter):
@@ -711,9 +710,11 @@ def _run_pass(
     indices: list[int],
 ) -> list[int]:
     """One `batch_as_completed` over `indices`; returns the rows that failed."""
-    base: dict[str, Any] = dict(options.config or {})
+    config, tracer = ensure_tracer(options.config, secrets=options.secrets)
+    base: dict[str, Any] = dict(config)
     base_callbacks = list(base.pop("callbacks", None) or [])
     trackers = {i: _RowTracker(store, job_id, i, cancel) for i in indices}
+    run_ids = {i: uuid.uuid4() for i in indices}
     configs: list[RunnableConfig] = [
         {
             **base,  # type: ignore[typeddict-item]
@@ -721,6 +722,7 @@ def _run_pass(
             "callbacks": [trackers[i], *base_callbacks],
             "max_concurrency": options.max_concurrency,
             "metadata": {**base.get("metadata", {}), "batch_job": job_id, "batch_row": i},
+            "run_id": run_ids[i],
         }
         for i in indices
     ]
@@ -730,32 +732,30 @@ def _run_pass(
     )
     for position, output in outputs:
         index = indices[position]
-        tracker = trackers[index]
+        trace = tracer.trace(run_ids[index])
         if isinstance(output, BatchCancelled):
             store.save_row(job_id, index, status=RowStatus.CANCELLED,
                            error="Cancelled before it started.", error_kind="cancelled")
         elif isinstance(output, Exception):
-            problem = explain_error(output, *options.secrets)
-            store.save_row(job_id, index, status=RowStatus.FAILED, latency_s=tracker.latency_s,
+            # What the traced client saw (status, content type, body) names a malformed answer.
+            problem = explain_error(output, *options.secrets, evidence=trace.attempt if trace else None)
+            store.save_row(job_id, index, status=RowStatus.FAILED, latency_s=_latency_s(trace),
                            error=f"{problem.title}: {problem.detail}", error_kind=problem.kind)
             failed.append(index)
-            if tracker.token_times:
-                store.save_marks(job_id, index, tracker.token_times)
+            _save_marks(store, job_id, index, trace)
         else:
-            usage = Usage.from_metadata(getattr(output, "usage_metadata", None))
-            meta = getattr(output, "response_metadata", None) or {}
-            text = output.content if isinstance(output.content, str) else output.text
+            outcome = trace.outcome if trace is not None and trace.outcome is not None else outcome_of(output)
+            usage = outcome.usage
             store.save_row(
-                job_id, index, status=RowStatus.DONE, output=redact(text, *options.secrets),
-                latency_s=tracker.latency_s,
+                job_id, index, status=RowStatus.DONE, output=redact(outcome.text, *options.secrets),
+                latency_s=_latency_s(trace),
                 input_tokens=usage.input_tokens if usage else None,
                 output_tokens=usage.output_tokens if usage else None,
                 total_tokens=usage.total_tokens if usage else None,
-                cost_usd=options.cost_of(usage), finish_reason=meta.get("finish_reason"),
-                model=meta.get("model_name"), error=None, error_kind=None,
+                cost_usd=options.cost_of(usage), finish_reason=outcome.finish_reason,
+                model=outcome.model, error=None, error_kind=None,
             )
-            if tracker.token_times:
-                store.save_marks(job_id, index, tracker.token_times)
+            _save_marks(store, job_id, index, trace)
     return sorted(failed)
 
 

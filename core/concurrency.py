@@ -8,9 +8,10 @@ The modes:
   at most ``n`` in flight; the rest wait their turn client-side.
 * ``astream`` — several ``llm.astream`` at once; their tokens arrive interleaved.
 
-Every call gets a `CallSpan`: start, first token and end, in seconds since the mode began. Start
-and end come from LangChain's own callbacks (``on_chat_model_start`` / ``on_llm_end``), so a call
-that waits for an ``abatch`` slot starts when it really starts, not when it was queued. The
+Every call gets a `CallSpan`: start, first token and end, in seconds since the mode began, read
+from the call's `CallTrace` (the one timing callback, `core.tracing.CallTracer`). Start and end
+are LangChain's own (``on_chat_model_start`` / ``on_llm_end``), so a call that waits for an
+``abatch`` slot starts when it really starts, not when it was queued. The
 *first token* is only known when the answer is streamed: ``invoke``/``ainvoke``/``abatch`` get
 the whole answer in one response, so their first token is not observed (``None``) rather than
 faked by streaming under the hood — that would change the request the mode is about.
@@ -19,7 +20,8 @@ Event loops: langchain-openai (1.7.x) shares one ``httpx.AsyncClient`` per proce
 ``ChatOpenAI`` with the same base URL and timeout (an ``lru_cache``). Its pooled connections
 belong to the event loop that opened them, so the next ``asyncio.run`` — a Streamlit page makes
 one per click — fails with "Event loop is closed" (hidden by retries, which re-send the request).
-`run_mode` therefore gives each action its own loop *and* its own HTTP client, closed with it.
+`run_mode` therefore gives each action its own loop *and* its own HTTP client, closed with it
+(`core.tracing.run_async`, the one sync→async bridge).
 """
 
 from __future__ import annotations
@@ -27,17 +29,22 @@ from __future__ import annotations
 import asyncio
 import enum
 import time
+import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-import httpx
-from langchain_core.callbacks import BaseCallbackHandler
+from uuid import UUID
+
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessageChunk, BaseMessage
 from langchain_core.runnables import RunnableConfig
+from langchain_core.runnables.config import merge_configs
 
 from core.errors import CallProblem, explain_error
+from core.trace import CallTrace
+from core.bridge import run_async
+from core.tracing import ensure_tracer, message_text, outcome_of
 from core.usage import Usage
 
 Clock = Callable[[], float]
@@ -86,7 +93,9 @@ class CallSpan:
         text: the answer (for a stream that failed midway, what arrived).
         usage: token counts, or None when not reported.
         finish_reason: "stop", "length", ... or None.
-        error: the failure, explained; None when the call succeeded.
+        error: the failure, explained; None when the call succeeded (a stream that ended
+            without a finish reason is kind "incomplete", its text kept).
+        trace: the call's `CallTrace` (HTTP marks, server and proxy reports).
     """
 
     index: int
@@ -99,6 +108,7 @@ class CallSpan:
     usage: Usage | None = None
     finish_reason: str | None = None
     error: CallProblem | None = None
+    trace: CallTrace | None = field(default=None, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
@@ -277,60 +287,72 @@ class ModeRun:
         return speedup(baseline.wall_s, self.wall_s)
 
 
-# --- timing hooks --------------------------------------------------------------------------------
+# --- timing: one tracer, read into spans -------------------------------------------------------
 
 
-class SpanTimer(BaseCallbackHandler):
-    """Stamps a `CallSpan` with the start and end LangChain reports for one model call.
+class _Calls:
+    """The runner's side of the tracer: one ``run_id`` per question, and spans kept in sync."""
 
-    A plain callback handler: it does not make LangChain stream (only its internal streaming
-    handlers do), so ``invoke`` stays one request and one response.
-    """
-
-    # A couple of float writes: run inline on the calling thread or loop, never on an executor.
-    run_inline = True
-
-    def __init__(self, span: CallSpan, started: float, clock: Clock) -> None:
-        self.span = span
-        self.started = started
+    def __init__(self, run: ModeRun, config: RunnableConfig | None, secrets: tuple[str, ...], clock: Clock) -> None:
+        self.run = run
+        self.config, self.tracer = ensure_tracer(config, secrets=secrets, clock=clock)
+        self.secrets = secrets + self.tracer.secrets
+        self.started = clock()
         self.clock = clock
+        self.run_ids: dict[int, UUID] = {}
 
-    def _now(self) -> float:
+    def config_for(self, span: CallSpan, **extra: Any) -> RunnableConfig:
+        """The config of one call: the base, a ``call:i`` tag, and its own run id."""
+        run_id = self.run_ids.setdefault(span.index, uuid.uuid4())
+        return merge_configs(self.config, {"tags": [f"call:{span.index}"], "run_id": run_id, **extra})  # type: ignore[typeddict-item]
+
+    def now(self) -> float:
         return self.clock() - self.started
 
-    def on_chat_model_start(self, serialized: dict[str, Any], messages: Any, **kwargs: Any) -> None:
-        if self.span.start_s is None:  # retries inside the client do not restart the call
-            self.span.start_s = self._now()
+    def sync(self) -> ModeRun:
+        """Copy every call's trace into its span (start, tokens, end, outcome)."""
+        for span in self.run.calls:
+            run_id = self.run_ids.get(span.index)
+            trace = self.tracer.trace(run_id) if run_id is not None else None
+            if trace is not None:
+                _sync_span(span, trace, self.started, streams=self.run.mode.streams)
+        return self.run
 
-    def on_llm_end(self, response: Any, **kwargs: Any) -> None:
-        self.span.end_s = self._now()
+    def failed(self, span: CallSpan, exc: BaseException) -> None:
+        if not isinstance(exc, Exception):
+            # Not a failed call: Streamlit stopping the script, Ctrl-C, cancellation. Let it go on.
+            raise exc
+        run_id = self.run_ids.get(span.index)
+        trace = self.tracer.trace(run_id) if run_id is not None else None
+        if trace is not None:
+            _sync_span(span, trace, self.started, streams=self.run.mode.streams)
+        span.error = explain_error(exc, *self.secrets, evidence=trace.attempt if trace else None)
+        if trace is not None and trace.outcome is not None:
+            trace.outcome.problem = span.error
+        if span.end_s is None:
+            span.end_s = self.now()
+        if span.start_s is None:  # failed before the model call began (no start event)
+            span.start_s = span.end_s
 
-    def on_llm_error(self, error: BaseException, **kwargs: Any) -> None:
-        self.span.end_s = self._now()
 
-
-def call_config(
-    base: RunnableConfig | None, timer: SpanTimer, **extra: Any
-) -> RunnableConfig:
-    """`base` (e.g. the ledger's config) plus this call's timer and a call-index tag.
-
-    Example:
-        >>> span = CallSpan(3, "q")
-        >>> cfg = call_config({"tags": ["lab:async"]}, SpanTimer(span, 0.0, time.perf_counter))
-        >>> cfg["tags"], type(cfg["callbacks"][0]).__name__
-        (['lab:async', 'call:3'], 'SpanTimer')
-    """
-    config: dict[str, Any] = dict(base or {})
-    callbacks = config.get("callbacks") or []
-    if not isinstance(callbacks, list):  # a callback manager: copy it, add the timer
-        manager = callbacks.copy()
-        manager.add_handler(timer, inherit=True)
-        config["callbacks"] = manager
-    else:
-        config["callbacks"] = [*callbacks, timer]
-    config["tags"] = [*config.get("tags", []), f"call:{timer.span.index}"]
-    config.update(extra)
-    return config  # type: ignore[return-value]
+def _sync_span(span: CallSpan, trace: CallTrace, started: float, *, streams: bool) -> None:
+    span.trace = trace
+    if trace.lc_start is not None:
+        span.start_s = trace.lc_start - started
+    if streams:
+        times = [c.at - started for c in trace.chunks if c.text]
+        span.token_times_s = times
+        span.first_token_s = times[0] if times else None
+    if trace.lc_end is not None:
+        span.end_s = trace.lc_end - started
+    outcome = trace.outcome
+    if outcome is not None:
+        if outcome.text and not span.text:
+            span.text = outcome.text
+        span.usage = outcome.usage
+        span.finish_reason = outcome.finish_reason
+        if outcome.problem is not None:
+            span.error = outcome.problem
 
 
 def _new_run(mode: Mode, prompts: Sequence[str], setup: str, **kwargs: Any) -> ModeRun:
@@ -340,25 +362,16 @@ def _new_run(mode: Mode, prompts: Sequence[str], setup: str, **kwargs: Any) -> M
 
 
 def _fill_from_message(span: CallSpan, message: BaseMessage) -> None:
+    """For a call the tracer did not see (a model without callbacks): read the message itself."""
+    outcome = outcome_of(message)
     if not span.text:
-        span.text = message.content if isinstance(message.content, str) else message.text
-    span.usage = Usage.from_metadata(getattr(message, "usage_metadata", None))
-    span.finish_reason = (message.response_metadata or {}).get("finish_reason")
-
-
-def _record_failure(span: CallSpan, exc: BaseException, now: float, secrets: tuple[str, ...]) -> None:
-    if not isinstance(exc, Exception):
-        # Not a failed call: Streamlit stopping the script, Ctrl-C, cancellation. Let it go on.
-        raise exc
-    span.error = explain_error(exc, *secrets)
-    if span.end_s is None:
-        span.end_s = now
-    if span.start_s is None:  # failed before the model call began (no start event)
-        span.start_s = span.end_s
+        span.text = outcome.text
+    span.usage = outcome.usage
+    span.finish_reason = outcome.finish_reason
 
 
 async def _with_progress(
-    work: Awaitable[T], run: ModeRun, on_progress: Callable[[ModeRun], None] | None, every_s: float
+    work: Awaitable[T], calls: _Calls, on_progress: Callable[[ModeRun], None] | None, every_s: float
 ) -> T:
     """Await `work`, calling `on_progress(run)` every `every_s` seconds on this loop's thread."""
     if on_progress is None:
@@ -369,7 +382,7 @@ async def _with_progress(
             done, _ = await asyncio.wait({task}, timeout=every_s)
             if done:
                 return task.result()
-            on_progress(run)
+            on_progress(calls.sync())
     finally:
         if not task.done():  # on_progress raised (e.g. the script was stopped): stop the calls
             task.cancel()
@@ -399,40 +412,39 @@ def run_sequential(
         (['A', 'B'], False)
     """
     run = _new_run(Mode.SEQUENTIAL, prompts, setup)
-    started = clock()
+    calls = _Calls(run, config, secrets, clock)
     for span in run.calls:
-        timer = SpanTimer(span, started, clock)
         try:
-            _fill_from_message(span, llm.invoke(span.prompt, config=call_config(config, timer)))
+            _fill_from_message(span, llm.invoke(span.prompt, config=calls.config_for(span)))
         except Exception as exc:  # the next question still runs
-            _record_failure(span, exc, clock() - started, secrets)
+            calls.failed(span, exc)
+        calls.sync()
         if on_progress is not None:
             on_progress(run)
-    run.wall_s = clock() - started
+    run.wall_s = calls.now()
     return run
 
 
 async def _collect(
-    run: ModeRun,
+    calls: _Calls,
     work: Awaitable[list[Any]],
-    started: float,
     *,
     on_progress: Callable[[ModeRun], None] | None,
-    clock: Clock,
-    secrets: tuple[str, ...],
 ) -> ModeRun:
     """Await every call (reporting progress meanwhile), then file each answer or failure.
 
     `work` returns one result per question, in order, exceptions included (gather and abatch
     with `return_exceptions=True`): one failure never throws away the answers that arrived.
     """
-    results = await _with_progress(work, run, on_progress, PROGRESS_EVERY_S)
-    now = clock() - started
+    results = await _with_progress(work, calls, on_progress, PROGRESS_EVERY_S)
+    run = calls.run
+    now = calls.now()
     for span, result in zip(run.calls, results, strict=True):
         if isinstance(result, BaseException):
-            _record_failure(span, result, now, secrets)
+            calls.failed(span, result)
         else:
             _fill_from_message(span, result)
+    calls.sync()
     run.wall_s = now
     return run
 
@@ -457,15 +469,12 @@ async def run_gather(
         (['A', 'B'], True)
     """
     run = _new_run(Mode.GATHER, prompts, setup)
-    started = clock()
+    calls = _Calls(run, config, secrets, clock)
     work = asyncio.gather(
-        *(
-            llm.ainvoke(span.prompt, config=call_config(config, SpanTimer(span, started, clock)))
-            for span in run.calls
-        ),
+        *(llm.ainvoke(span.prompt, config=calls.config_for(span)) for span in run.calls),
         return_exceptions=True,  # one failure must not throw away the answers that arrived
     )
-    return await _collect(run, work, started, on_progress=on_progress, clock=clock, secrets=secrets)
+    return await _collect(calls, work, on_progress=on_progress)
 
 
 async def run_abatch(
@@ -481,7 +490,7 @@ async def run_abatch(
 ) -> ModeRun:
     """``llm.abatch`` with at most `max_concurrency` calls in flight.
 
-    Each question gets its own config (its own timer); LangChain reads the limit from the first.
+    Each question gets its own config (its own run id); LangChain reads the limit from the first.
 
     Example:
         >>> import asyncio
@@ -495,13 +504,10 @@ async def run_abatch(
     if max_concurrency < 1:
         raise ValueError("max_concurrency must be at least 1")
     run = _new_run(Mode.ABATCH, prompts, setup, max_concurrency=max_concurrency)
-    started = clock()
-    configs = [
-        call_config(config, SpanTimer(span, started, clock), max_concurrency=max_concurrency)
-        for span in run.calls
-    ]
+    calls = _Calls(run, config, secrets, clock)
+    configs = [calls.config_for(span, max_concurrency=max_concurrency) for span in run.calls]
     work = llm.abatch(list(prompts), config=configs, return_exceptions=True)
-    return await _collect(run, work, started, on_progress=on_progress, clock=clock, secrets=secrets)
+    return await _collect(calls, work, on_progress=on_progress)
 
 
 async def run_astream(
@@ -531,35 +537,29 @@ async def run_astream(
         (['a b', 'c d'], True)
     """
     run = _new_run(Mode.ASTREAM, prompts, setup)
-    started = clock()
+    calls = _Calls(run, config, secrets, clock)
 
     async def consume(span: CallSpan) -> None:
         received: list[AIMessageChunk] = []  # merged once at the end, not copied per token
         try:
-            stream = llm.astream(span.prompt, config=call_config(config, SpanTimer(span, started, clock)))
-            async for chunk in stream:
+            async for chunk in llm.astream(span.prompt, config=calls.config_for(span)):
                 received.append(chunk)  # type: ignore[arg-type]
-                text = chunk.content if isinstance(chunk.content, str) else chunk.text
+                text = message_text(chunk)
                 if text:
-                    now = clock() - started
-                    if span.first_token_s is None:
-                        span.first_token_s = now
-                    span.token_times_s.append(now)
                     span.text += text
                     if on_chunk is not None:
                         on_chunk(span.index, text)
         except Exception as exc:  # keep the partial text; the other streams go on
-            _record_failure(span, exc, clock() - started, secrets)
+            calls.failed(span, exc)
         finally:
-            if received:
+            if received and span.error is None:
                 _fill_from_message(span, received[0] + received[1:])
             if span.end_s is None:
-                span.end_s = clock() - started
+                span.end_s = calls.now()
 
-    await _with_progress(
-        asyncio.gather(*(consume(span) for span in run.calls)), run, on_progress, PROGRESS_EVERY_S
-    )
-    run.wall_s = clock() - started
+    await _with_progress(asyncio.gather(*(consume(span) for span in run.calls)), calls, on_progress, PROGRESS_EVERY_S)
+    calls.sync()
+    run.wall_s = calls.now()
     return run
 
 
@@ -582,9 +582,10 @@ def run_mode(
     """Run one mode as one action: a fresh model, and for async modes a fresh event loop.
 
     `build_llm(**overrides)` must return a new chat model. Async modes call it inside the new
-    loop with ``http_async_client=`` a client owned by that loop and closed with it, so no
-    connection outlives its loop (the "Event loop is closed" trap described above). Call this
-    from a thread with no running event loop (a Streamlit script, a plain script).
+    loop with ``http_async_client=`` a traced client owned by that loop and closed with it
+    (`run_async`), so no connection outlives its loop (the "Event loop is closed" trap described
+    above). Call this from a thread with no running event loop (a Streamlit script, a plain
+    script).
 
     Example:
         >>> from langchain_core.language_models import FakeListChatModel
@@ -596,20 +597,15 @@ def run_mode(
     if mode is Mode.SEQUENTIAL:
         return run_sequential(build_llm(), prompts, config, **common)
 
-    async def in_fresh_loop() -> ModeRun:
-        async with httpx.AsyncClient() as http:
-            llm = build_llm(http_async_client=http)
-            if mode is Mode.GATHER:
-                return await run_gather(llm, prompts, config, **common)
-            if mode is Mode.ABATCH:
-                return await run_abatch(llm, prompts, max_concurrency, config, **common)
-            return await run_astream(llm, prompts, config, on_chunk=on_chunk, **common)
+    async def work(http: Any) -> ModeRun:
+        llm = build_llm(http_async_client=http)
+        if mode is Mode.GATHER:
+            return await run_gather(llm, prompts, config, **common)
+        if mode is Mode.ABATCH:
+            return await run_abatch(llm, prompts, max_concurrency, config, **common)
+        return await run_astream(llm, prompts, config, on_chunk=on_chunk, **common)
 
-    work = in_fresh_loop()
-    try:
-        return asyncio.run(work)
-    finally:
-        work.close()  # a no-op once it ran; if asyncio.run refused (a loop is running), no warning
+    return run_async(work)
 
 
 def comparison_rows(runs: Mapping[str, Mapping[Mode, ModeRun]]) -> list[dict[str, Any]]:

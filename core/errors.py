@@ -6,8 +6,10 @@ like an API key or bearer token (OpenAI's own 401 message quotes part of the key
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import openai
@@ -70,12 +72,15 @@ except ImportError:  # pragma: no cover - older openai releases use httpx itself
     pass
 
 
-def explain_error(exc: BaseException, *secrets: str) -> CallProblem:
+def explain_error(exc: BaseException, *secrets: str, evidence: Any = None) -> CallProblem:
     """Classify an exception raised by a model call: cause, what was said, and the fix.
 
     LangChain wraps the openai client's errors, which wrap the transport's, so the whole
     chain of causes is examined. Retries the client made are read from the failed request
-    (`x-stainless-retry-count`, set by the openai client on every attempt).
+    (`x-stainless-retry-count`, set by the openai client on every attempt). `evidence` is what
+    the traced HTTP client saw of the last response (a `core.trace.HttpAttempt`: status,
+    Content-Type, the body's first bytes): with it, an HTTP 200 that was not a chat completion
+    is named for what it was (a web page, a non-JSON line, no choices).
 
     Example:
         >>> explain_error(TimeoutError("read timed out")).kind
@@ -117,6 +122,9 @@ def explain_error(exc: BaseException, *secrets: str) -> CallProblem:
             "Check the base URL (host, port, and /v1 where the server expects it) and that "
             "the server is running and reachable from this machine." + _retry_note(retries),
         )
+    malformed = explain_malformed(exc, evidence, secrets)
+    if malformed is not None:
+        return malformed
     if isinstance(exc, RuntimeError) and "event loop is closed" in detail.lower():
         return problem(
             "event_loop",
@@ -128,6 +136,116 @@ def explain_error(exc: BaseException, *secrets: str) -> CallProblem:
         "unexpected", f"Unexpected error ({type(exc).__name__})", detail,
         "Try again; if it persists, check the terminal running the app.", retries,
     )
+
+
+NEWLINE = b"\n"
+_CHECK_URL = (
+    "Check the base URL in the sidebar: an OpenAI-compatible server answers under /v1 "
+    "(e.g. http://localhost:11434/v1, http://localhost:8000/v1), and a proxy or login page "
+    "in between answers for it."
+)
+
+
+def explain_malformed(exc: BaseException | None, evidence: Any, secrets: tuple[str, ...] = ()) -> CallProblem | None:
+    """Name an HTTP 200 that was not a chat completion, from the error and what came back.
+
+    Returns None when the error is not of that kind.
+
+    Example:
+        >>> explain_malformed(ValueError("Unexpected response type from OpenAI-compatible "
+        ...     "endpoint. Expected a dict or openai.BaseModel, got str: '<html>Sign in</html>'"), None).kind
+        'not_json'
+        >>> explain_malformed(json.JSONDecodeError("Expecting value", "{oops", 1), None).title
+        'A line of the streamed answer was not JSON'
+    """
+    chain = _causes(exc) if exc is not None else []
+    status = getattr(evidence, "status", None)
+    content_type = (getattr(evidence, "content_type", None) or "").split(";")[0].strip().lower()
+    head = bytes(getattr(evidence, "head", b"") or b"")
+    tail = bytes(getattr(evidence, "tail", b"") or b"")
+    words = redact(" ".join(str(e) for e in chain), *secrets)
+    looks_html = content_type in ("text/html", "application/xhtml+xml") or head.lstrip()[:15].lower().startswith(
+        (b"<!doctype", b"<html")
+    ) or "got str: '<" in words.lower()
+    if looks_html and (status in (None, 200)) and (exc is None or isinstance(exc, (ValueError, TypeError))):
+        return CallProblem(
+            "not_json",
+            f"The endpoint answered with a web page, not a chat completion (HTTP {status or 200}, HTML)",
+            redact(_page_summary(head) or words[:200], *secrets),
+            _CHECK_URL,
+        )
+    if any(isinstance(e, json.JSONDecodeError) for e in chain):
+        return CallProblem(
+            "bad_json",
+            "A line of the streamed answer was not JSON",
+            redact("The endpoint sent: " + _first_bad_line(head + NEWLINE + tail, words), *secrets),
+            "The server is not speaking OpenAI's streaming format, or something between you and "
+            "it rewrites the stream. What arrived before that line is kept. " + _CHECK_URL,
+        )
+    empty = b'"choices":[]' in head.replace(b" ", b"") or any(
+        isinstance(e, IndexError) and _raised_in(e, "langchain_openai") for e in chain
+    )
+    no_chunks = "no generation chunks were returned" in words.lower()
+    if empty or no_chunks or (exc is None and status == 200):
+        what = "without any choices" if empty else "with no answer in it"
+        return CallProblem(
+            "empty_choices",
+            f"The endpoint answered HTTP 200 {what}",
+            redact(_page_summary(head) or words[:200] or "The response held no message.", *secrets),
+            "A chat completion carries its answer in `choices`; this one had none. The model may "
+            "have been filtered, or the server is not fully OpenAI-compatible: check the model "
+            "name, and " + _CHECK_URL[0].lower() + _CHECK_URL[1:],
+        )
+    return None
+
+
+def stream_ended_early(chunks: int, text_chunks: int) -> CallProblem:
+    """The problem of a stream that ended without a finish reason (no error was raised).
+
+    Example:
+        >>> stream_ended_early(12, 10).kind
+        'incomplete'
+    """
+    return CallProblem(
+        "incomplete",
+        "The stream ended early: the answer may be cut",
+        f"The connection closed after {chunks} chunk{'s' if chunks != 1 else ''} "
+        f"({text_chunks} with text) without a finish reason or [DONE].",
+        "What arrived is kept and shown. Run again for the full answer; if it keeps happening, "
+        "check the server's logs or the timeout of a proxy in between.",
+    )
+
+
+def _page_summary(head: bytes) -> str:
+    """A few readable words of an HTML or text body: its <title>, else its first characters."""
+    text = head.decode("utf-8", "replace")
+    title = re.search(r"<title[^>]*>(.*?)</title>", text, re.IGNORECASE | re.DOTALL)
+    if title and title.group(1).strip():
+        return f"The page's title: \"{title.group(1).strip()[:120]}\""
+    plain = re.sub(r"<[^>]+>", " ", text)
+    plain = re.sub(r"\s+", " ", plain).strip()
+    return plain[:160]
+
+
+def _first_bad_line(head: bytes, words: str) -> str:
+    for line in head.decode("utf-8", "replace").splitlines():
+        data = line.removeprefix("data:").strip()
+        if not line.startswith("data:") or data == "[DONE]":
+            continue
+        try:
+            json.loads(data)
+        except ValueError:
+            return repr(data[:120])
+    return words[:160]
+
+
+def _raised_in(exc: BaseException, package: str) -> bool:
+    tb = exc.__traceback__
+    while tb is not None:
+        if package in (tb.tb_frame.f_globals.get("__name__") or ""):
+            return True
+        tb = tb.tb_next
+    return False
 
 
 def _explain_status(exc: openai.APIStatusError, problem, retries: int | None) -> CallProblem:  # noqa: ANN001

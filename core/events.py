@@ -36,9 +36,6 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from uuid import UUID
 
-import httpx
-import openai
-
 from langchain_core.callbacks import adispatch_custom_event
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
@@ -49,7 +46,10 @@ from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda, R
 from langchain_core.tools import BaseTool, tool
 from pydantic import BaseModel
 
+from core.bridge import iterate_in_new_loop
 from core.errors import CallProblem, explain_error, redact
+from core.trace import CallTrace
+from core.tracing import CallTracer, message_text, traced_async_http_client
 
 Clock = Callable[[], float]
 T = TypeVar("T")
@@ -202,88 +202,7 @@ def build_chain(key: str, llm: BaseChatModel, *, fail_tool: bool = False) -> Run
 # ---------------------------------------------------------------------------------------------
 
 
-def iterate_in_new_loop(
-    make_aiter: Callable[[], AsyncIterator[T]],
-    *,
-    on_close: Callable[[], Awaitable[Any]] | None = None,
-    idle_s: float | None = None,
-) -> Iterator[T | None]:
-    """Iterate an async iterator from synchronous code, one item per step, on a fresh loop.
-
-    The loop only runs while the next item is awaited, so the caller can do its own work (redraw
-    a page) between items on its own thread. With `idle_s`, `None` is yielded whenever no item
-    arrived for that long, so the caller can refresh a screen during a long pause (waiting for
-    a model's first token) without waiting for the next item. Stopping early cancels the
-    iterator (and the chain behind it); `on_close` then runs on the same loop (to close clients
-    bound to it) before the loop is closed.
-
-    Example:
-        >>> async def numbers():
-        ...     for n in range(3):
-        ...         yield n
-        >>> list(iterate_in_new_loop(numbers))
-        [0, 1, 2]
-        >>> async def slow():
-        ...     await asyncio.sleep(0.05)
-        ...     yield "late"
-        >>> list(iterate_in_new_loop(slow, idle_s=0.01))[-2:]
-        [None, 'late']
-    """
-    loop = asyncio.new_event_loop()
-    aiter = None
-    pending: asyncio.Future[T] | None = None
-    try:
-        aiter = make_aiter()
-        while True:
-            if pending is None:
-                pending = asyncio.ensure_future(aiter.__anext__(), loop=loop)
-            if idle_s is not None:
-                done, _ = loop.run_until_complete(asyncio.wait({pending}, timeout=idle_s))
-                if not done:
-                    yield None  # nothing yet: let the caller refresh
-                    continue
-            else:
-                loop.run_until_complete(asyncio.wait({pending}))
-            finished, pending = pending, None
-            try:
-                item = finished.result()
-            except StopAsyncIteration:
-                return
-            yield item
-    finally:
-        try:
-            if pending is not None and not pending.done():
-                pending.cancel()  # before closing the iterator: it is running inside this task
-                loop.run_until_complete(asyncio.gather(pending, return_exceptions=True))
-            _wind_down(loop, aiter, on_close)
-        finally:
-            loop.close()
-
-
-def _wind_down(
-    loop: asyncio.AbstractEventLoop,
-    aiter: AsyncIterator[Any] | None,
-    on_close: Callable[[], Awaitable[Any]] | None,
-) -> None:
-    # Stopped early (a rerun mid-run), the chain still has tasks and open HTTP streams on this
-    # loop: close the iterator, cancel what is left and let it finish, and only then close the
-    # clients and async generators. Failures while cancelling are expected and not news.
-    if aiter is not None and hasattr(aiter, "aclose"):
-        try:
-            loop.run_until_complete(aiter.aclose())
-        except Exception:  # noqa: S110 - the run is being abandoned
-            pass
-    pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
-    for task in pending:
-        task.cancel()
-    if pending:
-        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
-    if on_close is not None:
-        loop.run_until_complete(on_close())
-    loop.run_until_complete(loop.shutdown_asyncgens())
-
-
-def fresh_async_http_client() -> httpx.AsyncClient:
+def fresh_async_http_client() -> Any:
     """An async HTTP client for one run: pass it to `ChatOpenAI(http_async_client=...)`.
 
     Without one, every `ChatOpenAI` with the same base URL and timeout shares one process-wide
@@ -291,7 +210,7 @@ def fresh_async_http_client() -> httpx.AsyncClient:
     next run's fresh loop then fails with "Event loop is closed". Close it with the run
     (`stream_events(..., http_clients=[client])`).
     """
-    return openai.DefaultAsyncHttpxClient()
+    return traced_async_http_client()
 
 
 def stream_events(
@@ -299,7 +218,7 @@ def stream_events(
     inputs: Any,
     config: RunnableConfig | None = None,
     *,
-    http_clients: Sequence[httpx.AsyncClient] = (),
+    http_clients: Sequence[Any] = (),
     idle_s: float | None = None,
     **filters: Any,
 ) -> Iterator[dict[str, Any] | None]:
@@ -445,7 +364,13 @@ class EventRecorder:
         ({'on_chain_start': 1, 'on_chain_end': 1}, True)
     """
 
-    def __init__(self, *, clock: Clock = time.perf_counter, secrets: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, *, clock: Clock = time.perf_counter, secrets: tuple[str, ...] = (), tracer: CallTracer | None = None
+    ) -> None:
+        """`tracer` (the run's `CallTracer`, e.g. the ledger's in its config) lends what the HTTP
+        client saw to name a malformed answer, and its traces tell a model stream that ended
+        without a finish reason from a finished one."""
+        self.tracer = tracer
         self.events: list[RecordedEvent] = []
         self.names: dict[str, str] = {}  # run id -> runnable name, for the parent column
         self.error: CallProblem | None = None
@@ -509,7 +434,9 @@ class EventRecorder:
     def fail(self, exc: BaseException) -> None:
         """Keep an exception raised from the event iterator, and the step it came from."""
         self.error_at_s = self.elapsed_s()
-        problem = explain_error(exc, *self.secrets)
+        failed = [t for t in self.model_traces() if t.status == "failed"]
+        evidence = failed[-1].attempt if failed else None
+        problem = explain_error(exc, *self.secrets, evidence=evidence)
         if self._last_error_event is not None:
             # A step that reports its own failure (tools do: on_tool_error) is the source.
             self.error_step = self._last_error_event.name
@@ -534,6 +461,19 @@ class EventRecorder:
 
     def finish(self) -> None:
         self.total_s = self.elapsed_s()
+        if self.error is None:
+            # No error came out of the iterator, but a model's stream may have ended early.
+            cut = [t for t in self.model_traces() if t.outcome is not None and t.outcome.problem is not None]
+            if cut:
+                trace = cut[-1]
+                self.error = trace.outcome.problem  # type: ignore[union-attr]
+                self.error_at_s = self.total_s
+                self.error_run_id = trace.run_id
+                self.error_step = self.names.get(trace.run_id, "the model")
+
+    def model_traces(self) -> list[CallTrace]:
+        """The traces of this run's model calls (empty without a tracer)."""
+        return self.tracer.traces() if self.tracer is not None else []
 
     def watch(
         self, events: Iterable[Mapping[str, Any] | None]
@@ -876,9 +816,7 @@ def _clip(text: str) -> str:
     return text if len(text) <= SUMMARY_CHARS else text[: SUMMARY_CHARS - 1] + "…"
 
 
-def _message_text(message: BaseMessage) -> str:
-    content = message.content
-    return content if isinstance(content, str) else message.text
+_message_text = message_text  # the one reading of a message's text (core.tracing)
 
 
 def _chunk_text(chunk: Any) -> str:

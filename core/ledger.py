@@ -1,8 +1,9 @@
-"""The session ledger: one record per model call, made on any page.
+"""The session ledger: one record per model call, made on any page, with its call trace.
 
-Calls are recorded by a LangChain callback handler passed in the call's `RunnableConfig`, so
-`invoke`, `stream`, `batch`, `ainvoke`, `abatch` and chains inside `astream_events` all report
-the same way, including calls that run on LangChain's worker threads.
+Calls are recorded by the one timing callback (`core.tracing.CallTracer`) passed in the call's
+`RunnableConfig`, so `invoke`, `stream`, `batch`, `ainvoke`, `abatch` and chains inside
+`astream_events` all report the same way, including calls that run on LangChain's worker
+threads. Each record keeps the call's `CallTrace`, so any page's calls can be aggregated.
 """
 
 from __future__ import annotations
@@ -13,13 +14,10 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
-from uuid import UUID
+from dataclasses import field
 
-from langchain_core.callbacks import BaseCallbackHandler
-from langchain_core.outputs import ChatGeneration, LLMResult
-
-from core.errors import redact
+from core.trace import CallTrace
+from core.tracing import CallTracer
 from core.usage import Usage
 
 
@@ -39,6 +37,9 @@ class CallRecord:
         streamed: the call streamed tokens (so missing usage means no usage chunk came).
         model_reported: the response named its model; when False `model` is the requested
             name (LangChain's own usage callback drops such calls; the ledger keeps them).
+        status: "complete", "incomplete" (a stream that ended without a finish reason) or
+            "failed".
+        trace: the call's full trace (marks, server and proxy reports).
     """
 
     run_id: str
@@ -52,10 +53,38 @@ class CallRecord:
     error: str | None = None
     streamed: bool = False
     model_reported: bool = True
+    status: str = "complete"
+    trace: CallTrace | None = field(default=None, repr=False, compare=False)
 
     @property
     def usage_reported(self) -> bool:
         return self.usage is not None
+
+    @classmethod
+    def from_trace(cls, trace: CallTrace) -> CallRecord:
+        """The ledger's view of a finished trace.
+
+        Latency is LangChain's model run, start to end (or error), as the ledger always showed.
+        """
+        outcome = trace.outcome
+        start = trace.lc_start if trace.lc_start is not None else trace.origin
+        end = trace.lc_end if trace.lc_end is not None else (trace.end or start)
+        reported = outcome.model if outcome is not None else None
+        return cls(
+            run_id=trace.run_id,
+            pattern=trace.pattern,
+            provider=trace.provider,
+            model=str(reported or trace.model_requested),
+            started_at=trace.started_wall,
+            latency_s=end - start,
+            usage=outcome.usage if outcome else None,
+            finish_reason=outcome.finish_reason if outcome else None,
+            error=outcome.problem.as_text() if outcome and outcome.problem else None,
+            streamed=trace.streamed,
+            model_reported=bool(reported),
+            status=trace.status,
+            trace=trace,
+        )
 
 
 class SessionLedger:
@@ -76,6 +105,14 @@ class SessionLedger:
         with self._lock:
             self._records.append(record)
 
+    def add_trace(self, trace: CallTrace) -> None:
+        """Record a finished call from its trace (the tracer's sink)."""
+        self.add(CallRecord.from_trace(trace))
+
+    def traces(self) -> list[CallTrace]:
+        """The traces of every recorded call, oldest first."""
+        return [r.trace for r in self.records() if r.trace is not None]
+
     def records(self) -> list[CallRecord]:
         """A snapshot, oldest first."""
         with self._lock:
@@ -94,13 +131,13 @@ class SessionLedger:
 
     def callback(
         self, *, pattern: str, provider: str, secrets: tuple[str, ...] = ()
-    ) -> LedgerCallbackHandler:
-        """A callback handler that records every chat-model call it sees into this ledger.
+    ) -> CallTracer:
+        """The timing callback, recording every chat-model call it sees into this ledger.
 
         `secrets` (the endpoint's keys) are removed from recorded error messages: an endpoint's
         401 message may quote the key, and the ledger is exported as CSV.
         """
-        return LedgerCallbackHandler(self, pattern=pattern, provider=provider, secrets=secrets)
+        return CallTracer(pattern=pattern, provider=provider, secrets=secrets, sink=self.add_trace)
 
     def to_csv(self) -> str:
         """All records as CSV text (no keys or prompts: only what the ledger holds)."""
@@ -120,6 +157,7 @@ class SessionLedger:
                 "reasoning_tokens",
                 "total_tokens",
                 "finish_reason",
+                "status",
                 "error",
             ]
         )
@@ -139,115 +177,8 @@ class SessionLedger:
                     u.reasoning_tokens if u else "",
                     u.total_tokens if u else "",
                     r.finish_reason or "",
+                    r.status,
                     r.error or "",
                 ]
             )
         return out.getvalue()
-
-
-class LedgerCallbackHandler(BaseCallbackHandler):
-    """Records chat-model calls (start, end or error) into a `SessionLedger`.
-
-    Pass it in `config={"callbacks": [handler]}`; LangChain propagates it to nested runs.
-    """
-
-    # Recording is a few attribute writes under a lock: run it inline rather than on an
-    # executor, so async calls do not hop threads for it.
-    run_inline = True
-
-    def __init__(
-        self,
-        ledger: SessionLedger,
-        *,
-        pattern: str,
-        provider: str,
-        secrets: tuple[str, ...] = (),
-    ) -> None:
-        self.ledger = ledger
-        self.pattern = pattern
-        self.provider = provider
-        self._secrets = secrets
-        self._starts: dict[UUID, tuple[float, float, str]] = {}
-        self._streamed: set[UUID] = set()
-        self._lock = threading.Lock()
-
-    def on_chat_model_start(
-        self,
-        serialized: dict[str, Any],
-        messages: list[list[Any]],
-        *,
-        run_id: UUID,
-        metadata: dict[str, Any] | None = None,
-        invocation_params: dict[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        params = invocation_params or kwargs.get("invocation_params") or {}
-        model = str(
-            params.get("model")
-            or params.get("model_name")
-            or (metadata or {}).get("ls_model_name")
-            or "unknown model"
-        )
-        with self._lock:
-            self._starts[run_id] = (time.time(), time.perf_counter(), model)
-
-    def on_llm_new_token(self, token: str, *, run_id: UUID, **kwargs: Any) -> None:
-        # Only streaming calls emit tokens: remember which runs streamed.
-        with self._lock:
-            self._streamed.add(run_id)
-
-    def _pop_start(self, run_id: UUID) -> tuple[float, float, str]:
-        with self._lock:
-            return self._starts.pop(run_id, (time.time(), time.perf_counter(), "unknown model"))
-
-    def _pop_streamed(self, run_id: UUID) -> bool:
-        with self._lock:
-            if run_id in self._streamed:
-                self._streamed.discard(run_id)
-                return True
-            return False
-
-    def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
-        usage = None
-        finish_reason = None
-        reported_model = None
-        generation = response.generations[0][0] if response.generations and response.generations[0] else None
-        if isinstance(generation, ChatGeneration):
-            message = generation.message
-            usage = Usage.from_metadata(getattr(message, "usage_metadata", None))
-            meta = message.response_metadata or {}
-            reported_model = meta.get("model_name")
-            finish_reason = meta.get("finish_reason")
-        if generation is not None and not finish_reason:
-            finish_reason = (generation.generation_info or {}).get("finish_reason")
-        self._record(run_id, usage=usage, finish_reason=finish_reason, reported_model=reported_model)
-
-    def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
-        self._record(run_id, error=redact(f"{type(error).__name__}: {error}", *self._secrets))
-
-    def _record(
-        self,
-        run_id: UUID,
-        *,
-        usage: Usage | None = None,
-        finish_reason: str | None = None,
-        reported_model: str | None = None,
-        error: str | None = None,
-    ) -> None:
-        """Close the run opened in `on_chat_model_start` and add its record to the ledger."""
-        started_at, started_perf, requested_model = self._pop_start(run_id)
-        self.ledger.add(
-            CallRecord(
-                run_id=str(run_id),
-                pattern=self.pattern,
-                provider=self.provider,
-                model=str(reported_model or requested_model),
-                started_at=started_at,
-                latency_s=time.perf_counter() - started_perf,
-                usage=usage,
-                finish_reason=finish_reason,
-                error=error,
-                streamed=self._pop_streamed(run_id),
-                model_reported=bool(reported_model),
-            )
-        )

@@ -14,6 +14,7 @@ from pydantic import SecretStr
 
 from core.embedded_server import EmbeddedModelServer, EmbeddedModelUnavailable
 from core.settings import ModelSettings, Provider
+from core.tracing import traced_http_client
 
 # Environment variables the generated code snippets read keys from: snippets never hold a key.
 KEY_ENV_VARS = {
@@ -125,4 +126,6 @@ def build_chat_model(
         'm'
     """
     kwargs = chat_model_kwargs(settings, endpoint) | overrides
+    # Through the traced client, so every call's trace has its HTTP marks (core/tracing.py).
+    kwargs.setdefault("http_client", traced_http_client())
     return ChatOpenAI(api_key=endpoint.api_key, **kwargs)

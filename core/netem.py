@@ -412,15 +412,18 @@ class NetworkProxy:
             message, retry_after = refusal
             await _respond(
                 send, 429, _error_body(message, "rate_limit_error", "rate_limit_exceeded"),
-                extra_headers=[(b"retry-after", str(retry_after).encode())],
+                extra_headers=[(b"retry-after", str(retry_after).encode()), (b"x-lab-proxy-refused", b"429")],
             )
             return
 
         route.in_flight += 1
         route.accepted_at.append(time.monotonic())
+        held_ms = 0.0
         try:
             if c.first_byte_latency_ms:
+                held_from = time.perf_counter()
                 await _sleep_unless(disconnected, c.first_byte_latency_ms / 1000)
+                held_ms = (time.perf_counter() - held_from) * 1000.0
                 if disconnected.is_set():
                     return
             if c.error_rate and route.rng.random() < c.error_rate:
@@ -432,6 +435,7 @@ class NetworkProxy:
                         f"({c.error_rate:.0%} of requests fail).",
                         "server_error", "service_unavailable",
                     ),
+                    extra_headers=[(b"x-lab-proxy-refused", b"503"), *_report(held_ms, 0.0)],
                 )
                 return
             if c.stall:
@@ -439,7 +443,7 @@ class NetworkProxy:
                 # Hold the request open without a byte until the client gives up.
                 await _sleep_unless(disconnected, STALL_LIMIT_S)
                 return
-            await self._forward(route, scope, headers, body, send, disconnected)
+            await self._forward(route, scope, headers, body, send, disconnected, held_ms)
         finally:
             route.in_flight -= 1
 
@@ -474,6 +478,7 @@ class NetworkProxy:
         body: bytes,
         send: Send,
         disconnected: asyncio.Event,
+        held_ms: float = 0.0,
     ) -> None:
         assert self._client is not None
         c = route.conditions
@@ -508,7 +513,7 @@ class NetworkProxy:
                 (k.encode("latin-1"), v.encode("latin-1"))
                 for k, v in upstream.headers.items()
                 if k.lower() not in _HOP_HEADERS
-            ] + [(PROXY_HEADER.encode(), b"netem")]
+            ] + [(PROXY_HEADER.encode(), b"netem"), *_report(held_ms, c.per_chunk_latency_ms)]
             is_sse = upstream.headers.get("content-type", "").startswith("text/event-stream")
             if not is_sse:
                 payload = await upstream.aread()
@@ -588,6 +593,18 @@ async def _sleep_unless(event: asyncio.Event, seconds: float) -> None:
         await asyncio.wait_for(event.wait(), timeout=seconds)
     except TimeoutError:
         pass
+
+
+def _report(held_ms: float, chunk_delay_ms: float) -> list[tuple[bytes, bytes]]:
+    """The proxy's own account of the waits it injected, as response headers.
+
+    The lab's traced HTTP client reads them (`core.trace.ProxyReport`), so a call's waterfall
+    shows the simulated latency as the proxy's, measured by the proxy, not guessed.
+    """
+    return [
+        (b"x-lab-proxy-held-ms", f"{held_ms:.3f}".encode()),
+        (b"x-lab-proxy-chunk-delay-ms", f"{chunk_delay_ms:g}".encode()),
+    ]
 
 
 async def _respond(

@@ -1,8 +1,10 @@
 """Streaming and its contrast with waiting: timed records of `stream` and `invoke` calls.
 
-`StreamCapture` sits between `llm.stream(...)` and `st.write_stream`: it stamps every chunk on
-arrival, keeps the usage-only final chunk (which `st.write_stream` would skip, its text being
-empty), and turns a failure mid-stream into a recorded error while keeping the partial text.
+`StreamCapture` sits between `llm.stream(...)` and `st.write_stream`: it keeps every chunk (the
+usage-only final chunk included, which `st.write_stream` would skip, its text being empty), and
+turns a failure mid-stream into a recorded problem while keeping the partial text. Timing comes
+from the call's `CallTrace` (`core.tracing.CallTracer`, the one timing callback): a record's
+chunk times are the trace's, counted from the moment the runner began the call.
 """
 
 from __future__ import annotations
@@ -17,6 +19,8 @@ from langchain_core.messages import AIMessageChunk
 from langchain_core.runnables import RunnableConfig
 
 from core.errors import CallProblem, explain_error
+from core.trace import CallTrace, Outcome
+from core.tracing import ensure_tracer, failed_outcome, for_one_call, message_text, outcome_of
 from core.usage import Usage
 
 Clock = Callable[[], float]
@@ -36,7 +40,13 @@ class ChunkArrival:
 
 @dataclass
 class CallTiming:
-    """What every timed call has: the text, when it ended, usage and how it finished."""
+    """What every timed call has: the text, when it ended, usage and how it finished.
+
+    Attributes:
+        error: the call's problem, explained — a failure, or an answer that is not whole (a
+            stream that ended without a finish reason: kind "incomplete", its text kept).
+        trace: the call's full trace (marks, server and proxy reports), when one was taken.
+    """
 
     prompt: str
     started_at: float = field(default_factory=time.time)
@@ -47,10 +57,26 @@ class CallTiming:
     model_name: str | None = None
     response_metadata: dict[str, Any] = field(default_factory=dict)
     error: CallProblem | None = None
+    trace: CallTrace | None = field(default=None, repr=False, compare=False)
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+    @property
+    def incomplete(self) -> bool:
+        """The answer arrived only in part: the stream ended early, or failed mid-way."""
+        return self.error is not None and (self.error.kind in ("incomplete", "stream_cut") or bool(self.text))
+
+    def take_outcome(self, outcome: Outcome) -> None:
+        """Copy a trace's outcome into this record (the text already shown stays)."""
+        if outcome.text and not self.text:
+            self.text = outcome.text
+        self.usage = outcome.usage
+        self.finish_reason = outcome.finish_reason
+        self.model_name = outcome.model
+        self.response_metadata = dict(outcome.response_metadata)
+        self.error = outcome.problem
 
 
 @dataclass
@@ -102,7 +128,8 @@ class InvokeRecord(CallTiming):
 class StreamCapture:
     """Stream a prompt and record everything about it, yielding only the text.
 
-    Feed `text_chunks()` to `st.write_stream`; read `record` during or after.
+    Feed `text_chunks()` to `st.write_stream`; read `record` during or after. The call is
+    traced by the `CallTracer` in `config` (the session ledger's), or by one of its own.
 
     Example:
         >>> from langchain_core.language_models import GenericFakeChatModel
@@ -111,8 +138,8 @@ class StreamCapture:
         >>> capture = StreamCapture(fake, "Say hello")
         >>> "".join(capture.text_chunks())
         'Hello there'
-        >>> capture.record.chunk_count > 1
-        True
+        >>> capture.record.chunk_count > 1, capture.record.trace.status
+        (True, 'complete')
     """
 
     def __init__(
@@ -134,26 +161,34 @@ class StreamCapture:
     def text_chunks(self) -> Iterator[str]:
         """Yield each chunk's text as it arrives; never raises for a failed call."""
         record = self.record
-        start = self._clock()
+        config, tracer = ensure_tracer(self.config, secrets=self._secrets, clock=self._clock)
+        origin = self._clock()
+        call, run_id = for_one_call(config, tracer, origin)
+        trace: CallTrace | None = None
         # Merged once at the end: adding chunk by chunk would copy the growing message on every
         # token, which is measurable client time on long answers (bench/stream_overhead.py).
         received: list[AIMessageChunk] = []
+        failure: Exception | None = None
         try:
-            for chunk in self.llm.stream(record.prompt, config=self.config):
-                now = self._clock() - start
+            for chunk in self.llm.stream(record.prompt, config=call):
                 record.chunk_count_all += 1
                 received.append(chunk)  # type: ignore[arg-type]
-                text = chunk.content if isinstance(chunk.content, str) else chunk.text
+                text = message_text(chunk)
                 if text:
-                    record.chunks.append(ChunkArrival(at_s=now, text=text))
+                    if trace is None:
+                        trace = tracer.trace(run_id)
+                    # The tracer stamped this chunk as LangChain produced it, just before it came here.
+                    at = trace.chunks[-1].at if trace is not None and trace.chunks else self._clock()
+                    record.chunks.append(ChunkArrival(at_s=at - origin, text=text))
                     record.text += text
                     yield text
         except Exception as exc:  # a failed call is data here: keep what arrived
-            record.error = explain_error(exc, *self._secrets)
+            failure = exc
         finally:
-            record.total_s = self._clock() - start
-            if received:
-                _copy_metadata(received[0] + received[1:], record)
+            end = self._clock()
+            record.total_s = end - origin
+            trace = tracer.trace(run_id)
+            _settle(record, trace, end, received, failure, self._secrets + tracer.secrets)
             self.done = True
 
 
@@ -175,23 +210,50 @@ def timed_invoke(
         '42'
     """
     record = InvokeRecord(prompt=prompt)
-    start = clock()
+    config, tracer = ensure_tracer(config, secrets=secrets, clock=clock)
+    origin = clock()
+    call, run_id = for_one_call(config, tracer, origin)
+    message: Any = None
+    failure: Exception | None = None
     try:
-        message = llm.invoke(prompt, config=config)
-        record.text = message.content if isinstance(message.content, str) else message.text
-        _copy_metadata(message, record)
+        message = llm.invoke(prompt, config=call)
     except Exception as exc:
-        record.error = explain_error(exc, *secrets)
-    record.total_s = clock() - start
+        failure = exc
+    end = clock()
+    record.total_s = end - origin
+    _settle(record, tracer.trace(run_id), end, [message] if message is not None else [], failure, secrets + tracer.secrets)
     return record
 
 
-def _copy_metadata(message: Any, record: CallTiming) -> None:
-    record.usage = Usage.from_metadata(getattr(message, "usage_metadata", None))
-    metadata = dict(getattr(message, "response_metadata", None) or {})
-    record.response_metadata = metadata
-    record.finish_reason = metadata.get("finish_reason")
-    record.model_name = metadata.get("model_name")
+def _settle(
+    record: CallTiming,
+    trace: CallTrace | None,
+    end: float,
+    received: list[Any],
+    failure: Exception | None,
+    secrets: tuple[str, ...],
+) -> None:
+    """Give the record its outcome: the trace's, or (no trace was taken) one read here."""
+    record.trace = trace
+    if trace is not None:
+        trace.finished = end
+        record.started_at = trace.started_wall
+    merged = (received[0] + received[1:] if len(received) > 1 else received[0]) if received else None
+    if failure is not None:
+        outcome = failed_outcome(failure, trace, secrets, record.text)
+        # Metadata that arrived before the failure (a model name, a usage chunk) is kept too.
+        if merged is not None:
+            meta = outcome_of(merged)
+            outcome.usage, outcome.model, outcome.response_metadata = meta.usage, meta.model, meta.response_metadata
+        if trace is not None:
+            trace.outcome = outcome
+    elif trace is not None and trace.outcome is not None:
+        outcome = trace.outcome
+    elif merged is not None:
+        outcome = outcome_of(merged, trace, secrets)
+    else:
+        outcome = Outcome(status="complete")
+    record.take_outcome(outcome)
 
 
 def in_frames(

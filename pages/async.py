@@ -7,6 +7,7 @@ import time
 import pandas as pd
 import streamlit as st
 
+from components.trace_view import render_waterfall
 from components.async_view import LiveStreams, mode_summary, progress_line, timeline_figure
 from components.display import endpoint_for_code, endpoint_or_stop, fmt_seconds, show_code, show_problem
 from components.router import ensure_router
@@ -208,6 +209,18 @@ if runs:
             "with the number of calls in flight. (Other programs busy on this machine slow the "
             "embedded model down and make its numbers jumpy.)"
         )
+
+    with st.expander("Where one call's time went", icon=":material/waterfall_chart:"):
+        traced = [(run, call) for run in shown for call in run.calls if call.trace is not None]
+        if traced:
+            picked = st.selectbox(
+                "Call", range(len(traced)), key="async.trace_pick",
+                format_func=lambda i: f"{traced[i][0].mode.label} · question {traced[i][1].index + 1}: "
+                f"{traced[i][1].prompt[:60]}",
+            )
+            render_waterfall(traced[picked][1].trace, key="async-call", title="This call, layer by layer")
+        else:
+            st.caption("No call of these runs was traced.")
 
     with st.expander("The answers", icon=":material/chat:"):
         for run in shown:

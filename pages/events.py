@@ -22,6 +22,7 @@ from components.events_view import (
 )
 from components.router import ensure_router
 from components.runtime import chat_model, current_settings, run_config, secrets_of
+from core.tracing import find_tracer
 from core.events import CHAINS, EventFilter, EventRecorder, build_chain, fresh_async_http_client, stream_events
 from core.snippets import events_code
 
@@ -75,7 +76,10 @@ def watch_live(chain_key: str, topic: str, fail_tool: bool) -> EventsRun:
     # loop of a previous run (see fresh_async_http_client).
     http = fresh_async_http_client()
     chain = build_chain(chain_key, chat_model(endpoint, http_async_client=http), fail_tool=fail_tool)
-    recorder = EventRecorder(secrets=secrets_of(endpoint))
+    config = run_config("events", endpoint)
+    # The run's tracer (the ledger's) lends the recorder what the HTTP client saw: it names a
+    # malformed answer and a model stream that stopped without a finish reason.
+    recorder = EventRecorder(secrets=secrets_of(endpoint), tracer=find_tracer(config))
     run = EventsRun(chain_key, topic, fail_tool, recorder)
     st.session_state[LAST_RUN] = run  # a rerun mid-run keeps what was captured
     for key in FILTER_KEYS:  # filters name the previous run's steps: start unfiltered
@@ -84,7 +88,7 @@ def watch_live(chain_key: str, topic: str, fail_tool: bool) -> EventsRun:
     last_draw = 0.0
     redraws = 0
     events = stream_events(
-        chain, {"topic": topic}, run_config("events", endpoint), http_clients=(http,),
+        chain, {"topic": topic}, config, http_clients=(http,),
         idle_s=REFRESH_S,  # also wake up while no event comes, so the screen never lags behind
     )
     for _ in recorder.watch(events):

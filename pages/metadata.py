@@ -29,6 +29,7 @@ from components.router import ensure_router
 from components.runtime import chat_model, current_settings, ledger, run_config, secrets_of
 from core.costs import cross_check, ledger_csv, session_totals
 from core.snippets import metadata_code
+from components.trace_view import render_waterfall
 from core.streaming import CallTiming, StreamCapture, in_frames, timed_invoke
 
 PATTERN = "metadata"
@@ -124,10 +125,12 @@ with receipt_tab:
         last_method, last, check = st.session_state[LAST_RECEIPT]
         if last.error:
             show_problem(last.error, what_was_kept="The text that arrived is kept above." if last.text else None)
-        else:
+        if last.ok or last.incomplete:
             finish_badge(last.finish_reason)
             receipt_view(last, last_method)
             st.caption(check.explanation())
+        else:
+            render_waterfall(last.trace, key="metadata-receipt")
     code_endpoint = endpoint_for_code()
     if code_endpoint is not None:
         price = current_price_table().price_for(code_endpoint.model)

@@ -12,6 +12,7 @@ from components.router import ensure_router
 from components.display import endpoint_for_code, endpoint_or_stop, show_code, show_problem
 from components.measure_view import measure_section
 from components.runtime import chat_model, current_settings, run_config, secrets_of
+from components.trace_view import render_waterfall
 from components.streaming_view import (
     first_word_metrics,
     stream_metrics,
@@ -23,6 +24,8 @@ from core.snippets import streaming_code
 from core.streaming import InvokeRecord, StreamCapture, StreamRecord, in_frames, timed_invoke
 
 ensure_router()  # a first visit straight to this page: see components/router.py
+# The page's own mark: the waterfall says how long the rerun took before the call began.
+SCRIPT_STARTED = time.perf_counter()
 
 EXAMPLES = {
     "Joke": "Tell me a joke about a cat who learns to cook.",
@@ -96,8 +99,13 @@ def stream_here(endpoint: Endpoint, *, compact: bool = False, **model_overrides:
     draw_metrics(metrics_slot, capture.record, compact=compact, running=True)
     with answer_box():
         st.write_stream(live_text(capture, metrics_slot, compact=compact))
+    trace = capture.record.trace
+    if trace is not None:
+        trace.page_started, trace.shown = SCRIPT_STARTED, time.perf_counter()
     draw_metrics(metrics_slot, capture.record, compact=compact)
     render_outcome(capture.record)
+    if not compact:
+        render_waterfall(trace, key="streaming")
     return capture.record
 
 
@@ -108,7 +116,7 @@ def render_outcome(record: StreamRecord | InvokeRecord) -> None:
             record.error,
             what_was_kept=f"The {kept:,} characters that arrived are kept above." if kept else None,
         )
-    else:
+    if record.ok or record.incomplete:
         st.caption(usage_line(record))
 
 
@@ -122,6 +130,8 @@ def render_stored(record: StreamRecord | InvokeRecord, *, compact: bool = False)
         with answer_box():
             st.markdown(record.text)
     render_outcome(record)
+    if not compact:
+        render_waterfall(record.trace, key="streaming")
 
 
 def comparison_columns():  # noqa: ANN201

@@ -73,3 +73,29 @@ def test_code_snippet_never_contains_the_key(open_page: Callable[[str], AppTest]
 
     key = embedded_status().server.api_key
     assert key not in code
+
+
+def _shown_ms(text: str) -> tuple[float, float]:
+    """A figure as the page shows it ('84 ms', '1.23 s') in ms, and the half-step it is rounded to."""
+    value, unit = text.split()
+    return (float(value), 0.5) if unit == "ms" else (float(value) * 1000, 5.0)
+
+
+def test_the_waterfall_adds_up_to_the_ttft_and_total_shown_beside_it(open_page: Callable[[str], AppTest]) -> None:
+    at = open_page("pages/streaming.py")
+    at.sidebar.number_input(key="sidebar.max_tokens").set_value(16)
+    at.text_area(key="streaming.prompt").set_value("Name three colours.")
+    next(b for b in at.button if b.label == "Stream").click().run()
+    assert not at.exception
+    assert any("Where the time went" in m.value for m in at.markdown)
+    metrics = {m.label: m.value for m in at.metric}
+    segments = at.dataframe[0].value
+    assert {"segment", "measured by", "ms", "how it was measured"} <= set(segments.columns)
+    # The server's own report is a segment: llama.cpp's prefill, with the prompt's token count.
+    assert any(name.startswith("Server: prefill (") for name in segments["segment"])
+    to_first_text = segments.loc[segments["part of"] == "time to first text", "ms"].sum()
+    ttft_ms, ttft_step = _shown_ms(metrics["Time to first token"])
+    total_ms, total_step = _shown_ms(metrics["Total time"])
+    # Within 1 ms, plus the rounding of the figures on screen (the table keeps 0.01 ms per row).
+    assert abs(to_first_text - ttft_ms) <= 1 + ttft_step + 0.01 * len(segments)
+    assert abs(segments["ms"].sum() - total_ms) <= 1 + total_step + 0.01 * len(segments)

@@ -1,10 +1,14 @@
-"""The fault matrix: every network fault × stream, invoke, batch and astream_events.
+"""The fault matrix: every network fault × every pattern's real runner.
 
 Each fault is produced for real — the lab's proxy in front of the embedded llama.cpp server
-(or a tiny fake OpenAI-compatible server, for the unknown-model 404 the real one never gives),
-or a closed port — and each call goes through `ChatOpenAI` as a page's would. What is asserted
-is what the user sees: the kind of problem, the words naming the cause and the fix, the retries
-made, and that whatever had arrived is kept.
+(or a tiny fake OpenAI-compatible server, for what the real one never gives: an unknown-model
+404, an HTML page with status 200, a completion without choices, a stream line that is not JSON,
+a stream that stops without a finish reason), or a closed port — and each call goes through
+`ChatOpenAI` and the runner a page uses: `StreamCapture` (Streaming, Metadata & cost),
+`timed_invoke` (Metadata & cost, stream vs. wait), the batch job runner (Batch), the async modes
+(Async: ainvoke + gather and astream) and the events recorder (Streaming events). What is
+asserted is what the user sees: the kind of problem, the words naming the cause and the fix, the
+retries made, and that whatever had arrived is kept.
 """
 
 from __future__ import annotations
@@ -14,19 +18,22 @@ import socket
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-import openai
 import pytest
 from langchain_core.messages import AIMessage
 from pydantic import SecretStr
 
+from core.batch_jobs import JobStore, RowStatus, RunOptions, run_job
+from core.concurrency import Mode, run_mode
 from core.embedded_server import EmbeddedModelServer
+from core.events import EventRecorder, fresh_async_http_client
 from core.errors import CallProblem, explain_error
 from core.ledger import SessionLedger
 from core.models import Endpoint, build_chat_model
 from core.netem import NetworkConditions, NetworkProxy, start_network_proxy
 from core.settings import ModelSettings, Provider
 from core.streaming import StreamCapture, timed_invoke
-from tests.fake_openai import FakeOpenAI
+from core.tracing import CallTracer
+from tests.fake_openai import BAD_JSON_LINE, EMPTY_CHOICES, HTML_PAGE, NO_FINISH, FakeOpenAI
 
 FAKE_KEY = "fake-upstream-key-5b1d"
 PROMPT = "Count from one to ten."
@@ -65,6 +72,10 @@ class Fault:
     max_retries: int = 0
     timeout_s: float = 120.0  # generous: the machine is shared; only the stall uses a short one
     retries_visible: bool = False
+    streams_only: bool = False  # the fault lives in the stream: a whole answer never meets it
+    raises: bool = True  # the client raises; False: the stream just ends, and the trace says so
+    keeps_text: bool = False  # text arrives before the fault, and must be kept
+    named_by_trace: bool = False  # the bare exception says too little: the trace's evidence names it
 
 
 FAULTS = {
@@ -75,7 +86,15 @@ FAULTS = {
     "timeout": Fault("timeout", "timeout", "embedded", NetworkConditions(stall=True), timeout_s=0.5),
     "connection refused": Fault("connection", "base URL", "closed"),
     "stream cut": Fault("stream_cut", "run again", "embedded", NetworkConditions(cut_stream_after_chunks=3)),
+    "stream ends without a finish reason": Fault(
+        "incomplete", "may be cut", "fake", model=NO_FINISH, streams_only=True, raises=False, keeps_text=True),
+    "HTML page with status 200": Fault("not_json", "base URL", "fake", model=HTML_PAGE, named_by_trace=True),
+    "200 with empty choices": Fault(
+        "empty_choices", "choices", "fake", model=EMPTY_CHOICES, raises=False, named_by_trace=True),
+    "stream line that is not JSON": Fault(
+        "bad_json", "not JSON", "fake", model=BAD_JSON_LINE, streams_only=True, keeps_text=True),
 }
+WHOLE_ANSWER_FAULTS = [name for name, fault in FAULTS.items() if not fault.streams_only]
 
 
 @pytest.fixture
@@ -133,12 +152,13 @@ def test_stream(name: str, make_llm) -> None:  # noqa: ANN001
     _assert_explained(capture.record.error, fault, secrets)
     # Nothing that arrived is lost: the page shows exactly these pieces, and the ledger has the call.
     assert "".join(pieces) == capture.record.text
-    if fault.kind == "stream_cut":
+    if fault.kind == "stream_cut" or fault.keeps_text:
         assert capture.record.text and capture.record.chunk_count >= 1
     assert len(ledger) == 1 and ledger.records()[0].error
+    assert ledger.records()[0].status == ("incomplete" if not fault.raises else "failed")
 
 
-@pytest.mark.parametrize("name", list(FAULTS))
+@pytest.mark.parametrize("name", WHOLE_ANSWER_FAULTS)
 def test_invoke(name: str, make_llm) -> None:  # noqa: ANN001
     fault = FAULTS[name]
     llm, secrets = make_llm(fault)
@@ -147,15 +167,45 @@ def test_invoke(name: str, make_llm) -> None:  # noqa: ANN001
     assert record.total_s is not None
 
 
-@pytest.mark.parametrize("name", list(FAULTS))
-def test_batch(name: str, make_llm) -> None:  # noqa: ANN001
+@pytest.mark.parametrize("name", WHOLE_ANSWER_FAULTS)
+def test_batch(name: str, make_llm, tmp_path) -> None:  # noqa: ANN001
     fault = FAULTS[name]
     llm, secrets = make_llm(fault)
     results = llm.batch([PROMPT, "Say hi."], return_exceptions=True)
     assert len(results) == 2
     for result in results:
         assert isinstance(result, Exception), result
-        _assert_explained(explain_error(result, *secrets), fault, secrets)
+        if not fault.named_by_trace:
+            _assert_explained(explain_error(result, *secrets), fault, secrets)
+    # The Batch page's own runner: every row failed, each with the cause named, keys redacted.
+    store = JobStore(tmp_path / "batch.sqlite3")
+    job_id = store.create_job([PROMPT, "Say hi."], source="matrix", endpoint="e", model="m", max_concurrency=2)
+    run_job(store, job_id, llm, RunOptions(max_concurrency=2, secrets=secrets))
+    rows = store.rows(job_id)
+    assert [r.status for r in rows] == [RowStatus.FAILED, RowStatus.FAILED]
+    for row in rows:
+        assert row.error_kind == fault.kind, row
+        assert all(secret not in (row.error or "") for secret in secrets)
+
+
+@pytest.mark.parametrize("name", list(FAULTS))
+@pytest.mark.parametrize("mode", [Mode.GATHER, Mode.ASTREAM])
+def test_async_modes(name: str, mode: Mode, make_llm) -> None:  # noqa: ANN001
+    fault = FAULTS[name]
+    if fault.streams_only and not mode.streams:
+        pytest.skip("a whole answer never meets a fault inside a stream")
+    secrets: tuple[str, ...] = ()
+
+    def build(**overrides):  # noqa: ANN003, ANN202
+        nonlocal secrets
+        llm, secrets = make_llm(fault, **overrides)
+        return llm
+
+    run = run_mode(mode, [PROMPT], build)
+    (call,) = run.calls
+    _assert_explained(call.error, fault, secrets)
+    if fault.keeps_text:
+        assert call.text, "what arrived before the fault is kept"
 
 
 @pytest.mark.parametrize("name", list(FAULTS))
@@ -163,26 +213,36 @@ def test_astream_events(name: str, make_llm) -> None:  # noqa: ANN001
     fault = FAULTS[name]
     secrets: tuple[str, ...] = ()
 
-    async def collect() -> tuple[list[dict], BaseException | None]:
+    tracer = CallTracer()
+
+    async def collect() -> tuple[list[dict], BaseException | None, EventRecorder]:
         nonlocal secrets
         events: list[dict] = []
-        # An HTTP client owned by this event loop: langchain-openai otherwise shares one per
-        # base URL across loops, and the next asyncio.run finds "Event loop is closed".
-        async with openai.DefaultAsyncHttpxClient() as http:
+        # An HTTP client owned by this event loop (langchain-openai otherwise shares one per base
+        # URL across loops, and the next asyncio.run finds "Event loop is closed"): the page's own.
+        async with fresh_async_http_client() as http:
             llm, secrets = make_llm(fault, http_async_client=http)
+            error: BaseException | None = None
             try:
                 async for event in llm.astream_events(PROMPT, version="v2"):
                     events.append(event)
             except Exception as exc:  # v2 has no error event: the error comes out of the iterator
-                return events, exc
-        return events, None
+                error = exc
+            # The page's recorder, with the run's tracer: the trace's evidence names a malformed
+            # answer, and a stream that just stopped, which the iterator does not raise.
+            recorder = EventRecorder(secrets=secrets, tracer=tracer)
+            async for _ in recorder.awatch(llm.astream_events(PROMPT, config={"callbacks": [tracer]}, version="v2")):
+                pass
+        return events, error, recorder
 
-    events, error = asyncio.run(collect())
-    assert error is not None
-    _assert_explained(explain_error(error, *secrets), fault, secrets)
+    events, error, recorder = asyncio.run(collect())
+    assert (error is not None) == fault.raises
+    if fault.raises and not fault.named_by_trace:
+        _assert_explained(explain_error(error, *secrets), fault, secrets)  # type: ignore[arg-type]
+    _assert_explained(recorder.error, fault, secrets)
     assert events and events[0]["event"] == "on_chat_model_start"
     streamed = "".join(e["data"]["chunk"].content for e in events if e["event"] == "on_chat_model_stream")
-    if fault.kind == "stream_cut":
+    if fault.kind == "stream_cut" or fault.keeps_text:
         assert streamed, "the chunks before the cut must have been delivered as events"
 
 

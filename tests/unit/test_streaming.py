@@ -113,8 +113,11 @@ def test_time_to_first_token_and_rate_from_a_fake_clock() -> None:
     capture = StreamCapture(fake, "p", clock=lambda: next(ticks))
     list(capture.text_chunks())
     record = capture.record
-    assert record.time_to_first_token_s == 0.5
-    assert [c.at_s for c in record.chunks] == [0.5, 1.0, 1.5, 2.0, 2.5]
+    # Reads: the runner's start (0.0), LangChain's run start (0.5), then one per chunk. Time to
+    # first token counts from the runner's start, so LangChain's own setup is inside it.
+    assert record.time_to_first_token_s == 1.0
+    assert [c.at_s for c in record.chunks] == [1.0, 1.5, 2.0, 2.5, 3.0]
+    assert record.trace is not None and record.trace.rel(record.trace.lc_start) == 0.5
     # No usage reported by the fake: the rate falls back to counting text chunks.
     assert record.tokens_per_second == pytest.approx(4 / 2.0)
 

@@ -1,0 +1,666 @@
+"""The call trace: one record of one model call, under every pattern.
+
+A `CallTrace` holds what happened (the `Outcome`: text, usage or "not reported", finish reason,
+model, and a problem or none) and *when* it happened: marks on one monotonic clock
+(`time.perf_counter`), each stamped by the layer that saw it:
+
+* the runner: when it began the call (``origin``) and when it was done with it (``finished``);
+* LangChain's callbacks: the model run's start, end or error, and every streamed chunk;
+* the HTTP client `ChatOpenAI` really uses (`core.tracing`): each attempt's request, connection,
+  request sent, response headers, first body byte, every body chunk and the end of the body;
+* the network-conditions proxy's own report of the waits it injected (response headers);
+* the server's own report where it gives one: llama.cpp's ``timings``, OpenAI's
+  ``openai-processing-ms`` header.
+
+From the marks, `metrics` derives the usual serving figures once, with their definitions, and
+`anatomy` splits the call into consecutive segments that add up to its measured total: each
+segment spans two measured marks, or divides one span by what a server or proxy reported, and
+whatever cannot be attributed is a segment of its own, named as such.
+
+Nothing here imports an HTTP library or Streamlit: it is pure data and arithmetic on recorded
+marks, so every rule is testable on marks written by hand.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from core.errors import CallProblem
+from core.usage import Usage
+
+#: Outcome statuses.
+COMPLETE = "complete"
+INCOMPLETE = "incomplete"
+FAILED = "failed"
+
+
+@dataclass(slots=True)
+class StreamChunk:
+    """One chunk LangChain handed on while streaming (``on_llm_new_token``).
+
+    Attributes:
+        at: `time.perf_counter()` when LangChain produced it.
+        text: its text ("" for role-only, finish-only and usage-only chunks).
+        usage: whether it carried the usage block (the final usage-only chunk).
+    """
+
+    at: float
+    text: str
+    usage: bool = False
+
+
+@dataclass(slots=True)
+class HttpAttempt:
+    """One HTTP request the client sent for the call (a retry is a second attempt).
+
+    Every time is `time.perf_counter()` as the client's transport saw it; None when that step
+    did not happen (a reused connection has no connect; a refused one has no headers).
+
+    Attributes:
+        number: 1 for the first attempt.
+        started: the transport was handed the request.
+        connect_started / connected: a new TCP connection was opened (None when reused).
+        sent: the request body was written.
+        headers: the response headers were read.
+        first_byte: the first body chunk arrived.
+        ended: the body ended (or failed).
+        chunk_times: arrival of every body chunk.
+        status: the HTTP status, None when no response came.
+        content_type: the response's Content-Type header.
+        head: the first bytes of the body (what came back, for naming malformed answers).
+        tail: the last body chunk (where a broken stream line is).
+        reported: headers the proxy or the server reported timings in (lower-case names).
+        error: the transport's error, as "Type: message", when the attempt failed.
+    """
+
+    number: int
+    started: float
+    connect_started: float | None = None
+    connected: float | None = None
+    sent: float | None = None
+    headers: float | None = None
+    first_byte: float | None = None
+    ended: float | None = None
+    chunk_times: list[float] = field(default_factory=list)
+    status: int | None = None
+    content_type: str | None = None
+    head: bytes = b""
+    tail: bytes = b""
+    reported: dict[str, str] = field(default_factory=dict)
+    error: str | None = None
+
+    def last_chunk_at_or_before(self, moment: float) -> float | None:
+        """Arrival of the last body chunk that came in no later than `moment`.
+
+        Example:
+            >>> HttpAttempt(1, 0.0, chunk_times=[0.1, 0.2, 0.3]).last_chunk_at_or_before(0.25)
+            0.2
+        """
+        found = None
+        for at in self.chunk_times:
+            if at > moment:
+                break
+            found = at
+        return found
+
+
+@dataclass(frozen=True)
+class ServerReport:
+    """What the server said about its own time.
+
+    Attributes:
+        source: where it came from ("llama.cpp timings", "openai-processing-ms header").
+        prompt_tokens: prompt tokens the server processed (llama.cpp ``prompt_n``; tokens it
+            took from its prompt cache are not in it: see `cached_tokens`).
+        prompt_ms: time spent on the prompt (prefill).
+        cached_tokens: prompt tokens reused from the server's cache (llama.cpp ``cache_n``).
+        predicted_tokens: tokens generated (``predicted_n``).
+        predicted_ms: time spent generating them (decode).
+        processing_ms: a single total the server reported (OpenAI), when there is no split.
+    """
+
+    source: str
+    prompt_tokens: int | None = None
+    prompt_ms: float | None = None
+    cached_tokens: int | None = None
+    predicted_tokens: int | None = None
+    predicted_ms: float | None = None
+    processing_ms: float | None = None
+
+    @property
+    def first_token_ms(self) -> float | None:
+        """Decode time of one token (``predicted_ms / predicted_n``): the first token's share."""
+        if self.predicted_ms is None or not self.predicted_tokens:
+            return None
+        return self.predicted_ms / self.predicted_tokens
+
+    @classmethod
+    def from_llama_timings(cls, timings: dict[str, Any]) -> ServerReport:
+        """Read llama.cpp's ``timings`` block (in the non-streamed body, or the last chunk).
+
+        Example:
+            >>> r = ServerReport.from_llama_timings({"prompt_n": 32, "prompt_ms": 40.0,
+            ...     "predicted_n": 8, "predicted_ms": 96.0, "cache_n": 0})
+            >>> r.prompt_tokens, r.first_token_ms
+            (32, 12.0)
+        """
+
+        def number(name: str) -> float | None:
+            value = timings.get(name)
+            return float(value) if isinstance(value, (int, float)) else None
+
+        def count(name: str) -> int | None:
+            value = timings.get(name)
+            return int(value) if isinstance(value, (int, float)) else None
+
+        return cls(
+            source="llama.cpp timings",
+            prompt_tokens=count("prompt_n"),
+            prompt_ms=number("prompt_ms"),
+            cached_tokens=count("cache_n"),
+            predicted_tokens=count("predicted_n"),
+            predicted_ms=number("predicted_ms"),
+        )
+
+
+@dataclass(frozen=True)
+class ProxyReport:
+    """The waits the lab's network-conditions proxy injected into one request.
+
+    Attributes:
+        held_ms: the request was held this long before it was forwarded (simulated latency).
+        queued_ms: it waited this long for a rate-limit or concurrency slot.
+        chunk_delay_ms: each streamed chunk was delayed this long.
+        refused: the proxy itself answered (e.g. "429", "503"), the endpoint never saw it.
+    """
+
+    held_ms: float = 0.0
+    queued_ms: float = 0.0
+    chunk_delay_ms: float = 0.0
+    refused: str | None = None
+
+    @classmethod
+    def from_headers(cls, headers: dict[str, str]) -> ProxyReport | None:
+        """Read the proxy's ``x-lab-proxy-*`` headers; None when the call did not go through it.
+
+        Example:
+            >>> ProxyReport.from_headers({"x-lab-proxy-held-ms": "300.0"}).held_ms
+            300.0
+            >>> ProxyReport.from_headers({}) is None
+            True
+        """
+        if not any(name.startswith("x-lab-proxy-") for name in headers):
+            return None
+
+        def ms(name: str) -> float:
+            try:
+                return float(headers.get(name, 0) or 0)
+            except ValueError:
+                return 0.0
+
+        return cls(
+            held_ms=ms("x-lab-proxy-held-ms"),
+            queued_ms=ms("x-lab-proxy-queued-ms"),
+            chunk_delay_ms=ms("x-lab-proxy-chunk-delay-ms"),
+            refused=headers.get("x-lab-proxy-refused") or None,
+        )
+
+
+@dataclass
+class Outcome:
+    """What a call came to.
+
+    Attributes:
+        status: "complete", "incomplete" (a stream that ended without a finish reason: the text
+            that arrived is kept, and may be cut) or "failed".
+        text: the answer, or what arrived of it.
+        usage: token counts; None when the endpoint reported none ("not reported", never 0).
+        finish_reason: "stop", "length", ... or None when none was given.
+        model: the model the endpoint says answered; None when it did not say.
+        problem: what went wrong, explained; None when nothing did.
+        response_metadata: LangChain's ``response_metadata`` of the (merged) message.
+    """
+
+    status: str
+    text: str = ""
+    usage: Usage | None = None
+    finish_reason: str | None = None
+    model: str | None = None
+    problem: CallProblem | None = None
+    response_metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return self.problem is None
+
+
+@dataclass
+class CallTrace:
+    """One model call: its outcome and its marks, all on the `time.perf_counter` clock.
+
+    Attributes:
+        run_id: LangChain's run id of the model call.
+        pattern: the page or runner that made it ("streaming", "batch", ...).
+        provider: the endpoint's provider label.
+        model_requested: the model name sent with the request.
+        origin: when the runner began the call (before LangChain); all relative times count
+            from here.
+        started_wall: the same moment as seconds since the epoch (for tables and exports).
+        lc_start / lc_end: LangChain's model run started / ended (or failed).
+        finished: the runner was done with the call (its last chunk consumed).
+        streamed: the call streamed (chunks were produced).
+        chunks: every streamed chunk, as LangChain produced it.
+        attempts: every HTTP request the client sent for this call, in order.
+        server: the server's own report of its time, when it gave one.
+        proxy: the network-conditions proxy's report, when the call went through it.
+        outcome: set when the call ended.
+        tags: the call's LangChain tags (e.g. "call:3", "row:17").
+        provider_protocol: LangChain's ``ls_provider`` of the model ("openai" for ChatOpenAI).
+        page_started / shown: a page's own marks around the call — its script run began, and it
+            finished handing the answer to the browser. Outside the call's figures.
+    """
+
+    run_id: str
+    pattern: str = ""
+    provider: str = ""
+    model_requested: str = ""
+    origin: float = field(default_factory=time.perf_counter)
+    started_wall: float = field(default_factory=time.time)
+    lc_start: float | None = None
+    lc_end: float | None = None
+    finished: float | None = None
+    streamed: bool = False
+    chunks: list[StreamChunk] = field(default_factory=list)
+    attempts: list[HttpAttempt] = field(default_factory=list)
+    server: ServerReport | None = None
+    proxy: ProxyReport | None = None
+    outcome: Outcome | None = None
+    tags: list[str] = field(default_factory=list)
+    provider_protocol: str = ""
+    page_started: float | None = None
+    shown: float | None = None
+
+    # --- marks, relative to origin ------------------------------------------------------------
+
+    def rel(self, moment: float | None) -> float | None:
+        """Seconds from the call's origin to `moment` (None stays None)."""
+        return None if moment is None else moment - self.origin
+
+    @property
+    def end(self) -> float | None:
+        """The call's last moment: the runner's end, else LangChain's, else the last chunk."""
+        if self.finished is not None:
+            return self.finished
+        if self.lc_end is not None:
+            return self.lc_end
+        return self.chunks[-1].at if self.chunks else None
+
+    @property
+    def text_chunks(self) -> list[StreamChunk]:
+        return [c for c in self.chunks if c.text]
+
+    @property
+    def first_chunk(self) -> float | None:
+        return self.chunks[0].at if self.chunks else None
+
+    @property
+    def first_text(self) -> float | None:
+        return next((c.at for c in self.chunks if c.text), None)
+
+    @property
+    def last_text(self) -> float | None:
+        return next((c.at for c in reversed(self.chunks) if c.text), None)
+
+    @property
+    def usage_chunk(self) -> float | None:
+        return next((c.at for c in reversed(self.chunks) if c.usage), None)
+
+    @property
+    def attempt(self) -> HttpAttempt | None:
+        """The last HTTP attempt: the one whose answer the call got."""
+        return self.attempts[-1] if self.attempts else None
+
+    @property
+    def retries(self) -> int:
+        return max(len(self.attempts) - 1, 0)
+
+    @property
+    def ok(self) -> bool:
+        return self.outcome is not None and self.outcome.ok
+
+    @property
+    def status(self) -> str:
+        return self.outcome.status if self.outcome else "running"
+
+    def marks(self) -> list[tuple[str, str, float]]:
+        """Every named mark as (layer, name, seconds from origin), in time order.
+
+        Example:
+            >>> t = CallTrace("r", origin=10.0, lc_start=10.001, lc_end=10.5, finished=10.502)
+            >>> [(layer, name) for layer, name, _ in t.marks()]
+            [('runner', 'call began'), ('langchain', 'model run started'), ('langchain', 'model run ended'), ('runner', 'call done')]
+        """
+        found: list[tuple[str, str, float | None]] = [
+            ("runner", "call began", self.origin),
+            ("langchain", "model run started", self.lc_start),
+        ]
+        for a in self.attempts:
+            n = f" (attempt {a.number})" if len(self.attempts) > 1 else ""
+            found += [
+                ("http", f"request handed to the client{n}", a.started),
+                ("http", f"connection opened{n}", a.connected),
+                ("http", f"request sent{n}", a.sent),
+                ("http", f"response headers{n}", a.headers),
+                ("http", f"first body byte{n}", a.first_byte),
+                ("http", f"body ended{n}", a.ended),
+            ]
+        found += [
+            ("stream", "first chunk", self.first_chunk),
+            ("stream", "first chunk with text", self.first_text),
+            ("stream", "last chunk with text", self.last_text),
+            ("stream", "usage chunk", self.usage_chunk),
+            ("langchain", "model run failed" if self.outcome and self.outcome.status == FAILED
+             else "model run ended", self.lc_end),
+            ("runner", "call done", self.finished),
+        ]
+        stamped = [(layer, name, at - self.origin) for layer, name, at in found if at is not None]
+        return sorted(stamped, key=lambda mark: mark[2])
+
+
+# --- derived metrics -----------------------------------------------------------------------
+
+
+#: How each derived metric is computed here: shown beside the figures, exported with them.
+METRIC_DEFINITIONS: dict[str, str] = {
+    "ttft_s": "Time to first token: from the call's start (before LangChain) to the first "
+    "streamed chunk that carries text.",
+    "e2e_s": "End-to-end latency: from the call's start to the runner having consumed the last "
+    "chunk (or the whole answer).",
+    "itl_s": "Inter-token latency: each gap between consecutive chunks with text, after the "
+    "first.",
+    "tpot_s": "Time per output token: (e2e − TTFT) / (output tokens − 1).",
+    "tokens_per_s": "Output tokens per second: (output tokens − 1) / (last text chunk − first "
+    "text chunk); the wait for the first token is TTFT's, not this figure's.",
+    "output_tokens": "Output tokens as the endpoint reported them (usage); when it reported no "
+    "usage, the number of text chunks (one token per chunk on llama.cpp and OpenAI), marked so.",
+}
+
+
+@dataclass(frozen=True)
+class CallMetrics:
+    """The serving figures of one call, each None when it cannot be measured.
+
+    Attributes:
+        ttft_s, e2e_s, tpot_s, tokens_per_s: see `METRIC_DEFINITIONS`.
+        itl_s: every inter-token gap, in order.
+        output_tokens: the token count used for TPOT and tokens/s.
+        tokens_counted_from: "usage" (reported by the endpoint) or "text chunks" (counted).
+    """
+
+    ttft_s: float | None
+    e2e_s: float | None
+    itl_s: tuple[float, ...]
+    tpot_s: float | None
+    tokens_per_s: float | None
+    output_tokens: int | None
+    tokens_counted_from: str | None
+
+
+def metrics(trace: CallTrace) -> CallMetrics:
+    """Derive TTFT, ITL, TPOT, e2e and tokens/s from a trace's marks.
+
+    Example:
+        >>> t = CallTrace("r", origin=0.0, finished=1.0, streamed=True,
+        ...               chunks=[StreamChunk(0.2, "a"), StreamChunk(0.4, "b"), StreamChunk(0.6, "c")])
+        >>> m = metrics(t)
+        >>> m.ttft_s, [round(gap, 3) for gap in m.itl_s], round(m.tokens_per_s, 3)
+        (0.2, [0.2, 0.2], 5.0)
+        >>> round(m.tpot_s, 3), m.tokens_counted_from
+        (0.4, 'text chunks')
+    """
+    text_times = [c.at for c in trace.chunks if c.text]
+    ttft = trace.rel(text_times[0]) if text_times else None
+    e2e = trace.rel(trace.end)
+    itl = tuple(b - a for a, b in zip(text_times, text_times[1:], strict=False))
+    usage = trace.outcome.usage if trace.outcome else None
+    if usage is not None and usage.output_tokens:
+        tokens: int | None = usage.output_tokens
+        source: str | None = "usage"
+    elif text_times:
+        tokens, source = len(text_times), "text chunks"
+    else:
+        tokens, source = None, None
+    tpot = None
+    if ttft is not None and e2e is not None and tokens is not None and tokens > 1:
+        tpot = (e2e - ttft) / (tokens - 1)
+    rate = None
+    if tokens is not None and tokens > 1 and len(text_times) >= 2:
+        span = text_times[-1] - text_times[0]
+        rate = (tokens - 1) / span if span > 0 else None
+    return CallMetrics(ttft, e2e, itl, tpot, rate, tokens, source)
+
+
+# --- anatomy: where the time went --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A stretch of one call's time.
+
+    Attributes:
+        name: what it is, as a person would say it.
+        layer: who measured it ("runner", "langchain", "client", "network", "proxy", "server",
+            "unattributed").
+        start_s / end_s: seconds from the call's origin.
+        how: one sentence: what it is and how it was measured.
+        before_first_text: it lies before the first text (part of TTFT).
+    """
+
+    name: str
+    layer: str
+    start_s: float
+    end_s: float
+    how: str
+    before_first_text: bool
+
+    @property
+    def ms(self) -> float:
+        return (self.end_s - self.start_s) * 1000.0
+
+
+@dataclass(frozen=True)
+class Anatomy:
+    """A call split into consecutive segments: they add up to its TTFT and its total.
+
+    Attributes:
+        segments: in time order, without gaps or overlaps.
+        ttft_s: the measured time to first text (None for a call that produced none).
+        total_s: the measured end-to-end time.
+        server_timings: whether the server reported its own split (prefill/decode).
+    """
+
+    segments: tuple[Segment, ...]
+    ttft_s: float | None
+    total_s: float
+    server_timings: bool
+
+    def to_first_text_ms(self) -> float:
+        return sum(s.ms for s in self.segments if s.before_first_text)
+
+    def total_ms(self) -> float:
+        return sum(s.ms for s in self.segments)
+
+
+class _Builder:
+    """Lays segments end to end from the origin; each `to` closes one at a measured mark."""
+
+    def __init__(self, trace: CallTrace, first_text_at: float | None) -> None:
+        self.trace = trace
+        self.cursor = trace.origin
+        self.first_text_at = first_text_at
+        self.segments: list[Segment] = []
+
+    def to(self, moment: float | None, name: str, layer: str, how: str) -> None:
+        if moment is None or moment <= self.cursor:
+            return
+        before = self.first_text_at is not None and moment <= self.first_text_at
+        self.segments.append(
+            Segment(name, layer, self.cursor - self.trace.origin, moment - self.trace.origin, how, before)
+        )
+        self.cursor = moment
+
+    def split(self, until: float | None, parts: list[tuple[str, str, float, str]], rest: tuple[str, str, str]) -> None:
+        """Divide the span up to `until` by reported durations (ms), then the remainder.
+
+        Reported parts are laid in order and never past `until`: a report larger than the span
+        it belongs to is cut to fit and says so, so the segments still add up to what was
+        measured.
+        """
+        if until is None or until <= self.cursor:
+            return
+        for name, layer, ms, how in parts:
+            room = (until - self.cursor) * 1000.0
+            if ms <= 0 or room <= 0:
+                continue
+            if ms > room + 0.05:
+                how += f" (reported {ms:.1f} ms; only {room:.1f} ms were observed here)"
+            self.to(self.cursor + min(ms, room) / 1000.0, name, layer, how)
+        self.to(until, *rest)
+
+
+def anatomy(trace: CallTrace) -> Anatomy | None:
+    """Where the time of one call went, from its origin to its end.
+
+    The boundaries are measured marks: the runner's start, LangChain's run start, the HTTP
+    client's request, connection, send, headers and body chunks, LangChain's chunks and end,
+    the runner's end. The wait between sending the request and the first text arriving is
+    divided by what the proxy and the server reported (held, queued, prefill, first-token
+    decode); what is left is "not attributed". Returns None for a trace with no end.
+
+    Example:
+        >>> from core.trace import HttpAttempt
+        >>> t = CallTrace("r", origin=0.0, lc_start=0.002, lc_end=0.200, finished=0.201,
+        ...     streamed=True, chunks=[StreamChunk(0.100, "Hi"), StreamChunk(0.150, "!")],
+        ...     attempts=[HttpAttempt(1, 0.004, sent=0.005, headers=0.010, first_byte=0.011,
+        ...               ended=0.199, chunk_times=[0.011, 0.099, 0.149, 0.198])],
+        ...     server=ServerReport("llama.cpp timings", prompt_tokens=30, prompt_ms=60.0,
+        ...                         predicted_tokens=4, predicted_ms=80.0))
+        >>> a = anatomy(t)
+        >>> round(a.to_first_text_ms(), 3), round(a.total_ms(), 3)
+        (100.0, 201.0)
+    """
+    end = trace.end
+    if end is None:
+        return None
+    first_text = trace.first_text
+    b = _Builder(trace, first_text)
+    b.to(
+        trace.lc_start, "LangChain: before the model run", "langchain",
+        "From the runner's call to LangChain's on_chat_model_start: config, callbacks, "
+        "input conversion (runner clock → LangChain callback).",
+    )
+    attempts = trace.attempts
+    if not attempts:
+        b.to(
+            first_text if first_text is not None else end,
+            "Model call (no HTTP marks)", "unattributed",
+            "No HTTP request was seen by the traced client (a fake model, a cache hit, or a "
+            "client the lab did not build), so this span cannot be split further.",
+        )
+        b.to(end, "Rest of the call", "unattributed", "After the first text, without HTTP marks.")
+        return _finish(trace, b, first_text, end)
+    first, last = attempts[0], attempts[-1]
+    b.to(
+        first.started, "Client: building the request", "client",
+        "From LangChain's run start to the HTTP client being handed the request: the openai "
+        "client builds and validates it (LangChain callback → transport).",
+    )
+    if len(attempts) > 1:
+        b.to(
+            last.started, f"Earlier attempts and back-off ({len(attempts) - 1} retr"
+            f"{'y' if len(attempts) == 2 else 'ies'})", "client",
+            "Failed attempts and the client's waits between them (max_retries), from the first "
+            "request to the one that answered (transport marks).",
+        )
+    if last.connect_started is not None:
+        b.to(last.connect_started, "Client: connection pool", "client",
+             "Finding a connection in the pool (transport marks).")
+        b.to(last.connected, "Connect", "network",
+             "Opening a new TCP (and TLS) connection; a reused connection has none "
+             "(httpcore's connect events).")
+    b.to(last.sent, "Send the request", "network",
+         "Writing the request headers and body to the socket (httpcore's send events).")
+    server = trace.server
+    proxy = trace.proxy
+    waits: list[tuple[str, str, float, str]] = []
+    if proxy is not None:
+        waits.append(("Proxy: rate-limit queue", "proxy", proxy.queued_ms,
+                      "The lab's network proxy held the request for a free slot (its own report, "
+                      "x-lab-proxy-queued-ms)."))
+        waits.append(("Proxy: simulated latency", "proxy", proxy.held_ms,
+                      "The lab's network proxy held the request before forwarding it, as a remote "
+                      "API's network would (its own report, x-lab-proxy-held-ms)."))
+    # The span from "sent" to the first text (streams) or to the headers (whole answers).
+    wait_until = first_text if first_text is not None else last.headers
+    arrival = last.last_chunk_at_or_before(first_text) if first_text is not None else None
+    if server is not None and server.prompt_ms is not None:
+        cached = f", {server.cached_tokens} more reused from its cache" if server.cached_tokens else ""
+        waits.append((
+            f"Server: prefill ({server.prompt_tokens} prompt tokens{cached})", "server",
+            server.prompt_ms, "The server reading the prompt before generating (llama.cpp "
+            "timings.prompt_ms, its own clock).",
+        ))
+        if first_text is not None and server.first_token_ms is not None:
+            waits.append(("Server: first-token decode", "server", server.first_token_ms,
+                          "Generating the first token (llama.cpp timings: predicted_ms / "
+                          "predicted_n, the average per token)."))
+        elif first_text is None and server.predicted_ms is not None:
+            waits.append((f"Server: decode ({server.predicted_tokens} tokens)", "server",
+                          server.predicted_ms, "Generating the whole answer before sending it "
+                          "(llama.cpp timings.predicted_ms)."))
+        rest = ("Server queue, network and framing (not attributed)", "unattributed",
+                "What is left of the wait once the server's and proxy's own reports are taken "
+                "out: queueing for a slot, loopback/network transfer, SSE framing.")
+    elif server is not None and server.processing_ms is not None:
+        waits.append(("Server: processing (one figure)", "server", server.processing_ms,
+                      "The endpoint's own total (openai-processing-ms header): it gives no "
+                      "prefill/decode split."))
+        rest = ("Network and queueing (not attributed)", "unattributed",
+                "The rest of the wait: network round trip and the provider's front end.")
+    else:
+        rest = ("Server (reports no timings)", "server",
+                "The endpoint reports no timings of its own, so its queue, prefill and decode "
+                "are one segment: request sent → first text arrived (transport marks).")
+    b.split(arrival if arrival is not None else wait_until, waits, rest)
+    if first_text is not None:
+        b.to(first_text, "Client: parsing the first chunk", "client",
+             "From the body chunk carrying the first text arriving to LangChain handing it on: "
+             "SSE decoding, JSON parsing, message building (transport → callback).")
+        rest_decode = ""
+        if server is not None and server.predicted_ms is not None and server.first_token_ms is not None:
+            rest_decode = f" The server reported {server.predicted_ms - server.first_token_ms:.0f} ms of decode for it."
+        b.to(trace.last_text, "Rest of the answer streaming in", "server",
+             "From the first text to the last, as LangChain produced the chunks: decode on the "
+             "server, passed on chunk by chunk." + rest_decode)
+        b.to(last.ended, "Final chunks (finish reason, usage)", "network",
+             "After the last text: the finish-reason and usage chunks and the end of the body "
+             "(transport marks).")
+    else:
+        b.to(last.ended, "Download the body", "network",
+             "Reading the response body after its headers (transport marks).")
+    b.to(trace.lc_end, "Client: finishing the run", "client",
+         "From the end of the body to LangChain's on_llm_end: parsing, merging, callbacks.")
+    b.to(end, "Runner: after the model run", "runner",
+         "From LangChain's end to the runner being done with the call (runner clock).")
+    return _finish(trace, b, first_text, end)
+
+
+def _finish(trace: CallTrace, b: _Builder, first_text: float | None, end: float) -> Anatomy:
+    return Anatomy(
+        segments=tuple(b.segments),
+        ttft_s=trace.rel(first_text),
+        total_s=end - trace.origin,
+        server_timings=trace.server is not None and trace.server.prompt_ms is not None,
+    )
