@@ -91,7 +91,8 @@ def _guide(symbol: str) -> Source:
 DEFINITIONS: tuple[MetricDefinition, ...] = (
     MetricDefinition(
         "ttft_s", "TTFT",
-        "Request sent → first chunk with text (LangChain's stream, perf_counter).",
+        "Call start (before LangChain) → first streamed chunk with text; the call trace's marks "
+        "(core/trace.py: metrics), perf_counter.",
         (
             ToolDefinition(TOOLS[0], "→ first SSE message with `choices`, even one whose delta has no "
                            "text (e.g. a role-only first chunk).", _VLLM_CHAT),
@@ -134,7 +135,7 @@ DEFINITIONS: tuple[MetricDefinition, ...] = (
     ),
     MetricDefinition(
         "e2e_s", "e2e latency",
-        "Request sent → the stream ends (after the usage chunk), as the caller sees it.",
+        "Call start → the runner consumed the last chunk (after the usage chunk), as the caller sees it.",
         (
             ToolDefinition(TOOLS[0], "Request → last SSE data message (the usage chunk included).", _VLLM_CHAT),
             ToolDefinition(TOOLS[1], "request_start → request_end, wall clock.", _guide("request_latency")),
@@ -145,8 +146,8 @@ DEFINITIONS: tuple[MetricDefinition, ...] = (
     ),
     MetricDefinition(
         "output_tokens_per_s", "Output tokens/s",
-        "Per call: output tokens / e2e (usage tokens, else text chunks). Per sweep level: all "
-        "output tokens / wall time.",
+        "Per call: (output tokens − 1) / (last − first text chunk), TTFT excluded (the call "
+        "trace's tokens/s). Per sweep level: all output tokens / wall time.",
         (
             ToolDefinition(TOOLS[0], "Per run only: total output tokens / benchmark duration.", _VLLM_SERVE),
             ToolDefinition(TOOLS[1], "Per request: output tokens / request latency (usage tokens, else "

@@ -23,6 +23,10 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from core.trace import CallTrace, Outcome, StreamChunk
+from core.trace import metrics as trace_metrics
+from core.usage import Usage
+
 # The percentiles every table shows.
 PERCENTILES: tuple[int, ...] = (50, 90, 99)
 
@@ -196,7 +200,8 @@ class CallMetrics:
         e2e_s: request → end of the stream.
         output_tokens: the token count used, from `token_source`.
         token_source: usage reported, or text chunks counted.
-        output_tokens_per_s: output tokens / e2e (the call's own rate, TTFT included).
+        output_tokens_per_s: (output tokens − 1) / (last text chunk − first text chunk): the
+            generation speed, TTFT excluded (the call trace's `tokens_per_s`).
     """
 
     ok: bool
@@ -215,7 +220,11 @@ class CallMetrics:
 
 
 def call_metrics(marks: CallMarks) -> CallMetrics:
-    """Derive TTFT, ITL, TPOT, e2e and output tokens/s from one call's marks.
+    """Derive TTFT, ITL, TPOT, e2e and tokens/s from one call's marks.
+
+    The maths is the call trace's (`core.trace.metrics`), so the Measure table, the sweep and
+    the Streaming page's strip compute every figure the same way: the marks are laid on a
+    `CallTrace` (origin 0, text chunks at their times, finished at e2e) and measured there.
 
     Example:
         >>> m = call_metrics(CallMarks(ok=True, e2e_s=1.0, chunk_times_s=(0.2, 0.4, 0.6),
@@ -225,22 +234,17 @@ def call_metrics(marks: CallMarks) -> CallMetrics:
     """
     if not marks.ok:
         return CallMetrics(False, None, (), None, None, None, None, None, marks.error)
-    times = marks.chunk_times_s
-    ttft = times[0] if (marks.streamed and times) else None
-    itl = tuple(b - a for a, b in zip(times, times[1:])) if marks.streamed else ()
-    if marks.reported_output_tokens is not None:
-        tokens: int | None = marks.reported_output_tokens
-        source: TokenSource | None = TokenSource.USAGE
-    elif marks.streamed:
-        tokens, source = len(times), TokenSource.CHUNKS
-    else:
-        tokens, source = None, None
-    e2e = marks.e2e_s
-    tpot = None
-    if ttft is not None and e2e is not None and tokens is not None and tokens > 1:
-        tpot = (e2e - ttft) / (tokens - 1)
-    rate = tokens / e2e if tokens and e2e else None
-    return CallMetrics(True, ttft, itl, tpot, e2e, tokens, source, rate)
+    times = marks.chunk_times_s if marks.streamed else ()
+    reported = marks.reported_output_tokens
+    trace = CallTrace(
+        "marks", origin=0.0, finished=marks.e2e_s, streamed=bool(times),
+        chunks=[StreamChunk(at, "·") for at in times],
+        outcome=Outcome("complete", usage=None if reported is None else Usage(0, reported, reported)),
+    )
+    traced = trace_metrics(trace)
+    source = {"usage": TokenSource.USAGE, "text chunks": TokenSource.CHUNKS}.get(traced.tokens_counted_from or "")
+    return CallMetrics(True, traced.ttft_s, traced.itl_s, traced.tpot_s, marks.e2e_s, traced.output_tokens,
+                       source, traced.tokens_per_s)
 
 
 # -- many calls -------------------------------------------------------------------------------
