@@ -28,9 +28,10 @@ from typing import Any
 from bench.common import ROOT, format_table
 
 GUIDELLM = "guidellm==0.8.1"
-CONCURRENCY = 2
-REQUESTS = 12
-MAX_TOKENS = 16
+# The load: fixed concurrency, a few short answers per pass (smaller on a crowded machine).
+CONCURRENCY = int(os.environ.get("LAB_CROSSCHECK_CONCURRENCY", "2"))
+REQUESTS = int(os.environ.get("LAB_CROSSCHECK_REQUESTS", "12"))
+MAX_TOKENS = int(os.environ.get("LAB_CROSSCHECK_TOKENS", "16"))
 PROMPTS = (
     "What is the capital of France?", "What is 2 + 2?", "Who wrote Romeo and Juliet?",
     "Name three fruits.", "Explain what a rainbow is in one sentence.", "Name a colour.",
