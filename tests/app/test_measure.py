@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from components.measure_view import JOB_KEY
@@ -23,6 +24,7 @@ def _wait_for_the_runs(at: AppTest, limit_s: float = 240) -> None:
     at.run()
 
 
+@pytest.mark.timeout(1200)  # real calls on 2 shared cores; the figures, not the speed, are tested
 def test_measured_runs_show_p50_p90_and_the_definitions(open_page: Callable[[str], AppTest]) -> None:
     at = open_page("pages/streaming.py")
     at.sidebar.number_input(key="sidebar.max_tokens").set_value(4)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from components.batch_view import job_store
@@ -13,6 +14,7 @@ from core.batch_jobs import JobStatus
 PAGE = "pages/batch.py"
 
 
+@pytest.mark.timeout(1200)  # real calls on 2 shared cores; the figures, not the speed, are tested
 def test_a_sweep_shows_load_and_goodput_and_explains_a_bad_slo(open_page: Callable[[str], AppTest]) -> None:
     at = open_page(PAGE)
     at.sidebar.number_input(key="sidebar.max_tokens").set_value(4)

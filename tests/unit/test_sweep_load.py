@@ -13,6 +13,9 @@ from core.settings import ModelSettings
 from core.stats import Slo
 from core.sweep_load import all_failed, goodput_peak, load_points
 
+# Real calls on 2 shared cores: generous, because the figures are tested, not the speed.
+pytestmark = pytest.mark.timeout(1200)
+
 QUESTIONS = ["What is the capital of France?", "What is 2 + 2?", "Name a colour."]
 TOO_LONG = "hello " * 2100  # over the embedded model's context: refused at once (HTTP 400)
 
