@@ -130,9 +130,11 @@ def guidellm_pass(exe: Path, server: Any, prompts: list[str], workdir: Path) -> 
         "itl": [r["inter_token_latency_ms"] for r in requests if r.get("inter_token_latency_ms") is not None],
         "e2e": [r["request_latency"] * 1000 for r in requests if r.get("request_latency") is not None],
         "errored": len(benchmark["requests"].get("errored") or []),
-        "own": {(k, p): own(name, p) for k, name in (("ttft", "time_to_first_token_ms"),
-                                                    ("itl", "inter_token_latency_ms"),
-                                                    ("e2e", "request_latency")) for p in ("p50", "p90")},
+        # GuideLLM's own summary percentiles (nearest rank); its request_latency is in seconds.
+        "own": {(k, p): None if (v := own(name, p)) is None else v * scale
+                for k, name, scale in (("ttft", "time_to_first_token_ms", 1.0),
+                                       ("itl", "inter_token_latency_ms", 1.0),
+                                       ("e2e", "request_latency", 1000.0)) for p in ("p50", "p90")},
     }
 
 
@@ -152,6 +154,27 @@ WHY = {
     "e2e": "Both run from request to end of stream; differences come from the load itself (each "
            "tool's own client CPU on the same 2 cores) and from drift between the passes.",
 }
+
+
+def drift_rows(first: dict[str, list[float]], second: dict[str, list[float]],
+               loads: list[float]) -> list[dict[str, object]]:
+    """The lab against itself: its two passes (before and after GuideLLM's) on the same load.
+
+    When the two lab passes differ by more than the tools do, the machine moved under the
+    benchmark, and no difference between the tools can be told from that drift.
+    """
+    rows: list[dict[str, object]] = []
+    for key, name in (("ttft", "TTFT"), ("e2e", "e2e")):
+        a, b = _pct(first[key], 50), _pct(second[key], 50)
+        rows.append({
+            "metric": f"drift: lab pass 2 / pass 1, {name} p50",
+            "lab (ms)": b, "GuideLLM (ms)": None, "GuideLLM own pctl (ms)": None,
+            "lab / GuideLLM": b / a if a and b else None, "within 10 %": "",
+            "why, when not": f"pass 1: {a:,.0f} ms, pass 2: {b:,.0f} ms" if a and b else "",
+        })
+    rows.append({"metric": "machine load average (1 min) at each pass: lab, GuideLLM, lab",
+                 "why, when not": " → ".join(f"{v:.1f}" for v in loads) + f" on {os.cpu_count()} cores"})
+    return rows
 
 
 def compare(lab: dict[str, list[float]], guide: dict[str, Any]) -> list[dict[str, object]]:
@@ -192,11 +215,14 @@ def run() -> list[dict[str, object]]:
         workdir = Path(tempfile.mkdtemp(prefix="crosscheck-"))
         lab_pass(server, prompts[:CONCURRENCY])  # warm-up: cache and connections; discarded
         started = time.perf_counter()
+        loads = [os.getloadavg()[0]]
         first = lab_pass(server, prompts)
+        loads.append(os.getloadavg()[0])
         guide = guidellm_pass(exe, server, prompts, workdir)
+        loads.append(os.getloadavg()[0])
         second = lab_pass(server, prompts)
         lab = {k: first[k] + second[k] for k in first}
-        rows = compare(lab, guide)
+        rows = compare(lab, guide) + drift_rows(first, second, loads)
         rows.append({
             "metric": f"load: concurrency {CONCURRENCY}, {REQUESTS} requests × {MAX_TOKENS} tokens per pass",
             "lab (ms)": None, "GuideLLM (ms)": None,
