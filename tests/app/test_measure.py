@@ -12,7 +12,7 @@ from components.measure_view import JOB_KEY
 from core.measure import MeasureJob
 
 
-def _wait_for_the_runs(at: AppTest, limit_s: float = 240) -> None:
+def _wait_for_the_runs(at: AppTest, limit_s: float = 1100) -> None:
     # The runs go on on a worker thread; a real browser polls them with a fragment, AppTest
     # has to rerun the script itself.
     deadline = time.monotonic() + limit_s
