@@ -28,7 +28,7 @@ def store(tmp_path: Path) -> JobStore:
 def _sweep(store: JobStore, prompts: list[str], levels: list[int], make_llm) -> str:  # noqa: ANN001
     sweep_id = start_sweep(store, prompts, levels, make_llm, RunOptions(), source="test",
                            endpoint="Local", model="m")
-    deadline = time.monotonic() + 240
+    deadline = time.monotonic() + 1100
     while not store.sweep(sweep_id).status.finished:
         assert time.monotonic() < deadline, "sweep did not finish"
         time.sleep(0.1)
