@@ -18,7 +18,7 @@ def stream_metrics(record: StreamRecord, *, running: bool = False) -> None:
     cols = st.columns(5)
     cols[0].metric("Time to first token", fmt_seconds(record.time_to_first_token_s))
     tps = record.tokens_per_second
-    cols[1].metric("Tokens / second", "—" if tps is None else f"{tps:.0f}")
+    cols[1].metric("Tokens / second", "—" if tps is None else f"{tps:.0f}" if tps >= 10 else f"{tps:.1f}")
     cols[2].metric("Total time", "…" if running else fmt_seconds(record.total_s))
     cols[3].metric("Chunks", f"{record.chunk_count:,}")
     if usage is not None:
