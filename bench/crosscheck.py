@@ -141,18 +141,20 @@ def guidellm_pass(exe: Path, server: Any, prompts: list[str], workdir: Path) -> 
 # Why a figure can differ by more than 10 %, read from the two tools' source
 # (core/metric_definitions.py cites the files).
 WHY = {
-    "TTFT": "GuideLLM stamps TTFT with time.time() on the first SSE line it counts as a token, in a "
-            "separate worker process; the lab stamps the first text chunk LangChain yields "
-            "(perf_counter, in the calling thread). On 2 oversubscribed cores the process and "
-            "thread scheduling of each client shows up in first-token times.",
+    "TTFT": "Same definition in both (first chunk with text). Read the drift rows first: when the "
+            "lab's own two passes differ by more than 10 %, the machine moved between passes and "
+            "that, not the tool, is most of the gap. What remains: GuideLLM stamps TTFT with "
+            "time.time() in a worker process, the lab with perf_counter in the calling thread, and "
+            "each client's own CPU competes with the model on the same cores.",
     "ITL (lab: every gap; GuideLLM: per-request mean)": "Different definitions: the lab pools every "
             "gap between text chunks (like vLLM's ITL), so p90 is the slow tail of single gaps; "
             "GuideLLM's ITL is one average per request, (last − first token) / (tokens − 1), whose "
             "percentiles are much narrower. Compare the TPOT row.",
-    "TPOT (lab) vs GuideLLM ITL": "Like for like, except that the lab's TPOT runs to the end of the "
-            "stream (after the usage chunk) and GuideLLM's ITL to the last token.",
-    "e2e": "Both run from request to end of stream; differences come from the load itself (each "
-           "tool's own client CPU on the same 2 cores) and from drift between the passes.",
+    "TPOT (lab) vs GuideLLM ITL": "Like for like but for the end point (the lab's TPOT runs to the "
+            "end of the stream, after the usage chunk; GuideLLM's ITL to the last token: a few ms "
+            "per call, spread over the tokens). A larger gap is drift between passes (drift rows).",
+    "e2e": "Same definition (request → end of stream). A gap past 10 % is the machine's drift "
+           "between passes (drift rows) and each client's own CPU on the same cores.",
 }
 
 
