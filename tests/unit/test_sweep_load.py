@@ -38,7 +38,7 @@ def _sweep(store: JobStore, prompts: list[str], levels: list[int], make_llm) -> 
 def test_a_streamed_sweep_observes_ttft_and_counts_failures(
     store: JobStore, local_settings: ModelSettings, local_endpoint: Endpoint
 ) -> None:
-    settings = local_settings.with_changes(max_tokens=6, max_retries=0)
+    settings = local_settings.with_changes(max_tokens=6, max_retries=0, timeout_s=600)
     sweep_id = _sweep(store, [QUESTIONS[0], TOO_LONG, QUESTIONS[1]], [1, 2],
                       lambda: build_chat_model(settings, local_endpoint, streaming=True))
     points = load_points(store, store.sweep(sweep_id))
@@ -60,7 +60,7 @@ def test_a_streamed_sweep_observes_ttft_and_counts_failures(
 def test_rows_invoked_whole_have_latency_but_no_ttft(
     store: JobStore, local_settings: ModelSettings, local_endpoint: Endpoint
 ) -> None:
-    settings = local_settings.with_changes(max_tokens=4, max_retries=0)
+    settings = local_settings.with_changes(max_tokens=4, max_retries=0, timeout_s=600)
     sweep_id = _sweep(store, QUESTIONS[:2], [1], lambda: build_chat_model(settings, local_endpoint))
     (point,) = load_points(store, store.sweep(sweep_id))
     assert point.streamed == 0 and point.failed == 0
@@ -72,7 +72,7 @@ def test_rows_invoked_whole_have_latency_but_no_ttft(
 def test_a_sweep_whose_every_call_failed_is_recognised(
     store: JobStore, local_settings: ModelSettings, local_endpoint: Endpoint
 ) -> None:
-    settings = local_settings.with_changes(max_tokens=4, max_retries=0)
+    settings = local_settings.with_changes(max_tokens=4, max_retries=0, timeout_s=600)
     sweep_id = _sweep(store, [TOO_LONG, TOO_LONG], [1, 2],
                       lambda: build_chat_model(settings, local_endpoint, streaming=True))
     sweep = store.sweep(sweep_id)
