@@ -33,6 +33,8 @@ from core.batch_jobs import (
 )
 from core.failures import failure_line
 from core.pricing import ModelPrice, call_cost, format_usd
+from core.stats import PERCENTILES, Slo, SloError, min_samples_for
+from core.sweep_load import LoadPoint, all_failed, goodput_peak, load_points
 from core.usage import Usage
 
 MEASURED_COLOR = "#2E86DE"
@@ -290,3 +292,138 @@ def sweep_table(sweep: SweepInfo) -> pd.DataFrame:
             }
         )
     return pd.DataFrame(records)
+
+
+# -- load and goodput of a sweep ----------------------------------------------------------------
+
+GOOD_COLOR = "#27AE60"
+P90_COLOR = "#E67E22"
+
+
+def slo_inputs() -> Slo | None:
+    """Three SLO boxes (empty = no limit on that metric); None, with a message, when unusable."""
+    st.markdown("**Goodput**: the calls that met every SLO you set (≤). Empty = no limit on that one.")
+    # Seeded through session state, not `value=`: only a box that starts as None can be emptied.
+    for key, default in (("batch.slo_ttft_ms", 1000.0), ("batch.slo_e2e_s", 5.0)):
+        st.session_state.setdefault(key, default)
+    cols = st.columns(3)
+    ttft = cols[0].number_input("TTFT ≤ (ms)", value=None, step=100.0, key="batch.slo_ttft_ms",
+                                placeholder="no limit")
+    tpot = cols[1].number_input("TPOT ≤ (ms)", value=None, step=10.0, key="batch.slo_tpot_ms",
+                                placeholder="no limit")
+    e2e = cols[2].number_input("e2e ≤ (s)", value=None, step=0.5, key="batch.slo_e2e_s",
+                               placeholder="no limit")
+    try:
+        slo = Slo(ttft_ms=ttft, tpot_ms=tpot, e2e_s=e2e)
+    except SloError as exc:
+        st.warning(str(exc), icon=":material/warning:")
+        return None
+    if not slo.is_set:
+        st.info("Set at least one SLO to see goodput; the other load figures are below.",
+                icon=":material/info:")
+        return None
+    return slo
+
+
+def _ms(value: float | None) -> str:
+    return "not observed" if value is None else f"{value * 1000:,.0f} ms"
+
+
+def load_frame(points: Sequence[LoadPoint], slo: Slo | None) -> pd.DataFrame:
+    """Per level: calls, failures, request and token throughput, TTFT / e2e p50-p99, goodput."""
+    records = []
+    # p99 needs 100 calls per level: a column of "needs ≥ 100 runs" would only crowd the table.
+    shown = [q for q in PERCENTILES if q != 99 or any(p.calls >= min_samples_for(99) for p in points)]
+    for p in points:
+        summary = p.summary
+        row: dict[str, object] = {
+            "max_concurrency": p.concurrency,
+            "calls (failed)": f"{p.calls} ({p.failed})",
+            "requests / s": f"{p.request_throughput:.2f}" if p.request_throughput else "—",
+            "output tokens / s": f"{p.output_tokens_per_s:.1f}" if p.output_tokens_per_s else "—",
+        }
+        for key, label in (("ttft_s", "TTFT"), ("e2e_s", "e2e")):
+            d = summary.distributions[key]
+            for q in (d.at(pct) for pct in shown):
+                if key == "ttft_s" and p.streamed == 0:
+                    row[f"{label} p{q.p}"] = "not observed"
+                elif q.value is None:
+                    row[f"{label} p{q.p}"] = f"needs ≥ {q.needs} runs" if d.count else "—"
+                else:
+                    row[f"{label} p{q.p}"] = _ms(q.value) if key == "ttft_s" else f"{q.value:.2f} s"
+        if slo is not None:
+            g = p.goodput(slo)
+            row["good calls"] = f"{g.good} / {g.calls} ({g.share:.0%})" if g.calls else "—"
+            row["goodput / s"] = f"{g.rate_per_s:.2f}" if g.rate_per_s is not None else "…"
+        records.append(row)
+    return pd.DataFrame(records)
+
+
+def load_figure(points: Sequence[LoadPoint], slo: Slo | None) -> go.Figure:
+    """Left: TTFT and e2e p50 / p90 per level. Right: request throughput and goodput, peak marked."""
+    done = [p for p in points if p.finished and p.wall_s]
+    fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.1,
+                        subplot_titles=("Latency percentiles (lower is better)",
+                                        "Requests / s and goodput (higher is better)"))
+    levels = [p.concurrency for p in done]
+    for key, label, dash in (("ttft_s", "TTFT", "dot"), ("e2e_s", "e2e", "solid")):
+        for pct, color in ((50, MEASURED_COLOR), (90, P90_COLOR)):
+            ys = [p.summary.distributions[key].at(pct).value for p in done]
+            if any(y is not None for y in ys):
+                fig.add_trace(go.Scatter(x=levels, y=ys, mode="lines+markers", name=f"{label} p{pct}",
+                                         line={"color": color, "width": 3, "dash": dash}, marker={"size": 9}),
+                              row=1, col=1)
+    fig.add_trace(go.Scatter(x=levels, y=[p.request_throughput for p in done], mode="lines+markers",
+                             name="requests / s", line={"color": IDEAL_COLOR, "width": 3}, marker={"size": 9}),
+                  row=1, col=2)
+    if slo is not None:
+        rates = [p.goodput(slo).rate_per_s for p in done]
+        fig.add_trace(go.Scatter(x=levels, y=rates, mode="lines+markers", name=f"goodput ({slo.describe()})",
+                                 line={"color": GOOD_COLOR, "width": 4}, marker={"size": 11}), row=1, col=2)
+        peak = goodput_peak(done, slo)
+        if peak is not None:
+            rate = peak.goodput(slo).rate_per_s
+            fig.add_trace(go.Scatter(x=[peak.concurrency], y=[rate], mode="markers+text",
+                                     marker={"symbol": "star", "size": 22, "color": GOOD_COLOR},
+                                     text=[f"peak · c={peak.concurrency}"], textposition="top center",
+                                     textfont={"size": 15, "color": GOOD_COLOR}, showlegend=False),
+                          row=1, col=2)
+    ticks = sorted({p.concurrency for p in points})
+    for col in (1, 2):
+        fig.update_xaxes(type="log", tickvals=ticks, ticktext=[str(t) for t in ticks],
+                         title_text="max_concurrency", row=1, col=col)
+    fig.update_yaxes(title_text="seconds", rangemode="tozero", row=1, col=1)
+    fig.update_yaxes(title_text="calls / second", rangemode="tozero", row=1, col=2)
+    fig.update_layout(height=400, margin={"l": 10, "r": 10, "t": 40, "b": 10}, font={"size": 15},
+                      legend={"orientation": "h", "y": -0.3, "font": {"size": 14}})
+    fig.update_annotations(font_size=16)
+    return fig
+
+
+def load_section(store: JobStore, sweep: SweepInfo, slo: Slo | None) -> None:
+    """The sweep's load figures: chart, table, and what was observed or left out."""
+    points = load_points(store, sweep)
+    if not points:
+        return
+    if all_failed(points) and sweep.status.finished:
+        first = next((m.error for p in points for m in p.metrics if m.error), "")
+        st.error(
+            "Every call of this sweep failed, so there is no latency, throughput or goodput to "
+            f"show. The rows are kept (table above). First error: {first}",
+            icon=":material/error:",
+        )
+        return
+    st.markdown("**Load per level**")
+    if any(p.finished and p.wall_s for p in points):
+        st.plotly_chart(load_figure(points, slo), width="stretch", key="batch.load_chart")
+    st.dataframe(load_frame(points, slo), hide_index=True, width="stretch", key="batch.load_table")
+    notes = ["Failed calls are counted and left out of the latency columns; they are not good calls."]
+    if all(p.calls < min_samples_for(99) for p in points):
+        notes.append(f"p99 needs ≥ {min_samples_for(99)} calls per level, so it is not shown.")
+    if any(p.streamed == 0 for p in points):
+        notes.append("TTFT is not observed for levels whose rows were invoked whole (no chunks seen).")
+    if slo is not None:
+        peak = goodput_peak(points, slo)
+        notes.append(f"Goodput peaks at max_concurrency {peak.concurrency}." if peak else
+                     f"No call met {slo.describe()}: goodput is 0 at every level.")
+    st.caption(" ".join(notes))

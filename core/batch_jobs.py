@@ -256,6 +256,12 @@ CREATE TABLE IF NOT EXISTS sweeps (
     owner_pid INTEGER,
     note TEXT NOT NULL DEFAULT ''
 );
+CREATE TABLE IF NOT EXISTS row_marks (
+    job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+    idx INTEGER NOT NULL,
+    chunk_times TEXT NOT NULL,
+    PRIMARY KEY (job_id, idx)
+);
 CREATE INDEX IF NOT EXISTS jobs_by_time ON jobs(created_at);
 """
 
@@ -394,6 +400,20 @@ class JobStore:
                 f"UPDATE rows SET {names} WHERE job_id = ? AND idx = ?",
                 (*values.values(), job_id, index),
             )
+
+    def save_marks(self, job_id: str, index: int, chunk_times_s: Sequence[float]) -> None:
+        """Keep a streamed row's text-chunk arrival times (seconds since its call started)."""
+        with self._writing() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO row_marks (job_id, idx, chunk_times) VALUES (?, ?, ?)",
+                (job_id, index, json.dumps([round(t, 6) for t in chunk_times_s])),
+            )
+
+    def row_marks(self, job_id: str) -> dict[int, list[float]]:
+        """Chunk arrival times of the job's streamed rows, by row index (rows invoked whole have none)."""
+        with self._connect() as db:
+            return {int(r["idx"]): json.loads(r["chunk_times"]) for r in db.execute(
+                "SELECT idx, chunk_times FROM row_marks WHERE job_id = ?", (job_id,))}
 
     def requeue_rows(self, job_id: str, statuses: Sequence[RowStatus]) -> list[int]:
         """Put rows in these statuses back in the queue (their old results cleared)."""
@@ -606,6 +626,15 @@ class _RowTracker(BaseCallbackHandler):
         self.store.mark_row_running(self.job_id, self.index)
 
 
+def _save_marks(store: JobStore, job_id: str, index: int, trace: CallTrace | None) -> None:
+    """Keep a streamed row's text-chunk times, on the same origin as its latency (`lc_start`).
+
+    Only the sweep streams its rows (`streaming=True`); a row invoked whole has no chunks.
+    """
+    if trace is not None and trace.lc_start is not None and trace.text_chunks:
+        store.save_marks(job_id, index, [c.at - trace.lc_start for c in trace.text_chunks])
+
+
 def _latency_s(trace: CallTrace | None) -> float | None:
     """A row's latency: LangChain's model run, start to end (None if it never started)."""
     if trace is None or trace.lc_start is None:
@@ -757,6 +786,7 @@ def _run_pass(
                            error=f"{problem.title}: {problem.detail}", error_kind=problem.kind,
                            error_fix=problem.fix)
             failed.append(index)
+            _save_marks(store, job_id, index, trace)
         else:
             outcome = trace.outcome if trace is not None and trace.outcome is not None else outcome_of(output)
             usage = outcome.usage
@@ -769,6 +799,7 @@ def _run_pass(
                 cost_usd=options.cost_of(usage), finish_reason=outcome.finish_reason,
                 model=outcome.model, error=None, error_kind=None, error_fix=None,
             )
+            _save_marks(store, job_id, index, trace)
     return sorted(failed)
 
 

@@ -12,7 +12,9 @@ from components.batch_view import (
     job_heading,
     job_store,
     job_summary,
+    load_section,
     results_table,
+    slo_inputs,
     sweep_failure_lines,
     sweep_figure,
     sweep_table,
@@ -57,6 +59,7 @@ from core.netem import PRESETS
 from core.pricing import ModelPrice
 from core.settings import Provider
 from core.snippets import batch_code, rate_limit_code, retry_code
+from core.stats import Slo
 
 JOB_KEY = "batch.job_id"
 SWEEP_KEY = "batch.sweep_id"
@@ -345,7 +348,8 @@ with sweep_tab:
             default=[1, 2, 4, 8], key="batch.sweep_levels",
         )
         n_rows = mid.number_input(
-            "Prompts (the first N)", 1, len(batch), min(8, len(batch)), key="batch.sweep_rows",
+            "Prompts (the first N)", 1, len(batch), min(10, len(batch)), key="batch.sweep_rows",
+            help="Calls per level: p50 needs ≥ 2, p90 ≥ 10.",
         )
         sweep_tokens = right.number_input(
             "Max tokens per answer", 1, 512, min(32, current_settings().max_tokens),
@@ -370,7 +374,8 @@ with sweep_tab:
             sweep_id = start_sweep(
                 store, batch.prompts[: int(n_rows)], levels,
                 # Built from a settings snapshot: the worker thread cannot read session state.
-                lambda: build_chat_model(settings, endpoint),
+                # streaming=True: each row streams, so its TTFT and chunk gaps are observed.
+                lambda: build_chat_model(settings, endpoint, streaming=True),
                 RunOptions(config=run_config("batch", endpoint), cost_of=cost_function(price),
                            secrets=secrets_of(endpoint)),
                 source=batch.source, endpoint=endpoint.label, model=endpoint.model,
@@ -381,7 +386,7 @@ with sweep_tab:
             st.rerun()
 
     @st.fragment(run_every=POLL_S if sweep_running else None)
-    def sweep_panel(sweep_id: str, polling: bool) -> None:
+    def sweep_panel(sweep_id: str, polling: bool, slo: Slo | None) -> None:
         sweep = store.sweep(sweep_id)
         if sweep is None:
             st.info("This sweep is no longer in the data folder (it was cleared).")
@@ -411,6 +416,7 @@ with sweep_tab:
             if any(p.job.wall_s for p in sweep.points):
                 st.plotly_chart(sweep_figure(sweep), width="stretch", key="batch.sweep_chart")
                 st.dataframe(sweep_table(sweep), hide_index=True, width="stretch")
+            load_section(store, sweep, slo)
             if any(p.job.count(RowStatus.FAILED) for p in sweep.points):
                 st.caption(
                     "✗ marks levels where some calls failed (see rows done): they did less work "
@@ -428,7 +434,7 @@ with sweep_tab:
                 )
 
     if attached_sweep is not None:
-        sweep_panel(attached_sweep.id, sweep_running)
+        sweep_panel(attached_sweep.id, sweep_running, slo_inputs())
 
 # --- Rate limits (components/rate_limit_view.py) -------------------------------------------------
 

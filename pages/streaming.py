@@ -9,6 +9,7 @@ from collections.abc import Iterator
 import streamlit as st
 
 from components.display import endpoint_for_code, endpoint_or_stop, show_code, show_problem
+from components.measure_view import measure_section
 from components.router import ensure_router
 from components.runtime import chat_model, current_settings, run_config, secrets_of
 from components.streaming_view import (
@@ -192,6 +193,9 @@ elif LAST_COMPARISON in st.session_state:
     with stream_col:
         render_stored(streamed, compact=True)
     draw_comparison_chart(waited, streamed)
+
+st.divider()
+measure_section(prompt, endpoint_or_stop)  # N runs on a background thread: survives reruns
 
 code_endpoint = endpoint_for_code()
 if code_endpoint is not None:
