@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import streamlit as st
 
 from components.display import endpoint_or_stop, fmt_seconds, show_problem
 from components.runtime import chat_model, current_settings, run_config, secrets_of
 from core.caching import MarkedInMemoryCache, is_cache_hit, temperature_note
 from core.streaming import CallTiming, timed_invoke
+from core.usage import Usage
 
 RESULT_KEY = "metadata.cache.result"
 
 
-def cache_section(price_of) -> None:
+def cache_section(price_of: Callable[[str, Usage | None], str | None]) -> None:
     """Controls, two calls through one cache, and what each cost."""
     st.markdown(
         "`ChatOpenAI(cache=InMemoryCache())` looks every call up before sending it: the same "
@@ -47,7 +50,7 @@ def cache_section(price_of) -> None:
                 _one(label, call, price_of)
 
 
-def _one(label: str, call: CallTiming, price_of) -> None:
+def _one(label: str, call: CallTiming, price_of: Callable[[str, Usage | None], str | None]) -> None:
     hit = is_cache_hit(call.response_metadata)
     st.markdown(f"**{label}** · " + ("cache hit" if hit else "sent to the model"))
     if call.error:

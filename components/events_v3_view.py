@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import pandas as pd
 import streamlit as st
@@ -19,6 +21,7 @@ from components.runtime import (
 from core.embedded_server import EmbeddedModelUnavailable
 from core.events import fresh_async_http_client, jsonable
 from core.events_v3 import VersionRun, run_both_versions
+from core.models import Endpoint
 from core.snippets import events_v3_code
 
 RESULT_KEY = "events.v3.result"
@@ -44,7 +47,7 @@ def events_v3_section(topic: str) -> None:
             st.error(str(exc), icon=":material/error:")
             return
 
-        def make():
+        def make() -> tuple[Any, Callable[[], Awaitable[None]]]:
             http = fresh_async_http_client()
             return chat_model(endpoint, http_async_client=http), http.aclose
 
@@ -58,11 +61,11 @@ def events_v3_section(topic: str) -> None:
         for col, run in zip(cols, runs, strict=True):
             with col.container(border=True, key=f"events-{run.version}"):
                 _one(run)
-    endpoint = None
+    code_endpoint: Endpoint | None = None
     with contextlib.suppress(EmbeddedModelUnavailable):  # no model: no code to show, no error
-        endpoint = current_endpoint()
-    if endpoint is not None:
-        show_code(events_v3_code(current_settings(), endpoint, prompt), label="Show the code (v2 and v3)")
+        code_endpoint = current_endpoint()
+    if code_endpoint is not None:
+        show_code(events_v3_code(current_settings(), code_endpoint, prompt), label="Show the code (v2 and v3)")
 
 
 def _one(run: VersionRun) -> None:

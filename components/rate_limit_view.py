@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import plotly.graph_objects as go
 import streamlit as st
+from langchain_core.language_models import BaseChatModel
 from plotly.subplots import make_subplots
 
 from components.display import endpoint_or_stop, fmt_seconds
@@ -141,7 +142,7 @@ def _run_both(
                 )
                 status.update(label=f"Running with InMemoryRateLimiter at {rps:g}/s…")
 
-            def make(endpoint: Endpoint = endpoint, **overrides: object) -> object:
+            def make(endpoint: Endpoint = endpoint, **overrides: object) -> BaseChatModel:
                 return chat_model(endpoint, max_tokens=max_tokens, **overrides)
 
             runs.append(

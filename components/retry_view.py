@@ -11,6 +11,7 @@ import random
 from collections.abc import Sequence
 
 import streamlit as st
+from langchain_core.language_models import BaseChatModel
 
 from components.display import endpoint_or_stop, fmt_seconds
 from components.rate_limit_view import requests_figure
@@ -82,7 +83,7 @@ def _run_both(prompts: list[str], fault: NetworkConditions, attempts: int) -> li
             route_conditions = dataclasses.replace(fault, seed=seed + (how == RUNNABLE))
             endpoint = endpoint_with_conditions(direct, route_conditions)
 
-            def make(endpoint: Endpoint = endpoint, **overrides: object) -> object:
+            def make(endpoint: Endpoint = endpoint, **overrides: object) -> BaseChatModel:
                 return chat_model(endpoint, max_tokens=max_tokens, **overrides)
 
             runs.append(

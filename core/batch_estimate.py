@@ -146,13 +146,14 @@ def tiktoken_counter(model: str) -> Callable[[str], int]:
     """
     from langchain_core.messages import HumanMessage
     from langchain_openai import ChatOpenAI
+    from pydantic import SecretStr
 
     with _tiktoken_lock:
         failed = _tiktoken_failures.get(model)
         if failed and time.monotonic() - failed[0] < TIKTOKEN_RETRY_AFTER_S:
             raise RuntimeError(failed[1])
     # Counting only: this model never makes a request, so any key will do.
-    llm = ChatOpenAI(model=model, api_key="not-used-for-counting")
+    llm = ChatOpenAI(model=model, api_key=SecretStr("not-used-for-counting"))
     outcome: list[BaseException | None] = []
 
     def load() -> None:

@@ -185,11 +185,13 @@ def decode_bytes(data: bytes) -> Decoded:
         except UnicodeDecodeError:
             pass
         if b"\x00" not in data:
+            cp1252: str | None
             try:
-                text = data.decode("cp1252")
+                cp1252 = data.decode("cp1252")
             except UnicodeDecodeError:
-                text = None
-            if text is not None and not _mostly_control_chars(text):
+                cp1252 = None
+            if cp1252 is not None and not _mostly_control_chars(cp1252):
+                text = cp1252
                 return Decoded(
                     text,
                     "cp1252",

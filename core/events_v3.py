@@ -143,7 +143,7 @@ def run_both_versions(
     results: list[VersionRun] = []
     for version, runner in (("v2", _v2), ("v3", _v3)):
 
-        async def one(runner=runner) -> VersionRun:
+        async def one(runner: Callable[..., Any] = runner) -> VersionRun:
             llm, close = make_model()
             try:
                 return await runner(llm, prompt, config)

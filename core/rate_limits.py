@@ -151,9 +151,7 @@ def rate_problem(requests_per_second: float | None) -> str | None:
         >>> rate_problem(2.5) is None
         True
     """
-    if requests_per_second is None or (
-        isinstance(requests_per_second, float) and math.isnan(requests_per_second)
-    ):
+    if requests_per_second is None or math.isnan(requests_per_second):
         return "Enter a rate in requests per second, for example 2."
     if requests_per_second <= 0:
         return (

@@ -340,7 +340,7 @@ class Slo:
         ):
             if value is None:
                 continue
-            if not isinstance(value, (int, float)) or math.isnan(value) or value <= 0:
+            if math.isnan(value) or value <= 0:
                 raise SloError(
                     f"The {label} limit must be a positive number (got {value!r}). "
                     "Leave it empty for no limit on that metric."

@@ -32,6 +32,7 @@ from core.costs import cross_check, ledger_csv, session_totals
 from core.pricing import call_cost, format_usd
 from core.snippets import cache_code, metadata_code
 from core.streaming import CallTiming, StreamCapture, in_frames, timed_invoke
+from core.usage import Usage
 
 PATTERN = "metadata"
 LAST_RECEIPT = "metadata.last_receipt"
@@ -72,7 +73,7 @@ def run_call(method: str, prompt: str, max_tokens: int, endpoint, *, extra_callb
     return record
 
 
-def cost_text(model: str, usage) -> str | None:
+def cost_text(model: str, usage: Usage | None) -> str | None:
     """A call's cost under this session's price table, or None without usage or a price."""
     price = current_price_table().price_for(model)
     return format_usd(call_cost(usage, price).total_usd) if usage is not None and price else None
