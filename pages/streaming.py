@@ -154,7 +154,7 @@ def run_comparison(endpoint: Endpoint) -> tuple[InvokeRecord, StreamRecord]:
                 secrets=secrets_of(endpoint),
             )
         with slot.container():
-            render_stored(waited)
+            render_stored(waited, compact=True)
     with stream_col:
         streamed = stream_here(endpoint, compact=True, seed=seed)
     return waited, streamed
@@ -189,7 +189,7 @@ elif LAST_COMPARISON in st.session_state:
     waited, streamed = st.session_state[LAST_COMPARISON]
     wait_col, stream_col = comparison_columns()
     with wait_col:
-        render_stored(waited)
+        render_stored(waited, compact=True)
     with stream_col:
         render_stored(streamed, compact=True)
     draw_comparison_chart(waited, streamed)

@@ -37,7 +37,7 @@ def test_page_explains_and_offers_every_mode_with_its_code(open_page: Callable[[
     at = open_page(PAGE)
     assert at.title[0].value == "Async"
     assert at.text_area(key="async.questions").value.splitlines()[:3] == ["What is AI?", "What is ML?", "What is DL?"]
-    assert [b.label for b in at.button] == [
+    assert [b.label for b in at.main.button] == [
         "Sequential invoke", "ainvoke + gather", "abatch", "astream × n", "Run all",
     ]
     assert at.segmented_control(key="async.situation").value.startswith("Embedded model")
@@ -61,12 +61,14 @@ def test_modes_run_again_and_again_without_event_loop_errors(open_page: Callable
     lines = summaries(at)
     assert len(lines) == 4 and "the baseline" in lines[0]
     assert all("faster than sequential" in line or "slower than sequential" in line for line in lines[1:])
-    assert len(at.get("plotly_chart")) == 1
+    # One timeline (the per-call waterfall below it is a chart of its own).
+    assert [c.key for c in at.get("plotly_chart")].count("async-timeline") == 1
     # The astream answers are shown side by side, one box per question.
     assert sum(1 for t in at.text if t.value.strip() not in ("", "—")) >= 3
     # Any other click reruns the script: the timeline and numbers are redrawn, not lost.
     at.number_input(key="async.max_concurrency").set_value(3).run()
-    assert len(at.get("plotly_chart")) == 1 and len(summaries(at)) == 4
+    # One timeline (the per-call waterfall below it is a chart of its own).
+    assert [c.key for c in at.get("plotly_chart")].count("async-timeline") == 1 and len(summaries(at)) == 4
     # Every call went to the session ledger under this page's name.
     records = at.session_state["lab.ledger"].records()
     assert len(records) == 2 * 3 + 4 * 3 and {r.pattern for r in records} == {"async"}
