@@ -208,11 +208,13 @@ if runs:
         traced = [(run, call) for run in shown for call in run.calls if call.trace is not None]
         if traced:
             picked = st.selectbox(
-                "Call", range(len(traced)), key="async.trace_pick",
+                "Call", range(len(traced)), key="async.trace_pick", index=None,
+                placeholder="Pick a call to see its waterfall",
                 format_func=lambda i: f"{traced[i][0].mode.label} · question {traced[i][1].index + 1}: "
                 f"{traced[i][1].prompt[:60]}",
             )
-            render_waterfall(traced[picked][1].trace, key="async-call", title="This call, layer by layer")
+            if picked is not None:  # drawn on demand: a chart per call would slow every rerun
+                render_waterfall(traced[picked][1].trace, key="async-call", title="This call, layer by layer")
         else:
             st.caption("No call of these runs was traced.")
 

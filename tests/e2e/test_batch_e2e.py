@@ -31,7 +31,7 @@ def test_upload_run_and_download_the_results(page: Page, app_url: str) -> None:
 
     click_and_wait(page, page.get_by_text("Upload a file", exact=True))
     with rerun_of(page):
-        page.locator("[data-testid=stFileUploaderDropzoneInput]").set_input_files(SAMPLE)
+        page.locator("[data-testid=stMain] [data-testid=stFileUploaderDropzoneInput]").set_input_files(SAMPLE)
         expect(page.get_by_text("6 prompts", exact=True)).to_be_visible(timeout=30_000)
     expect(page.get_by_text("from questions.jsonl · field question")).to_be_visible()
 
