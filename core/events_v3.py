@@ -95,6 +95,9 @@ async def _v2(llm: BaseChatModel, prompt: str, config: RunnableConfig | None) ->
     return run
 
 
+_BETA_WARNING: list[str] = []
+
+
 async def _v3(llm: BaseChatModel, prompt: str, config: RunnableConfig | None) -> VersionRun:
     run = VersionRun("v3")
     counts: Counter[str] = Counter()
@@ -103,7 +106,12 @@ async def _v3(llm: BaseChatModel, prompt: str, config: RunnableConfig | None) ->
         warnings.simplefilter("always", LangChainBetaWarning)
         stream = await llm.astream_events(prompt, config, version="v3")
     beta = [w for w in caught if issubclass(w.category, LangChainBetaWarning)]
-    run.beta_warning = str(beta[0].message) if beta else None
+    if beta:
+        _BETA_WARNING[:] = [str(beta[0].message)]
+    # langchain-core warns once per process: later runs show the first run's words, or these.
+    run.beta_warning = _BETA_WARNING[0] if _BETA_WARNING else (
+        'astream_events(version="v3") is in beta in langchain-core (it warns once per process).'
+    )
     async for event in stream:
         kind = str(event.get("event"))
         counts[kind] += 1
