@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
-import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
 from components.prices import current_price_table
@@ -23,7 +22,11 @@ from core.costs import (
 )
 from core.pricing import call_cost, format_usd
 from core.receipt import finish_reason_meaning, raw_receipt, receipt_lines
-from core.streaming import CallTiming
+
+if TYPE_CHECKING:  # pandas, plotly and openai load where they are used, not on every page
+    import plotly.graph_objects as go
+
+    from core.streaming import CallTiming
 
 FONT = {"size": 15}
 INPUT_COLOR = "#2E86DE"
@@ -96,6 +99,8 @@ def coverage_notes(totals: SessionTotals) -> None:
 
 def ledger_table(costed: list[CostedCall]) -> None:
     columns = [c for c in LEDGER_COLUMNS if c != "cost_usd"]  # "cost" says why a cost is unknown
+    import pandas as pd
+
     frame = pd.DataFrame(ledger_rows(costed), columns=columns)
     st.dataframe(
         frame,
@@ -134,6 +139,8 @@ def _layout(fig: go.Figure, title: str, height: int = 300) -> go.Figure:
 
 
 def cumulative_cost_figure(costed: list[CostedCall]) -> go.Figure:
+    import plotly.graph_objects as go
+
     points = cumulative_cost(costed)
     fig = go.Figure(
         go.Scatter(
@@ -152,6 +159,8 @@ def cumulative_cost_figure(costed: list[CostedCall]) -> go.Figure:
 
 
 def tokens_by_pattern_figure(costed: list[CostedCall]) -> go.Figure:
+    import plotly.graph_objects as go
+
     by_pattern = tokens_by_pattern(costed)
     patterns = list(by_pattern)
     fig = go.Figure(
@@ -168,6 +177,8 @@ def tokens_by_pattern_figure(costed: list[CostedCall]) -> go.Figure:
 
 
 def cost_by_model_figure(costed: list[CostedCall]) -> go.Figure:
+    import plotly.graph_objects as go
+
     by_model = cost_by_model(costed)
     models = list(by_model)
     fig = go.Figure(

@@ -13,14 +13,15 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID
 
 from langchain_core.callbacks import BaseCallbackHandler
-from langchain_core.outputs import ChatGeneration, LLMResult
 
-from core.errors import redact
 from core.usage import Usage
+
+if TYPE_CHECKING:  # langchain_core.outputs loads its messages (~0.3 s): at the first call instead
+    from langchain_core.outputs import LLMResult
 
 
 @dataclass(frozen=True)
@@ -208,6 +209,8 @@ class LedgerCallbackHandler(BaseCallbackHandler):
             return False
 
     def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
+        from langchain_core.outputs import ChatGeneration
+
         usage = None
         finish_reason = None
         reported_model = None
@@ -223,6 +226,8 @@ class LedgerCallbackHandler(BaseCallbackHandler):
         self._record(run_id, usage=usage, finish_reason=finish_reason, reported_model=reported_model)
 
     def on_llm_error(self, error: BaseException, *, run_id: UUID, **kwargs: Any) -> None:
+        from core.errors import redact  # here: it loads openai, which the first screen does not need
+
         self._record(run_id, error=redact(f"{type(error).__name__}: {error}", *self._secrets))
 
     def _record(

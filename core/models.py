@@ -7,13 +7,15 @@ every page exercises the same client code a user's own script would.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from langchain_openai import ChatOpenAI
 from pydantic import SecretStr
 
 from core.embedded_server import EmbeddedModelServer, EmbeddedModelUnavailable
 from core.settings import ModelSettings, Provider
+
+if TYPE_CHECKING:  # langchain_openai (and openai) load at the first chat model: ~1.5 s
+    from langchain_openai import ChatOpenAI
 
 # Environment variables the generated code snippets read keys from: snippets never hold a key.
 KEY_ENV_VARS = {
@@ -125,4 +127,6 @@ def build_chat_model(
         'm'
     """
     kwargs = chat_model_kwargs(settings, endpoint) | overrides
+    from langchain_openai import ChatOpenAI
+
     return ChatOpenAI(api_key=endpoint.api_key, **kwargs)
