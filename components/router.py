@@ -7,6 +7,7 @@ import streamlit as st
 
 from components.cost_view import session_total_line
 from components.pages import HOME, PATTERN_PAGES, home_page, pattern_page
+from components.runtime import start_embedded_model
 from components.sidebar import render_settings_sidebar, show_network_activity
 from components.theme import apply_projector_style
 
@@ -20,6 +21,7 @@ def run_app(start_page: str = HOME) -> None:
     Args:
         start_page: the page shown at the root URL (AppTest opens a page directly this way).
     """
+    start_embedded_model()  # loads in its own process while this first screen draws
     st.set_page_config(
         page_title="Execution Patterns Lab",
         page_icon=":material/science:",

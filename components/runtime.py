@@ -1,32 +1,37 @@
 """Process- and session-level objects the pages share: the embedded server, settings, ledger.
 
-The embedded model server is cached once per app process (`st.cache_resource`); chat models are
-not cached — they hold HTTP clients bound to an event loop, and async pages make a new loop per
-action — so pages build a fresh one per action with `chat_model()`.
+The embedded model server is started once per app process (`st.cache_resource`), in the
+background: the router starts it first thing and only pages that call the model wait. Chat
+models are not cached — they hold HTTP clients bound to an event loop, and async pages make a
+new loop per action — so pages build a fresh one per action with `chat_model()`.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
+from concurrent.futures import Future, wait
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import streamlit as st
 from dotenv import dotenv_values
-from langchain_core.runnables import RunnableConfig
-from langchain_openai import ChatOpenAI
 from pydantic import SecretStr
 
 from core.embedded_server import (
     EmbeddedModelServer,
     EmbeddedModelUnavailable,
-    start_embedded_server,
+    launch_embedded_server,
 )
 from core.ledger import SessionLedger
 from core.models import Endpoint, build_chat_model, resolve_endpoint
 from core.netem import NetworkConditions, NetworkProxy, RouteStats, preset_name, start_network_proxy
 from core.settings import ModelSettings, settings_from_env
+
+if TYPE_CHECKING:  # both load langchain_openai or more of langchain_core than the first screen needs
+    from langchain_core.runnables import RunnableConfig
+    from langchain_openai import ChatOpenAI
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -39,14 +44,41 @@ class EmbeddedStatus:
     problem: str | None
 
 
-@st.cache_resource(show_spinner="Loading the embedded model…")
-def embedded_status() -> EmbeddedStatus:
-    """Start the embedded model once per process; remember a failure instead of retrying."""
+@st.cache_resource(show_spinner=False)
+def _embedded_start() -> Future[EmbeddedModelServer] | None:
+    """Launch the embedded model once per process (None when it is switched off)."""
     if os.environ.get("LAB_DISABLE_EMBEDDED") == "1":
+        return None
+    return launch_embedded_server()
+
+
+def start_embedded_model() -> None:
+    """Start loading the model in its own process, without waiting (the router's first line).
+
+    The first screen draws while it loads; only a page that calls the model waits for it.
+    """
+    _embedded_start()
+
+
+def embedded_status_if_ready() -> EmbeddedStatus | None:
+    """The embedded server or why there is none; None while it is still loading."""
+    future = _embedded_start()
+    if future is not None and not future.done():
+        return None
+    return embedded_status()
+
+
+def embedded_status() -> EmbeddedStatus:
+    """The embedded server, or why there is none; waits (with a spinner) while it loads."""
+    future = _embedded_start()
+    if future is None:
         return EmbeddedStatus(None, "The embedded model is switched off (LAB_DISABLE_EMBEDDED=1).")
+    if not future.done():
+        with st.spinner("Loading the embedded model…"):
+            wait([future])
     try:
-        return EmbeddedStatus(start_embedded_server(), None)
-    except EmbeddedModelUnavailable as exc:
+        return EmbeddedStatus(future.result(), None)
+    except EmbeddedModelUnavailable as exc:  # remembered: a failure is not retried per rerun
         return EmbeddedStatus(None, str(exc))
 
 

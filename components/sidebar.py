@@ -8,7 +8,7 @@ from pydantic import SecretStr
 from components.runtime import (
     current_conditions,
     current_settings,
-    embedded_status,
+    embedded_status_if_ready,
     environment,
     network_stats,
     set_conditions,
@@ -43,15 +43,7 @@ def render_settings_sidebar() -> ModelSettings:
             )
 
         if provider is Provider.LOCAL:
-            status = embedded_status()
-            if status.server is not None:
-                st.success(
-                    f"**{status.server.model_name}** on 127.0.0.1 · loaded in "
-                    f"{status.server.load_seconds:.1f} s · no key or internet needed",
-                    icon=":material/memory:",
-                )
-            else:
-                st.error(status.problem or "The embedded model is not running.")
+            _embedded_model_line()
         else:
             settings = _remote_fields(settings, provider, env)
 
@@ -87,6 +79,32 @@ def render_settings_sidebar() -> ModelSettings:
         set_conditions(_network_conditions(settings))
     set_settings(settings)
     return settings
+
+
+def _embedded_model_line() -> None:
+    """The embedded model's state: loading (refreshing itself until loaded), loaded, or why not."""
+    status = embedded_status_if_ready()
+    if status is None:
+        _embedded_model_loading()
+    elif status.server is not None:
+        st.success(
+            f"**{status.server.model_name}** on 127.0.0.1 · loaded in "
+            f"{status.server.load_seconds:.1f} s · no key or internet needed",
+            icon=":material/memory:",
+        )
+    else:
+        st.error(status.problem or "The embedded model is not running.")
+
+
+@st.fragment(run_every=0.5)
+def _embedded_model_loading() -> None:
+    # The model loads in its own process while the first screen draws (components/runtime.py).
+    # Once it is up, one full rerun replaces this line by the "loaded" one and stops the timer.
+    if embedded_status_if_ready() is None:
+        st.info("Loading the embedded model… pages that call it wait for it.",
+                icon=":material/hourglass_top:")
+    else:
+        st.rerun()
 
 
 CUSTOM = "Custom…"
