@@ -52,10 +52,13 @@ def free_port() -> int:
 
 
 @contextmanager
-def running_app(env: Mapping[str, str] | None = None, log_path: Path | None = None) -> Iterator[RunningApp]:
+def running_app(
+    env: Mapping[str, str] | None = None, log_path: Path | None = None, script: Path | None = None
+) -> Iterator[RunningApp]:
     """`streamlit run app.py` with `env` added, until the block ends; yields once it is healthy.
 
-    Its output goes to `log_path` (searched by the security tests), or nowhere.
+    Its output goes to `log_path` (searched by the security tests), or nowhere. `script` runs
+    another Streamlit script instead, from its own folder (the benchmarks' bare reference app).
 
     Raises:
         AppDidNotStart: with the end of the log, when there is one.
@@ -65,11 +68,11 @@ def running_app(env: Mapping[str, str] | None = None, log_path: Path | None = No
         launched_at = time.perf_counter()
         process = subprocess.Popen(
             [
-                sys.executable, "-m", "streamlit", "run", "app.py",
+                sys.executable, "-m", "streamlit", "run", str(script or "app.py"),
                 "--server.address", "127.0.0.1", "--server.port", str(port),
                 "--server.headless", "true", "--browser.gatherUsageStats", "false",
             ],
-            cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ) | dict(env or {}),
+            cwd=script.parent if script else PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ) | dict(env or {}),
         )
         url = f"http://127.0.0.1:{port}"
         try:
