@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import threading
+
 import streamlit as st
 
-from components.cost_view import session_total_line
 from components.pages import HOME, PATTERN_PAGES, home_page, pattern_page
-from components.runtime import start_embedded_model
-from components.sidebar import render_settings_sidebar, show_network_activity
 from components.theme import apply_projector_style
 
 # True while the router runs a page in this script thread (each session has its own thread).
@@ -21,13 +19,20 @@ def run_app(start_page: str = HOME) -> None:
     Args:
         start_page: the page shown at the root URL (AppTest opens a page directly this way).
     """
-    start_embedded_model()  # loads in its own process while this first screen draws
     st.set_page_config(
         page_title="Execution Patterns Lab",
         page_icon=":material/science:",
         layout="wide",
     )
+    # The process's first element makes Streamlit walk the call stack once (env_util.is_repl),
+    # which inspects every module loaded so far: before the app's own imports it costs what it
+    # costs a bare app. Then the model starts loading in its own process, then the rest draws.
     apply_projector_style()
+    from components.cost_view import session_total_line
+    from components.runtime import start_embedded_model
+    from components.sidebar import render_settings_sidebar, show_network_activity
+
+    start_embedded_model()
     navigation = st.navigation(
         {
             "": [home_page(default=start_page == HOME)],
