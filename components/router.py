@@ -29,7 +29,7 @@ def run_app(start_page: str = HOME) -> None:
     # costs a bare app. Then the model starts loading in its own process, then the rest draws.
     apply_projector_style()
     from components.cost_view import session_total_line
-    from components.runtime import start_embedded_model
+    from components.runtime import start_embedded_model, warm_up_imports
     from components.sidebar import render_settings_sidebar, show_network_activity
 
     start_embedded_model()
@@ -54,6 +54,7 @@ def run_app(start_page: str = HOME) -> None:
         with total_slot:
             session_total_line()
         show_network_activity()
+        warm_up_imports()  # once per process, after the first screen is drawn
 
 
 def ensure_router() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import threading
 from concurrent.futures import Future, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,6 +59,27 @@ def start_embedded_model() -> None:
     The first screen draws while it loads; only a page that calls the model waits for it.
     """
     _embedded_start()
+
+
+@st.cache_resource(show_spinner=False)
+def warm_up_imports() -> threading.Thread:
+    """Once per process, after the first screen: load what the first model call needs.
+
+    The first screen does not import langchain_openai, openai or pandas (~2 s on 2 cores); the
+    first click on Stream would pay for them instead. A background thread loads them while the
+    presenter reads Home, so the first click does not.
+    """
+
+    def warm() -> None:
+        import langchain_openai  # noqa: F401
+        import pandas  # noqa: F401
+
+        import core.errors  # noqa: F401  (openai)
+        import core.streaming  # noqa: F401
+
+    thread = threading.Thread(target=warm, name="lab-warm-imports", daemon=True)
+    thread.start()
+    return thread
 
 
 def embedded_status_if_ready() -> EmbeddedStatus | None:
