@@ -14,6 +14,7 @@ from components.runtime import (
     set_conditions,
     set_settings,
 )
+from core.embedded_server import MODEL_NAME
 from core.netem import PRESETS, NetworkConditions, preset_name
 from core.settings import ModelSettings, Provider, provider_defaults, validate
 
@@ -101,7 +102,7 @@ def _embedded_model_loading() -> None:
     # The model loads in its own process while the first screen draws (components/runtime.py).
     # Once it is up, one full rerun replaces this line by the "loaded" one and stops the timer.
     if embedded_status_if_ready() is None:
-        st.info("Loading the embedded model… pages that call it wait for it.",
+        st.info(f"Loading the embedded model, **{MODEL_NAME}**… pages that call it wait for it.",
                 icon=":material/hourglass_top:")
     else:
         st.rerun()
