@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import os
 import statistics
+import sys
 import tempfile
 import time
 
@@ -81,9 +82,14 @@ def run(sessions: int = SESSIONS) -> list[dict[str, object]]:
                 except Exception:  # a session that never finished is counted as not complete
                     continue
                 click_at, text_at = page.evaluate("[window.__clickAt, window.__firstTextAt]")
-                answer = page.locator(".st-key-answer-0").inner_text()
+                box = page.locator(".st-key-answer-0")
+                answer = box.inner_text() if box.count() else ""
                 if f"word{STREAM_TOKENS - 1}" in answer:
                     complete += 1
+                else:  # say why on stderr: the table only counts it
+                    alerts = page.locator("[data-testid=stAlert]").all_inner_texts()
+                    print(f"  a session did not finish its answer: {alerts or answer[-200:]!r}",
+                          file=sys.stderr, flush=True)
                 if click_at is not None and text_at is not None:
                     firsts.append((text_at - click_at) / 1000)
             browser.close()

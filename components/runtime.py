@@ -50,7 +50,10 @@ def _embedded_start() -> Future[EmbeddedModelServer] | None:
     """Launch the embedded model once per process (None when it is switched off)."""
     if os.environ.get("LAB_DISABLE_EMBEDDED") == "1":
         return None
-    return launch_embedded_server()
+    # LAB_EMBEDDED_THREADS: llama.cpp's threads (default: every core). On a machine whose cores
+    # are busy with other work, 1 thread kept generating where 2 stalled each other (see README).
+    threads = os.environ.get("LAB_EMBEDDED_THREADS", "").strip()
+    return launch_embedded_server(threads=int(threads) if threads.isdigit() and int(threads) > 0 else None)
 
 
 def start_embedded_model() -> None:

@@ -38,7 +38,7 @@ def test_home_draws_while_the_model_loads_and_says_so(monkeypatch: pytest.Monkey
     from components import runtime
 
     runtime._embedded_start.clear()
-    monkeypatch.setattr(runtime, "launch_embedded_server", Future)  # a load that never ends
+    monkeypatch.setattr(runtime, "launch_embedded_server", lambda **_: Future())  # never loads
     try:
         at = AppTest.from_function(_app_on_home, default_timeout=60)
         at.run()
