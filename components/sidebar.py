@@ -97,7 +97,7 @@ def _embedded_model_line() -> None:
         st.error(status.problem or "The embedded model is not running.")
 
 
-@st.fragment(run_every=0.5)
+@st.fragment(run_every=1.0)
 def _embedded_model_loading() -> None:
     # The model loads in its own process while the first screen draws (components/runtime.py).
     # Once it is up, one full rerun replaces this line by the "loaded" one and stops the timer.
