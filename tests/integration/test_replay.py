@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -61,6 +62,11 @@ def _record(proxy: NetworkProxy, upstream: str, key: str, model: str, prompt: st
     recording = Recording(model=model, upstream=upstream, path=path)
     route = proxy.route(upstream, key, NetworkConditions(), scope="rec", tap=recording.tap)
     live = _stream(_llm(route.base_url, route.key, model, max_tokens), prompt)
+    # The proxy files the answer once it has passed on its last byte, which can be just after
+    # the client has read it: wait for the recording to be written before looking at it.
+    deadline = time.monotonic() + 10
+    while not (recording.exchanges and path.exists()) and time.monotonic() < deadline:
+        time.sleep(0.01)
     return recording, live
 
 
