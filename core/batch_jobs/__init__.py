@@ -1,0 +1,60 @@
+"""Durable batch jobs: a SQLite job store and a runner on a background thread.
+
+A Streamlit script run stops at every widget click, so a batch of hundreds of calls cannot live
+inside one. Here a job is a set of rows in SQLite (under the data directory), and a worker
+thread — outside any script run — drives `llm.batch_as_completed(...)` and writes each row as it
+completes. The page only reads the store, so a rerun, a page switch or a reloaded browser tab
+finds the job where it is, and finished rows are never lost.
+
+One concept per module (import from the package):
+
+- `records` — row and job statuses, `RowResult`, `JobInfo`, `SweepInfo`: what the store returns.
+- `store` — `JobStore`, the SQLite file (and its migrations from older files).
+- `active` — which jobs and sweeps this process runs now, and the events that cancel them.
+- `runner` — `run_job` / `start_job` / `cancel_job` / `retry_rows`: rows through `batch_as_completed`.
+- `sweeps` — `start_sweep`: the same prompts once per concurrency level, and the ideal line.
+"""
+
+from core.batch_jobs.active import is_running
+from core.batch_jobs.records import (
+    DATA_DIR_ENV,
+    DB_NAME,
+    PROJECT_ROOT,
+    CostFunction,
+    JobInfo,
+    JobStatus,
+    RowResult,
+    RowStatus,
+    SweepInfo,
+    SweepPoint,
+    data_dir,
+    row_failures,
+)
+from core.batch_jobs.runner import BatchCancelled, RunOptions, cancel_job, retry_rows, run_job, start_job
+from core.batch_jobs.store import JobStore
+from core.batch_jobs.sweeps import ideal_wall_s, start_sweep
+
+__all__ = [
+    "DATA_DIR_ENV",
+    "DB_NAME",
+    "PROJECT_ROOT",
+    "BatchCancelled",
+    "CostFunction",
+    "JobInfo",
+    "JobStatus",
+    "JobStore",
+    "RowResult",
+    "RowStatus",
+    "RunOptions",
+    "SweepInfo",
+    "SweepPoint",
+    "cancel_job",
+    "data_dir",
+    "ideal_wall_s",
+    "is_running",
+    "retry_rows",
+    "row_failures",
+    "run_job",
+    "start_job",
+    "start_sweep",
+]

@@ -1,0 +1,226 @@
+"""What a batch job is made of: row and job statuses, row results, job and sweep headers.
+
+Plain frozen records, read from the store (`core.batch_jobs.store`) and drawn by the page.
+"""
+
+from __future__ import annotations
+
+import enum
+import os
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from core.errors import CallProblem
+from core.failures import FailureGroup, outcome_label, problem_from_stored, summarize_failures
+from core.usage import Usage
+
+DATA_DIR_ENV = "LAB_DATA_DIR"
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DB_NAME = "batch.sqlite3"
+
+CostFunction = Callable[[Usage | None], float | None]
+
+
+def data_dir(env: Mapping[str, str] | None = None) -> Path:
+    """Where the app keeps data it must not lose: `LAB_DATA_DIR`, else `<project>/.lab-data`.
+
+    Example:
+        >>> data_dir({"LAB_DATA_DIR": "/tmp/lab"})
+        PosixPath('/tmp/lab')
+    """
+    env = os.environ if env is None else env
+    value = (env.get(DATA_DIR_ENV) or "").strip()
+    return Path(value).expanduser() if value else PROJECT_ROOT / ".lab-data"
+
+
+class RowStatus(str, enum.Enum):
+    """Where one row of a job is."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class JobStatus(str, enum.Enum):
+    """Where a whole job is. `interrupted`: the app stopped while it ran (rows kept)."""
+
+    QUEUED = "queued"
+    RUNNING = "running"
+    DONE = "done"
+    CANCELLED = "cancelled"
+    INTERRUPTED = "interrupted"
+    FAILED = "failed"
+
+    @property
+    def finished(self) -> bool:
+        return self not in (JobStatus.QUEUED, JobStatus.RUNNING)
+
+
+@dataclass(frozen=True)
+class RowResult:
+    """One row of a job: its prompt and, once it ran, what came back.
+
+    Attributes:
+        index: 0-based position in the job.
+        line: the line of the source file the prompt came from.
+        latency_s: from the call's start to its end (None if it never started).
+        cost_usd: from the price table; None when there is no price or no usage.
+        error: the error in plain words, keys redacted.
+        attempts: how many times the row's call was started.
+    """
+
+    job_id: str
+    index: int
+    line: int
+    input: str
+    status: RowStatus
+    output: str | None = None
+    latency_s: float | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    total_tokens: int | None = None
+    cost_usd: float | None = None
+    finish_reason: str | None = None
+    model: str | None = None
+    error: str | None = None
+    error_kind: str | None = None
+    attempts: int = 0
+    error_fix: str | None = None
+
+    @property
+    def usage_reported(self) -> bool:
+        return self.input_tokens is not None
+
+    @property
+    def problem(self) -> CallProblem | None:
+        """A failed row's cause, kind, title and fix, for `core.failures`; None otherwise."""
+        if self.status is not RowStatus.FAILED:
+            return None
+        return problem_from_stored(self.error_kind, self.error, self.error_fix)
+
+
+@dataclass(frozen=True)
+class JobInfo:
+    """A job's header and its row counts.
+
+    Attributes:
+        source: where the prompts came from, for people.
+        endpoint: provider and model label (never a key).
+        wall_s: wall time of the latest run of the job (first run, or a retry).
+        counts: rows per status.
+        priced: whether a price was known for the model when the job started.
+    """
+
+    id: str
+    created_at: float
+    source: str
+    endpoint: str
+    model: str
+    max_concurrency: int
+    retries: int
+    status: JobStatus
+    n_rows: int
+    counts: dict[RowStatus, int]
+    started_at: float | None = None
+    finished_at: float | None = None
+    wall_s: float | None = None
+    priced: bool = False
+    price_note: str = ""
+    sweep_id: str | None = None
+    cancel_requested: bool = False
+    problem: str | None = None
+
+    def count(self, status: RowStatus) -> int:
+        return self.counts.get(status, 0)
+
+    @property
+    def completed(self) -> int:
+        """Rows that ended, one way or another."""
+        return sum(self.count(s) for s in (RowStatus.DONE, RowStatus.FAILED, RowStatus.CANCELLED))
+
+    @property
+    def progress(self) -> float:
+        return self.completed / self.n_rows if self.n_rows else 1.0
+
+    @property
+    def outcome(self) -> str:
+        """The status in words: a finished job with failed rows never reads "done".
+
+        "done" (every row succeeded), "finished with failures", "failed" (no row succeeded, or
+        the runner itself broke), else the status as it is ("running", "cancelled", ...).
+
+        Example:
+            >>> job = JobInfo("j", 0.0, "s", "e", "m", 4, 0, JobStatus.DONE, 3,
+            ...               {RowStatus.DONE: 1, RowStatus.FAILED: 2})
+            >>> job.outcome
+            'finished with failures'
+        """
+        if self.status is JobStatus.DONE:
+            return outcome_label(self.count(RowStatus.DONE), self.count(RowStatus.FAILED))
+        return self.status.value
+
+
+def row_failures(rows: Sequence[RowResult]) -> list[FailureGroup]:
+    """The failed rows grouped by cause, the most frequent first (see `core.failures`).
+
+    Example:
+        >>> rows = [RowResult("j", i, i + 1, "q", RowStatus.FAILED, error="Timed out: read timed out",
+        ...                   error_kind="timeout") for i in range(2)]
+        >>> [(g.title, g.count) for g in row_failures(rows)]
+        [('Timed out', 2)]
+    """
+    return summarize_failures(r.problem for r in rows)
+
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    """One concurrency level of a sweep: its job and the median per-call latency."""
+
+    job: JobInfo
+    median_latency_s: float | None
+
+    @property
+    def concurrency(self) -> int:
+        return self.job.max_concurrency
+
+    @property
+    def throughput(self) -> float | None:
+        """Completed calls per second of wall time."""
+        done = self.job.count(RowStatus.DONE)
+        return done / self.job.wall_s if self.job.wall_s and done else None
+
+
+@dataclass(frozen=True)
+class SweepInfo:
+    """The same prompts run at several `max_concurrency` values, one job per level."""
+
+    id: str
+    created_at: float
+    source: str
+    endpoint: str
+    levels: list[int]
+    n_rows: int
+    status: JobStatus
+    points: list[SweepPoint]
+    note: str = ""
+
+    @property
+    def outcome(self) -> str:
+        """Like `JobInfo.outcome`, over every level: failed calls at any level are said."""
+        if self.status is not JobStatus.DONE:
+            return self.status.value
+        done = sum(p.job.count(RowStatus.DONE) for p in self.points)
+        failed = sum(p.job.count(RowStatus.FAILED) for p in self.points)
+        return outcome_label(done, failed)
+
+    @property
+    def per_call_s(self) -> float | None:
+        """The single-call latency the ideal line is drawn from: the median at the lowest level."""
+        finished = [p for p in self.points if p.job.status is JobStatus.DONE and p.median_latency_s]
+        if not finished:
+            return None
+        return min(finished, key=lambda p: p.concurrency).median_latency_s

@@ -1,0 +1,390 @@
+"""`JobStore`: jobs, their rows and sweeps in one SQLite file under the data directory."""
+
+from __future__ import annotations
+
+import contextlib
+import enum
+import json
+import os
+import sqlite3
+import statistics
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from core.batch_jobs import active
+from core.batch_jobs.records import DB_NAME, JobInfo, JobStatus, RowResult, RowStatus, SweepInfo, SweepPoint, data_dir
+
+_STORES: dict[Path, JobStore] = {}
+_STORES_LOCK = threading.Lock()
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    created_at REAL NOT NULL,
+    source TEXT NOT NULL,
+    endpoint TEXT NOT NULL,
+    model TEXT NOT NULL,
+    max_concurrency INTEGER NOT NULL,
+    retries INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    n_rows INTEGER NOT NULL,
+    started_at REAL,
+    finished_at REAL,
+    wall_s REAL,
+    priced INTEGER NOT NULL DEFAULT 0,
+    price_note TEXT NOT NULL DEFAULT '',
+    sweep_id TEXT,
+    owner_pid INTEGER,
+    cancel_requested INTEGER NOT NULL DEFAULT 0,
+    problem TEXT
+);
+CREATE TABLE IF NOT EXISTS rows (
+    job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+    idx INTEGER NOT NULL,
+    line INTEGER NOT NULL,
+    input TEXT NOT NULL,
+    status TEXT NOT NULL,
+    output TEXT,
+    latency_s REAL,
+    input_tokens INTEGER,
+    output_tokens INTEGER,
+    total_tokens INTEGER,
+    cost_usd REAL,
+    finish_reason TEXT,
+    model TEXT,
+    error TEXT,
+    error_kind TEXT,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    error_fix TEXT,
+    PRIMARY KEY (job_id, idx)
+);
+CREATE TABLE IF NOT EXISTS sweeps (
+    id TEXT PRIMARY KEY,
+    created_at REAL NOT NULL,
+    source TEXT NOT NULL,
+    endpoint TEXT NOT NULL,
+    levels TEXT NOT NULL,
+    n_rows INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    owner_pid INTEGER,
+    note TEXT NOT NULL DEFAULT ''
+);
+CREATE TABLE IF NOT EXISTS row_marks (
+    job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
+    idx INTEGER NOT NULL,
+    chunk_times TEXT NOT NULL,
+    PRIMARY KEY (job_id, idx)
+);
+CREATE INDEX IF NOT EXISTS jobs_by_time ON jobs(created_at);
+"""
+
+
+class JobStore:
+    """Jobs and their rows in one SQLite file; safe to use from several threads.
+
+    Each operation opens its own short connection (SQLite connections must not cross threads),
+    in WAL mode so the page can read while the worker writes.
+
+    Example:
+        >>> import tempfile
+        >>> store = JobStore(Path(tempfile.mkdtemp()) / "batch.sqlite3")
+        >>> job_id = store.create_job(["What is 2 + 2?"], source="doctest", endpoint="Local",
+        ...                           model="m", max_concurrency=1)
+        >>> store.job(job_id).status.value, [r.status.value for r in store.rows(job_id)]
+        ('queued', ['queued'])
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self._connect() as db:
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(_SCHEMA)
+            # Stores made before rows kept their fix get the column (SQLite adds it in place).
+            if "error_fix" not in {r["name"] for r in db.execute("PRAGMA table_info(rows)")}:
+                db.execute("ALTER TABLE rows ADD COLUMN error_fix TEXT")
+        # Writes go through one connection, one at a time: with up to `max_concurrency` worker
+        # threads finishing together, SQLite's own lock would make them back off in sleeps of
+        # several milliseconds; a Python lock queues them for well under one instead.
+        self._write_lock = threading.Lock()
+        self._writer: sqlite3.Connection | None = None
+
+    @classmethod
+    def in_data_dir(cls, env: Mapping[str, str] | None = None) -> JobStore:
+        """The store under `data_dir(env)`: one shared object per file in this process, so all
+        sessions' jobs queue their writes on the same lock."""
+        path = (data_dir(env) / DB_NAME).resolve()
+        with _STORES_LOCK:
+            store = _STORES.get(path)
+            if store is None or not store.path.exists():  # e.g. after `make clean-data`
+                store = _STORES[path] = cls(path)
+            return store
+
+    @contextlib.contextmanager
+    def _connect(self) -> Iterator[sqlite3.Connection]:
+        db = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+        db.row_factory = sqlite3.Row
+        try:
+            db.execute("PRAGMA foreign_keys=ON")
+            db.execute("PRAGMA synchronous=NORMAL")  # WAL + NORMAL: durable across app crashes
+            yield db
+        finally:
+            db.close()
+
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[sqlite3.Connection]:
+        with self._write_lock:
+            if self._writer is None:
+                self._writer = sqlite3.connect(
+                    self.path, timeout=30, isolation_level=None, check_same_thread=False
+                )
+                self._writer.row_factory = sqlite3.Row
+                self._writer.execute("PRAGMA foreign_keys=ON")
+                self._writer.execute("PRAGMA synchronous=NORMAL")
+            try:
+                yield self._writer
+            except BaseException:
+                if self._writer.in_transaction:
+                    self._writer.execute("ROLLBACK")
+                raise
+
+    def close(self) -> None:
+        """Close the writing connection (a later write opens it again)."""
+        with self._write_lock:
+            if self._writer is not None:
+                self._writer.close()
+                self._writer = None
+
+    # -- writing ---------------------------------------------------------------------------
+
+    def create_job(
+        self,
+        prompts: Sequence[str],
+        *,
+        source: str,
+        endpoint: str,
+        model: str,
+        max_concurrency: int,
+        retries: int = 0,
+        line_numbers: Sequence[int] | None = None,
+        priced: bool = False,
+        price_note: str = "",
+        sweep_id: str | None = None,
+    ) -> str:
+        """Store a new job with all its rows queued; return its id."""
+        if not prompts:
+            raise ValueError("a job needs at least one prompt")
+        lines = list(line_numbers) if line_numbers is not None else list(range(1, len(prompts) + 1))
+        job_id = uuid.uuid4().hex[:12]
+        with self._writing() as db:
+            db.execute("BEGIN")
+            db.execute(
+                "INSERT INTO jobs (id, created_at, source, endpoint, model, max_concurrency, retries,"
+                " status, n_rows, priced, price_note, sweep_id, owner_pid)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (job_id, time.time(), source, endpoint, model, int(max_concurrency), int(retries),
+                 JobStatus.QUEUED.value, len(prompts), int(priced), price_note, sweep_id, os.getpid()),
+            )
+            db.executemany(
+                "INSERT INTO rows (job_id, idx, line, input, status) VALUES (?, ?, ?, ?, ?)",
+                [(job_id, i, lines[i], p, RowStatus.QUEUED.value) for i, p in enumerate(prompts)],
+            )
+            db.execute("COMMIT")
+        return job_id
+
+    def _set_job(self, job_id: str, **values: Any) -> None:
+        names = ", ".join(f"{k} = ?" for k in values)
+        with self._writing() as db:
+            db.execute(f"UPDATE jobs SET {names} WHERE id = ?", (*values.values(), job_id))
+
+    def mark_row_running(self, job_id: str, index: int) -> None:
+        with self._writing() as db:
+            db.execute(
+                "UPDATE rows SET status = ?, attempts = attempts + 1 WHERE job_id = ? AND idx = ?",
+                (RowStatus.RUNNING.value, job_id, index),
+            )
+
+    def save_row(self, job_id: str, index: int, **values: Any) -> None:
+        """Record a row's outcome (status, output, usage, cost, error...)."""
+        values = {k: (v.value if isinstance(v, enum.Enum) else v) for k, v in values.items()}
+        names = ", ".join(f"{k} = ?" for k in values)
+        with self._writing() as db:
+            db.execute(
+                f"UPDATE rows SET {names} WHERE job_id = ? AND idx = ?",
+                (*values.values(), job_id, index),
+            )
+
+    def save_marks(self, job_id: str, index: int, chunk_times_s: Sequence[float]) -> None:
+        """Keep a streamed row's text-chunk arrival times (seconds since its call started)."""
+        with self._writing() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO row_marks (job_id, idx, chunk_times) VALUES (?, ?, ?)",
+                (job_id, index, json.dumps([round(t, 6) for t in chunk_times_s])),
+            )
+
+    def row_marks(self, job_id: str) -> dict[int, list[float]]:
+        """Chunk arrival times of the job's streamed rows, by row index (rows invoked whole have none)."""
+        with self._connect() as db:
+            return {int(r["idx"]): json.loads(r["chunk_times"]) for r in db.execute(
+                "SELECT idx, chunk_times FROM row_marks WHERE job_id = ?", (job_id,))}
+
+    def requeue_rows(self, job_id: str, statuses: Sequence[RowStatus]) -> list[int]:
+        """Put rows in these statuses back in the queue (their old results cleared)."""
+        marks = ", ".join("?" for _ in statuses)
+        with self._writing() as db:
+            db.execute("BEGIN")
+            indices = [
+                int(r["idx"])
+                for r in db.execute(
+                    f"SELECT idx FROM rows WHERE job_id = ? AND status IN ({marks}) ORDER BY idx",
+                    (job_id, *(s.value for s in statuses)),
+                )
+            ]
+            db.execute(
+                "UPDATE rows SET status = ?, output = NULL, latency_s = NULL, input_tokens = NULL,"
+                " output_tokens = NULL, total_tokens = NULL, cost_usd = NULL, finish_reason = NULL,"
+                f" error = NULL, error_kind = NULL, error_fix = NULL"
+                f" WHERE job_id = ? AND status IN ({marks})",
+                (RowStatus.QUEUED.value, job_id, *(s.value for s in statuses)),
+            )
+            db.execute("COMMIT")
+        return indices
+
+    def delete_job(self, job_id: str) -> None:
+        with self._writing() as db:
+            db.execute("DELETE FROM jobs WHERE id = ?", (job_id,))
+
+    # -- reading ---------------------------------------------------------------------------
+
+    def job(self, job_id: str) -> JobInfo | None:
+        """The job's header and row counts, or None if there is no such job.
+
+        A job still marked running by a process that no longer runs it (the app was stopped
+        or crashed) is marked interrupted here: its finished rows stay, the rest can be retried.
+        """
+        with self._connect() as db:
+            row = db.execute("SELECT * FROM jobs WHERE id = ?", (job_id,)).fetchone()
+            if row is None:
+                return None
+            counts = {
+                RowStatus(r["status"]): int(r["n"])
+                for r in db.execute(
+                    "SELECT status, COUNT(*) AS n FROM rows WHERE job_id = ? GROUP BY status", (job_id,)
+                )
+            }
+        info = _job_from_row(row, counts)
+        if info.status is JobStatus.RUNNING and not active.owner_runs(row["owner_pid"], job_id):
+            self._mark_interrupted(job_id)
+            return self.job(job_id)
+        return info
+
+    def rows(self, job_id: str) -> list[RowResult]:
+        """Every row of the job, in input order."""
+        with self._connect() as db:
+            found = db.execute("SELECT * FROM rows WHERE job_id = ? ORDER BY idx", (job_id,)).fetchall()
+        return [_row_result(r) for r in found]
+
+    def prompts(self, job_id: str) -> list[str]:
+        with self._connect() as db:
+            return [r["input"] for r in db.execute(
+                "SELECT input FROM rows WHERE job_id = ? ORDER BY idx", (job_id,))]
+
+    def recent_jobs(self, limit: int = 10) -> list[JobInfo]:
+        """The latest batch jobs (sweep runs left out), newest first."""
+        with self._connect() as db:
+            ids = [r["id"] for r in db.execute(
+                "SELECT id FROM jobs WHERE sweep_id IS NULL ORDER BY created_at DESC LIMIT ?", (limit,))]
+        return [j for j in (self.job(i) for i in ids) if j is not None]
+
+    def _mark_interrupted(self, job_id: str) -> None:
+        with self._writing() as db:
+            db.execute("BEGIN")
+            db.execute(
+                "UPDATE jobs SET status = ?, finished_at = COALESCE(finished_at, ?),"
+                " problem = ? WHERE id = ? AND status = ?",
+                (JobStatus.INTERRUPTED.value, time.time(),
+                 "The app stopped while this job ran. Finished rows are kept; retry the rest.",
+                 job_id, JobStatus.RUNNING.value),
+            )
+            db.execute(
+                "UPDATE rows SET status = ?, error = ?, error_kind = 'interrupted'"
+                " WHERE job_id = ? AND status IN (?, ?)",
+                (RowStatus.CANCELLED.value, "Not run: the app stopped before this row finished.",
+                 job_id, RowStatus.QUEUED.value, RowStatus.RUNNING.value),
+            )
+            db.execute("COMMIT")
+
+    # -- sweeps ----------------------------------------------------------------------------
+
+    def create_sweep(self, *, source: str, endpoint: str, levels: Sequence[int], n_rows: int,
+                     note: str = "") -> str:
+        sweep_id = "s" + uuid.uuid4().hex[:11]
+        with self._writing() as db:
+            db.execute(
+                "INSERT INTO sweeps (id, created_at, source, endpoint, levels, n_rows, status,"
+                " owner_pid, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (sweep_id, time.time(), source, endpoint, json.dumps(list(levels)), n_rows,
+                 JobStatus.QUEUED.value, os.getpid(), note),
+            )
+        return sweep_id
+
+    def _set_sweep(self, sweep_id: str, status: JobStatus) -> None:
+        with self._writing() as db:
+            db.execute("UPDATE sweeps SET status = ? WHERE id = ?", (status.value, sweep_id))
+
+    def sweep(self, sweep_id: str) -> SweepInfo | None:
+        """A sweep with one point per concurrency level run so far."""
+        with self._connect() as db:
+            row = db.execute("SELECT * FROM sweeps WHERE id = ?", (sweep_id,)).fetchone()
+            if row is None:
+                return None
+            job_ids = [r["id"] for r in db.execute(
+                "SELECT id FROM jobs WHERE sweep_id = ? ORDER BY created_at", (sweep_id,))]
+        status = JobStatus(row["status"])
+        if status is JobStatus.RUNNING and not active.owner_runs(row["owner_pid"], sweep_id):
+            self._set_sweep(sweep_id, JobStatus.INTERRUPTED)
+            status = JobStatus.INTERRUPTED
+        points = []
+        for job_id in job_ids:
+            job = self.job(job_id)
+            if job is None:
+                continue
+            latencies = [r.latency_s for r in self.rows(job_id)
+                         if r.status is RowStatus.DONE and r.latency_s is not None]
+            points.append(SweepPoint(job, statistics.median(latencies) if latencies else None))
+        return SweepInfo(
+            id=sweep_id, created_at=row["created_at"], source=row["source"],
+            endpoint=row["endpoint"], levels=json.loads(row["levels"]), n_rows=row["n_rows"],
+            status=status, points=points, note=row["note"],
+        )
+
+    def latest_sweep_id(self) -> str | None:
+        with self._connect() as db:
+            row = db.execute("SELECT id FROM sweeps ORDER BY created_at DESC LIMIT 1").fetchone()
+        return None if row is None else str(row["id"])
+
+
+def _job_from_row(row: sqlite3.Row, counts: dict[RowStatus, int]) -> JobInfo:
+    return JobInfo(
+        id=row["id"], created_at=row["created_at"], source=row["source"], endpoint=row["endpoint"],
+        model=row["model"], max_concurrency=row["max_concurrency"], retries=row["retries"],
+        status=JobStatus(row["status"]), n_rows=row["n_rows"], counts=counts,
+        started_at=row["started_at"], finished_at=row["finished_at"], wall_s=row["wall_s"],
+        priced=bool(row["priced"]), price_note=row["price_note"], sweep_id=row["sweep_id"],
+        cancel_requested=bool(row["cancel_requested"]), problem=row["problem"],
+    )
+
+
+def _row_result(r: sqlite3.Row) -> RowResult:
+    return RowResult(
+        job_id=r["job_id"], index=r["idx"], line=r["line"], input=r["input"],
+        status=RowStatus(r["status"]), output=r["output"], latency_s=r["latency_s"],
+        input_tokens=r["input_tokens"], output_tokens=r["output_tokens"],
+        total_tokens=r["total_tokens"], cost_usd=r["cost_usd"], finish_reason=r["finish_reason"],
+        model=r["model"], error=r["error"], error_kind=r["error_kind"], attempts=r["attempts"],
+        error_fix=r["error_fix"],
+    )

@@ -1,0 +1,75 @@
+"""Concurrency sweeps: the same prompts run once per `max_concurrency` level, one job per level."""
+
+from __future__ import annotations
+
+import math
+import threading
+from collections.abc import Callable, Sequence
+
+from langchain_core.language_models import BaseChatModel
+
+from core.batch_jobs import active
+from core.batch_jobs.records import JobStatus
+from core.batch_jobs.runner import RunOptions, run_job
+from core.batch_jobs.store import JobStore
+
+
+def ideal_wall_s(n_calls: int, concurrency: int, per_call_s: float) -> float:
+    """Wall time with perfect overlap: `ceil(N / c)` rounds of one call's latency each.
+
+    Example:
+        >>> ideal_wall_s(10, 4, 0.3)  # 3 rounds: 4 + 4 + 2 calls
+        0.9
+    """
+    return round(math.ceil(n_calls / concurrency) * per_call_s, 9)
+
+
+def start_sweep(
+    store: JobStore,
+    prompts: Sequence[str],
+    levels: Sequence[int],
+    make_llm: Callable[[], BaseChatModel],
+    options: RunOptions,
+    *,
+    source: str,
+    endpoint: str,
+    model: str,
+    note: str = "",
+) -> str:
+    """Run the same prompts once per concurrency level, one after another, in the background.
+
+    Each level is an ordinary job (kept in the store with the sweep's id), so a sweep survives
+    reruns and reloads the same way. Returns the sweep id.
+    """
+    levels = sorted({int(c) for c in levels})
+    sweep_id = store.create_sweep(source=source, endpoint=endpoint, levels=levels,
+                                  n_rows=len(prompts), note=note)
+    cancel = threading.Event()
+    active.claim(sweep_id, cancel)
+    store._set_sweep(sweep_id, JobStatus.RUNNING)
+
+    def sweep() -> None:
+        status = JobStatus.DONE
+        try:
+            for level in levels:
+                if cancel.is_set():
+                    break
+                job_id = store.create_job(
+                    prompts, source=source, endpoint=endpoint, model=model, max_concurrency=level,
+                    priced=False, sweep_id=sweep_id,
+                )
+                level_options = RunOptions(
+                    max_concurrency=level, retries=0, config=options.config,
+                    cost_of=options.cost_of, secrets=options.secrets,
+                )
+                run_job(store, job_id, make_llm(), level_options, cancel=cancel)
+            if cancel.is_set():
+                status = JobStatus.CANCELLED
+        except Exception:  # recorded as the sweep's status; its rows are kept
+            status = JobStatus.FAILED
+        finally:
+            store._set_sweep(sweep_id, status)
+            active.release(sweep_id)
+
+    threading.Thread(target=sweep, name=f"sweep-{sweep_id}", daemon=True).start()
+    return sweep_id
