@@ -15,6 +15,7 @@ One concept per module (import from the package):
 - `sweeps` — `start_sweep`: the same prompts once per concurrency level, and the ideal line.
 """
 
+from core.batch_jobs import active
 from core.batch_jobs.active import is_running
 from core.batch_jobs.records import (
     DATA_DIR_ENV,
@@ -25,6 +26,7 @@ from core.batch_jobs.records import (
     JobStatus,
     RowResult,
     RowStatus,
+    RunKind,
     SweepInfo,
     SweepPoint,
     data_dir,
@@ -45,9 +47,11 @@ __all__ = [
     "JobStore",
     "RowResult",
     "RowStatus",
+    "RunKind",
     "RunOptions",
     "SweepInfo",
     "SweepPoint",
+    "active",
     "cancel_job",
     "data_dir",
     "ideal_wall_s",

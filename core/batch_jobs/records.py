@@ -44,6 +44,15 @@ class RowStatus(str, enum.Enum):
     CANCELLED = "cancelled"
 
 
+class RunKind(str, enum.Enum):
+    """What a stored run is, saved with it (files made before kinds were stored are migrated when
+    opened: a job linked to a sweep is one of its levels, every other job is a batch)."""
+
+    BATCH = "batch"  # a batch job started from the page: listed among the saved jobs
+    SWEEP_LEVEL = "sweep_level"  # one concurrency level of a sweep: shown with its sweep only
+    SWEEP = "sweep"  # a sweep: the same prompts at several levels, one job per level
+
+
 class JobStatus(str, enum.Enum):
     """Where a whole job is. `interrupted`: the app stopped while it ran (rows kept)."""
 
@@ -132,6 +141,7 @@ class JobInfo:
     sweep_id: str | None = None
     cancel_requested: bool = False
     problem: str | None = None
+    kind: RunKind = RunKind.BATCH
 
     def count(self, status: RowStatus) -> int:
         return self.counts.get(status, 0)

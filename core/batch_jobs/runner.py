@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 import threading
 import time
 import uuid
@@ -24,7 +23,7 @@ from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.config import merge_configs
 
 from core.batch_jobs import active
-from core.batch_jobs.records import CostFunction, JobInfo, JobStatus, RowStatus
+from core.batch_jobs.records import CostFunction, JobInfo, JobStatus, RowStatus, RunKind
 from core.batch_jobs.store import JobStore
 from core.errors import explain_error, redact
 from core.trace import CallTrace
@@ -142,9 +141,7 @@ def _run(
     ]
     started_wall = time.time()
     started = time.perf_counter()
-    store._set_job(job_id, status=JobStatus.RUNNING.value, started_at=started_wall,
-                   finished_at=None, wall_s=None, owner_pid=os.getpid(), cancel_requested=0,
-                   problem=None)
+    store.mark_job_running(job_id, started_at=started_wall)
     try:
         for round_no in range(options.retries + 1):
             if not pending or cancel.is_set():
@@ -169,8 +166,7 @@ def _run(
             if row.status is RowStatus.QUEUED:
                 store.save_row(job_id, row.index, status=RowStatus.CANCELLED,
                                error="Cancelled before it started.", error_kind="cancelled")
-    store._set_job(job_id, status=final.value, finished_at=time.time(),
-                   wall_s=time.perf_counter() - started, problem=problem)
+    store.mark_job_finished(job_id, final, wall_s=time.perf_counter() - started, problem=problem)
     info = store.job(job_id)
     assert info is not None
     return info
@@ -249,7 +245,7 @@ def start_job(
     """
     cancel = threading.Event()
     active.claim(job_id, cancel, exclusive=True)
-    store._set_job(job_id, status=JobStatus.RUNNING.value, owner_pid=os.getpid(), cancel_requested=0)
+    store.mark_job_running(job_id)
     thread = threading.Thread(
         target=run_job, args=(store, job_id, llm, options),
         kwargs={"cancel": cancel, "rows": rows}, name=f"batch-{job_id}", daemon=True,
@@ -265,8 +261,8 @@ def cancel_job(store: JobStore, job_id: str) -> bool:
     if event is None:
         return False
     event.set()
-    if not job_id.startswith("s"):
-        store._set_job(job_id, cancel_requested=1)
+    if store.kind_of(job_id) is not RunKind.SWEEP:  # a sweep's levels see the event; a job notes it
+        store.request_cancel(job_id)
     return True
 
 

@@ -16,7 +16,17 @@ from pathlib import Path
 from typing import Any
 
 from core.batch_jobs import active
-from core.batch_jobs.records import DB_NAME, JobInfo, JobStatus, RowResult, RowStatus, SweepInfo, SweepPoint, data_dir
+from core.batch_jobs.records import (
+    DB_NAME,
+    JobInfo,
+    JobStatus,
+    RowResult,
+    RowStatus,
+    RunKind,
+    SweepInfo,
+    SweepPoint,
+    data_dir,
+)
 
 _STORES: dict[Path, JobStore] = {}
 _STORES_LOCK = threading.Lock()
@@ -40,7 +50,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     sweep_id TEXT,
     owner_pid INTEGER,
     cancel_requested INTEGER NOT NULL DEFAULT 0,
-    problem TEXT
+    problem TEXT,
+    kind TEXT NOT NULL DEFAULT 'batch'
 );
 CREATE TABLE IF NOT EXISTS rows (
     job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
@@ -71,7 +82,8 @@ CREATE TABLE IF NOT EXISTS sweeps (
     n_rows INTEGER NOT NULL,
     status TEXT NOT NULL,
     owner_pid INTEGER,
-    note TEXT NOT NULL DEFAULT ''
+    note TEXT NOT NULL DEFAULT '',
+    kind TEXT NOT NULL DEFAULT 'sweep'
 );
 CREATE TABLE IF NOT EXISTS row_marks (
     job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
@@ -104,9 +116,7 @@ class JobStore:
         with self._connect() as db:
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(_SCHEMA)
-            # Stores made before rows kept their fix get the column (SQLite adds it in place).
-            if "error_fix" not in {r["name"] for r in db.execute("PRAGMA table_info(rows)")}:
-                db.execute("ALTER TABLE rows ADD COLUMN error_fix TEXT")
+            _migrate(db)
         # Writes go through one connection, one at a time: with up to `max_concurrency` worker
         # threads finishing together, SQLite's own lock would make them back off in sleeps of
         # several milliseconds; a Python lock queues them for well under one instead.
@@ -175,7 +185,11 @@ class JobStore:
         price_note: str = "",
         sweep_id: str | None = None,
     ) -> str:
-        """Store a new job with all its rows queued; return its id."""
+        """Store a new job with all its rows queued; return its id.
+
+        A job given a `sweep_id` is one of that sweep's levels (`RunKind.SWEEP_LEVEL`), else a batch.
+        """
+        kind = RunKind.BATCH if sweep_id is None else RunKind.SWEEP_LEVEL
         if not prompts:
             raise ValueError("a job needs at least one prompt")
         lines = list(line_numbers) if line_numbers is not None else list(range(1, len(prompts) + 1))
@@ -184,10 +198,11 @@ class JobStore:
             db.execute("BEGIN")
             db.execute(
                 "INSERT INTO jobs (id, created_at, source, endpoint, model, max_concurrency, retries,"
-                " status, n_rows, priced, price_note, sweep_id, owner_pid)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " status, n_rows, priced, price_note, sweep_id, owner_pid, kind)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (job_id, time.time(), source, endpoint, model, int(max_concurrency), int(retries),
-                 JobStatus.QUEUED.value, len(prompts), int(priced), price_note, sweep_id, os.getpid()),
+                 JobStatus.QUEUED.value, len(prompts), int(priced), price_note, sweep_id, os.getpid(),
+                 kind.value),
             )
             db.executemany(
                 "INSERT INTO rows (job_id, idx, line, input, status) VALUES (?, ?, ?, ?, ?)",
@@ -200,6 +215,44 @@ class JobStore:
         names = ", ".join(f"{k} = ?" for k in values)
         with self._writing() as db:
             db.execute(f"UPDATE jobs SET {names} WHERE id = ?", (*values.values(), job_id))
+
+    def mark_job_running(self, job_id: str, *, started_at: float | None = None, owner_pid: int | None = None) -> None:
+        """The job is running in `owner_pid` (this process by default), no cancel asked.
+
+        With `started_at` (a wall-clock time) a new run of it begins: the previous run's end,
+        wall time and problem are cleared.
+        """
+        values: dict[str, Any] = {"status": JobStatus.RUNNING.value,
+                                  "owner_pid": os.getpid() if owner_pid is None else owner_pid,
+                                  "cancel_requested": 0}
+        if started_at is not None:
+            values |= {"started_at": started_at, "finished_at": None, "wall_s": None, "problem": None}
+        self._set_job(job_id, **values)
+
+    def mark_job_finished(self, job_id: str, status: JobStatus, *, wall_s: float | None = None,
+                          problem: str | None = None) -> None:
+        """The job's run ended now with `status` after `wall_s` seconds (`problem`: why it failed)."""
+        self._set_job(job_id, status=status.value, finished_at=time.time(), wall_s=wall_s, problem=problem)
+
+    def request_cancel(self, job_id: str) -> None:
+        """Note that a cancel was asked, so every session's page shows the job stopping."""
+        self._set_job(job_id, cancel_requested=1)
+
+    def kind_of(self, run_id: str) -> RunKind | None:
+        """Whether `run_id` is a batch job, a sweep's level or a sweep; None if it is none of them.
+
+        Example:
+            >>> import tempfile
+            >>> store = JobStore(Path(tempfile.mkdtemp()) / "batch.sqlite3")
+            >>> sweep_id = store.create_sweep(source="doctest", endpoint="Local", levels=[1], n_rows=1)
+            >>> store.kind_of(sweep_id).value, store.kind_of("no-such-id")
+            ('sweep', None)
+        """
+        with self._connect() as db:
+            row = db.execute("SELECT kind FROM jobs WHERE id = ?", (run_id,)).fetchone()
+            if row is None:
+                row = db.execute("SELECT kind FROM sweeps WHERE id = ?", (run_id,)).fetchone()
+        return None if row is None else RunKind(row["kind"])
 
     def mark_row_running(self, job_id: str, index: int) -> None:
         with self._writing() as db:
@@ -297,7 +350,8 @@ class JobStore:
         """The latest batch jobs (sweep runs left out), newest first."""
         with self._connect() as db:
             ids = [r["id"] for r in db.execute(
-                "SELECT id FROM jobs WHERE sweep_id IS NULL ORDER BY created_at DESC LIMIT ?", (limit,))]
+                "SELECT id FROM jobs WHERE kind = ? ORDER BY created_at DESC LIMIT ?",
+                (RunKind.BATCH.value, limit))]
         return [j for j in (self.job(i) for i in ids) if j is not None]
 
     def _mark_interrupted(self, job_id: str) -> None:
@@ -332,7 +386,8 @@ class JobStore:
             )
         return sweep_id
 
-    def _set_sweep(self, sweep_id: str, status: JobStatus) -> None:
+    def set_sweep_status(self, sweep_id: str, status: JobStatus) -> None:
+        """Where the sweep as a whole is (its levels are jobs with their own status)."""
         with self._writing() as db:
             db.execute("UPDATE sweeps SET status = ? WHERE id = ?", (status.value, sweep_id))
 
@@ -343,10 +398,11 @@ class JobStore:
             if row is None:
                 return None
             job_ids = [r["id"] for r in db.execute(
-                "SELECT id FROM jobs WHERE sweep_id = ? ORDER BY created_at", (sweep_id,))]
+                "SELECT id FROM jobs WHERE sweep_id = ? AND kind = ? ORDER BY created_at",
+                (sweep_id, RunKind.SWEEP_LEVEL.value))]
         status = JobStatus(row["status"])
         if status is JobStatus.RUNNING and not active.owner_runs(row["owner_pid"], sweep_id):
-            self._set_sweep(sweep_id, JobStatus.INTERRUPTED)
+            self.set_sweep_status(sweep_id, JobStatus.INTERRUPTED)
             status = JobStatus.INTERRUPTED
         points = []
         for job_id in job_ids:
@@ -368,6 +424,33 @@ class JobStore:
         return None if row is None else str(row["id"])
 
 
+def _migrate(db: sqlite3.Connection) -> None:
+    """Bring a file made by an older version up to the schema, in place (SQLite adds columns).
+
+    Rows kept their fix (`error_fix`) later; jobs and sweeps got a stored `kind` later still:
+    before it, a sweep was told from a job by its id ("s" + 11 hex digits) and a sweep's level
+    by its `sweep_id`, so an old job linked to a sweep becomes a level and every other a batch.
+    """
+    def columns(table: str) -> set[str]:
+        return {r["name"] for r in db.execute(f"PRAGMA table_info({table})")}
+
+    # One write transaction, the checks inside it: two app processes opening the same old file
+    # at once must not both add a column.
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        if "error_fix" not in columns("rows"):
+            db.execute("ALTER TABLE rows ADD COLUMN error_fix TEXT")
+        if "kind" not in columns("jobs"):
+            db.execute(f"ALTER TABLE jobs ADD COLUMN kind TEXT NOT NULL DEFAULT '{RunKind.BATCH.value}'")
+            db.execute("UPDATE jobs SET kind = ? WHERE sweep_id IS NOT NULL", (RunKind.SWEEP_LEVEL.value,))
+        if "kind" not in columns("sweeps"):
+            db.execute(f"ALTER TABLE sweeps ADD COLUMN kind TEXT NOT NULL DEFAULT '{RunKind.SWEEP.value}'")
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+
+
 def _job_from_row(row: sqlite3.Row, counts: dict[RowStatus, int]) -> JobInfo:
     return JobInfo(
         id=row["id"], created_at=row["created_at"], source=row["source"], endpoint=row["endpoint"],
@@ -375,7 +458,7 @@ def _job_from_row(row: sqlite3.Row, counts: dict[RowStatus, int]) -> JobInfo:
         status=JobStatus(row["status"]), n_rows=row["n_rows"], counts=counts,
         started_at=row["started_at"], finished_at=row["finished_at"], wall_s=row["wall_s"],
         priced=bool(row["priced"]), price_note=row["price_note"], sweep_id=row["sweep_id"],
-        cancel_requested=bool(row["cancel_requested"]), problem=row["problem"],
+        cancel_requested=bool(row["cancel_requested"]), problem=row["problem"], kind=RunKind(row["kind"]),
     )
 
 

@@ -46,7 +46,7 @@ def start_sweep(
                                   n_rows=len(prompts), note=note)
     cancel = threading.Event()
     active.claim(sweep_id, cancel)
-    store._set_sweep(sweep_id, JobStatus.RUNNING)
+    store.set_sweep_status(sweep_id, JobStatus.RUNNING)
 
     def sweep() -> None:
         status = JobStatus.DONE
@@ -68,7 +68,7 @@ def start_sweep(
         except Exception:  # recorded as the sweep's status; its rows are kept
             status = JobStatus.FAILED
         finally:
-            store._set_sweep(sweep_id, status)
+            store.set_sweep_status(sweep_id, status)
             active.release(sweep_id)
 
     threading.Thread(target=sweep, name=f"sweep-{sweep_id}", daemon=True).start()

@@ -115,7 +115,7 @@ def test_retry_failed_rows_reruns_only_those(open_page: Callable[[str], AppTest]
     )
     store.save_row(job_id, 0, status=RowStatus.DONE, output="Paris.", input_tokens=30, output_tokens=2)
     store.save_row(job_id, 1, status=RowStatus.FAILED, error="Timed out: read timed out", error_kind="timeout")
-    store._set_job(job_id, status=JobStatus.DONE.value, wall_s=1.0)
+    store.mark_job_finished(job_id, JobStatus.DONE, wall_s=1.0)
 
     at = AppTest.from_function(_app_opened_on, args=(PAGE,), default_timeout=120)
     at.query_params["job"] = job_id
@@ -139,7 +139,7 @@ def stored_job(rows: list[dict[str, object]], *, status: JobStatus = JobStatus.D
                               endpoint="Local", model="m", max_concurrency=2)
     for i, values in enumerate(rows):
         store.save_row(job_id, i, **values)
-    store._set_job(job_id, status=status.value, wall_s=1.0)
+    store.mark_job_finished(job_id, status, wall_s=1.0)
     return job_id
 
 
@@ -209,7 +209,7 @@ def test_each_sweep_level_whose_calls_failed_is_named_with_its_causes() -> None:
             store.save_row(job_id, i, **({"status": RowStatus.FAILED, "error": "Timed out: read timed out",
                                           "error_kind": "timeout"} if i < failed else
                                          {"status": RowStatus.DONE, "output": "ok"}))
-        store._set_job(job_id, status=JobStatus.DONE.value, wall_s=1.0)
+        store.mark_job_finished(job_id, JobStatus.DONE, wall_s=1.0)
     sweep = store.sweep(sweep_id)
     assert sweep is not None
     assert sweep_failure_lines(sweep, store) == [

@@ -109,7 +109,7 @@ def test_no_serious_violation_with_results_on_screen(page: Page, app_url: str) -
     store.save_row(job_id, 0, status=RowStatus.DONE, output="4", latency_s=0.3, input_tokens=30,
                    output_tokens=1, total_tokens=31, cost_usd=0.0)
     store.save_row(job_id, 1, status=RowStatus.FAILED, error="Timed out: read timed out", error_kind="timeout")
-    store._set_job(job_id, status=JobStatus.DONE.value, wall_s=1.0)
+    store.mark_job_finished(job_id, JobStatus.DONE, wall_s=1.0)
     open_app_page(page, app_url, f"batch?job={job_id}")
     expect(page.get_by_text("1 of 2 rows failed", exact=False)).to_be_visible()
     assert_accessible(page)

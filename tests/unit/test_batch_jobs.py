@@ -33,7 +33,7 @@ def test_a_job_left_running_by_a_stopped_app_is_shown_interrupted_with_its_rows_
     store.mark_row_running(job_id, 1)
     gone = subprocess.Popen([sys.executable, "-c", "pass"])
     gone.wait()
-    store._set_job(job_id, status=JobStatus.RUNNING.value, owner_pid=gone.pid)
+    store.mark_job_running(job_id, owner_pid=gone.pid)
 
     job = store.job(job_id)
     assert job.status is JobStatus.INTERRUPTED and "retry the rest" in job.problem
@@ -69,3 +69,56 @@ def test_each_row_config_merges_the_page_config_with_the_row_tracker(store: JobS
     for tags, meta in seen.starts:
         assert "lab:batch" in tags and meta["page"] == "batch" and meta["batch_job"] == job_id
     assert options.config == {"callbacks": [seen], "tags": ["lab:batch"], "metadata": {"page": "batch"}}
+
+
+OLD_STORE = Path(__file__).parent / "data" / "batch-before-job-kinds.sqlite3"
+
+
+def test_a_data_file_made_before_job_kinds_opens_with_its_jobs_and_sweeps_told_apart(tmp_path: Path) -> None:
+    """The file was written by the store as it was before kinds were saved (one batch job with a
+    done and a failed row; one sweep of two levels): opening it keeps everything, tells each
+    run's kind from the stored column, and new jobs go in beside the old ones."""
+    import shutil
+
+    from core.batch_jobs import RunKind
+
+    path = tmp_path / "batch.sqlite3"
+    shutil.copyfile(OLD_STORE, path)
+    store = JobStore(path)
+
+    (old_job,) = store.recent_jobs()  # the sweep's levels are not listed as saved jobs
+    assert old_job.kind is RunKind.BATCH and old_job.status is JobStatus.DONE
+    assert [r.status for r in store.rows(old_job.id)] == [RowStatus.DONE, RowStatus.FAILED]
+    assert store.rows(old_job.id)[0].output == "4" and store.rows(old_job.id)[1].error_kind == "timeout"
+    sweep_id = store.latest_sweep_id()
+    assert sweep_id is not None and store.kind_of(sweep_id) is RunKind.SWEEP
+    sweep = store.sweep(sweep_id)
+    assert [p.concurrency for p in sweep.points] == [1, 2]
+    assert {p.job.kind for p in sweep.points} == {RunKind.SWEEP_LEVEL}
+
+    new_id = store.create_job(["Who wrote Hamlet?"], source="test", endpoint="Local", model="m", max_concurrency=1)
+    assert [j.id for j in store.recent_jobs()] == [new_id, old_job.id]
+    assert JobStore(path).kind_of(new_id) is RunKind.BATCH  # opening it again migrates nothing twice
+
+
+def test_cancelling_a_sweep_is_told_from_cancelling_a_job_by_its_stored_kind(store: JobStore) -> None:
+    """A job notes the cancel request (every session's page then shows it stopping); a sweep
+    stops through its levels. Neither is told by the shape of its id."""
+    import threading
+
+    from core.batch_jobs import RunKind, active, cancel_job
+
+    job_id = store.create_job(QUESTIONS, source="test", endpoint="Local", model="m", max_concurrency=1)
+    sweep_id = store.create_sweep(source="test", endpoint="Local", levels=[1], n_rows=1)
+    assert (store.kind_of(job_id), store.kind_of(sweep_id)) == (RunKind.BATCH, RunKind.SWEEP)
+    events = {run_id: threading.Event() for run_id in (job_id, sweep_id)}
+    for run_id, event in events.items():
+        active.claim(run_id, event)
+    try:
+        assert cancel_job(store, job_id) and cancel_job(store, sweep_id)
+        assert all(event.is_set() for event in events.values())
+        assert store.job(job_id).cancel_requested
+    finally:
+        for run_id, event in events.items():
+            active.release(run_id, event)
+    assert not cancel_job(store, job_id)  # nothing runs it any more

@@ -66,7 +66,7 @@ def test_stored_rows_come_back_as_their_problems_and_the_job_status_names_the_fa
     for i in (1, 2):
         store.save_row(job_id, i, status=RowStatus.FAILED, error="Timed out after 1 retry: read timed out",
                        error_kind="timeout", error_fix="Raise the timeout.")
-    store._set_job(job_id, status=JobStatus.DONE.value)
+    store.mark_job_finished(job_id, JobStatus.DONE)
     job = store.job(job_id)
     assert job is not None and job.outcome == "finished with failures"
     assert failure_line(row_failures(store.rows(job_id)), total=job.n_rows) == (
@@ -103,8 +103,8 @@ def test_a_sweep_with_failed_calls_at_one_level_reads_finished_with_failures(tmp
                                error_kind="rate_limit")
             else:
                 store.save_row(job_id, i, status=RowStatus.DONE, output="ok")
-        store._set_job(job_id, status=JobStatus.DONE.value, wall_s=1.0)
-    store._set_sweep(sweep_id, JobStatus.DONE)
+        store.mark_job_finished(job_id, JobStatus.DONE, wall_s=1.0)
+    store.set_sweep_status(sweep_id, JobStatus.DONE)
     sweep = store.sweep(sweep_id)
     assert sweep is not None and sweep.outcome == "finished with failures"
     assert [p.job.outcome for p in sweep.points] == ["done", "failed"]
