@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 import streamlit as st
 
@@ -24,7 +23,15 @@ from components.events_view import (
 from components.fallback_view import fallback_section
 from components.router import ensure_router
 from components.runtime import chat_model, current_settings, run_config, secrets_of
-from core.events import CHAINS, EventFilter, EventRecorder, build_chain, fresh_async_http_client, stream_events
+from core.events import (
+    CHAINS,
+    EventFilter,
+    EventRecorder,
+    EventsRun,
+    build_chain,
+    fresh_async_http_client,
+    stream_events,
+)
 from core.snippets import events_code
 from core.tracing import find_tracer
 
@@ -32,16 +39,6 @@ LAST_RUN = "events.last_run"
 FILTER_KEYS = ("events.f.include_types", "events.f.exclude_types", "events.f.include_names",
                "events.f.exclude_names")
 REFRESH_S = 0.15  # redraw the live log at most this often; every event is recorded regardless
-
-
-@dataclass
-class EventsRun:
-    """The last run, kept in session state so any rerun redraws it."""
-
-    chain_key: str
-    topic: str
-    fail_tool: bool
-    recorder: EventRecorder
 
 
 ensure_router()  # a first visit straight to this page: see components/router.py
@@ -107,11 +104,10 @@ def watch_live(chain_key: str, topic: str, fail_tool: bool) -> EventsRun:
 def render_run(run: EventsRun) -> EventFilter:
     """The stored run: error, metrics, filters, log, counts, timeline, raw JSON, exports."""
     recorder = run.recorder
-    chain_title = CHAINS[run.chain_key].title
-    st.subheader(f"{chain_title} · topic “{run.topic}”")
+    st.subheader(run.heading)
     if recorder.error is not None:
         show_problem(recorder.error, what_was_kept=error_notice(recorder))
-    elif recorder.interrupted or not recorder.finished:
+    elif run.stopped_early:
         st.warning(
             f"The run was interrupted (a widget changed mid-run). The {len(recorder.events):,} "
             "events captured are kept.", icon=":material/pause_circle:",

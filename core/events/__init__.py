@@ -16,6 +16,7 @@ One concept per module (import from the package; the modules are where each live
 - `spans` — `RunSpan` and `derive_spans`, one span per run for the timeline.
 - `summaries` — one readable line per event, and JSON-safe data with secrets redacted.
 - `exports` — JSON Lines and CSV of a run.
+- `run_record` — `EventsRun`, what the page keeps of one run to redraw it.
 """
 
 from core.events.chains import (
@@ -35,6 +36,7 @@ from core.events.exports import events_csv, events_jsonl
 from core.events.filters import EventFilter
 from core.events.recorded import RecordedEvent, phase_of, run_type_of, short_id
 from core.events.recorder import Clock, EventRecorder
+from core.events.run_record import EventsRun
 from core.events.spans import RunSpan, derive_spans
 from core.events.stream import fresh_async_http_client, stream_events
 from core.events.summaries import SUMMARY_CHARS, chunk_text, jsonable, summarize
@@ -49,6 +51,7 @@ __all__ = [
     "Clock",
     "EventFilter",
     "EventRecorder",
+    "EventsRun",
     "RecordedEvent",
     "RunSpan",
     "build_chain",
