@@ -6,8 +6,9 @@ from collections.abc import Callable
 
 import streamlit as st
 
+from components.call_kit import call_kit
 from components.display import endpoint_or_stop, fmt_seconds, show_problem
-from components.runtime import chat_model, current_settings, run_config, secrets_of
+from components.runtime import current_settings
 from core.caching import MarkedInMemoryCache, is_cache_hit, temperature_note
 from core.streaming import CallTiming, timed_invoke
 from core.usage import Usage
@@ -37,10 +38,10 @@ def cache_section(price_of: Callable[[str, Usage | None], str | None]) -> None:
             st.warning("Type a prompt first.")
         else:
             endpoint = endpoint_or_stop()
-            llm = chat_model(endpoint, cache=MarkedInMemoryCache())  # a fresh cache: the first call misses
-            config = run_config("metadata", endpoint)
+            kit = call_kit("metadata", endpoint)
+            llm = kit.model(cache=MarkedInMemoryCache())  # a fresh cache: the first call misses
             st.session_state[RESULT_KEY] = [
-                timed_invoke(llm, prompt, config, secrets=secrets_of(endpoint)) for _ in range(2)
+                timed_invoke(llm, prompt, kit.config, secrets=kit.secrets) for _ in range(2)
             ]
     calls: list[CallTiming] | None = st.session_state.get(RESULT_KEY)
     if calls:

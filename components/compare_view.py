@@ -12,13 +12,13 @@ from langchain_core.runnables import RunnableConfig
 from langchain_openai import ChatOpenAI
 from pydantic import SecretStr
 
+from components.call_kit import CallKit, call_kit
 from components.display import fmt_seconds, show_problem
 from components.runtime import (
     current_settings,
     embedded_status,
     endpoint_with_conditions,
     environment,
-    run_config,
 )
 from core.compare import (
     KIND_NAMES,
@@ -30,7 +30,7 @@ from core.compare import (
     compare_tags,
 )
 from core.embedded_server import EmbeddedModelUnavailable
-from core.models import Endpoint, build_chat_model, resolve_endpoint
+from core.models import Endpoint, resolve_endpoint
 from core.netem import PRESETS
 from core.settings import ModelSettings, Provider, provider_defaults, validate
 
@@ -109,12 +109,17 @@ def resolve(spec: EndpointSpec) -> ResolvedEndpoint | str:
 
 def column_model(column: ResolvedEndpoint, http: object, max_tokens: int) -> ChatOpenAI:
     """A fresh `ChatOpenAI` for one column, on the action's own traced async client."""
-    return build_chat_model(column.settings, column.endpoint, http_async_client=http, max_tokens=max_tokens)
+    return column_kit(column).model(http_async_client=http, max_tokens=max_tokens)
+
+
+def column_kit(column: ResolvedEndpoint) -> CallKit:
+    """The call kit of one column: its own settings and endpoint, pattern "compare"."""
+    return call_kit("compare", column.endpoint, settings=column.settings)
 
 
 def column_config(column: ResolvedEndpoint, run_id: str, label: str) -> RunnableConfig:
     """The ledger's config for one column: pattern "compare", tagged with the run and the column."""
-    config = run_config("compare", column.endpoint)
+    config = column_kit(column).config
     config["tags"] = compare_tags(run_id, label)
     config["metadata"] = {"compare_run": run_id, "compare_endpoint": label}
     return config

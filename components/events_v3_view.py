@@ -10,13 +10,11 @@ from typing import Any
 import pandas as pd
 import streamlit as st
 
+from components.call_kit import call_kit
 from components.display import fmt_seconds, show_code, show_problem
 from components.runtime import (
-    chat_model,
     current_endpoint,
     current_settings,
-    run_config,
-    secrets_of,
 )
 from core.embedded_server import EmbeddedModelUnavailable
 from core.events import fresh_async_http_client, jsonable
@@ -47,14 +45,14 @@ def events_v3_section(topic: str) -> None:
             st.error(str(exc), icon=":material/error:")
             return
 
+        kit = call_kit("events", endpoint)
+
         def make() -> tuple[Any, Callable[[], Awaitable[None]]]:
             http = fresh_async_http_client()
-            return chat_model(endpoint, http_async_client=http), http.aclose
+            return kit.model(http_async_client=http), http.aclose
 
         with st.spinner("v2, then v3…"):
-            st.session_state[RESULT_KEY] = run_both_versions(
-                make, prompt, run_config("events", endpoint), secrets=secrets_of(endpoint)
-            )
+            st.session_state[RESULT_KEY] = run_both_versions(make, prompt, kit.config, secrets=kit.secrets)
     runs = st.session_state.get(RESULT_KEY)
     if runs:
         cols = st.columns(2)

@@ -9,16 +9,14 @@ import pandas as pd
 import streamlit as st
 from pydantic import SecretStr
 
+from components.call_kit import call_kit
 from components.display import show_code
 from components.events_view import timeline_figure
 from components.runtime import (
-    chat_model,
     current_endpoint,
     current_settings,
     embedded_status,
     endpoint_with_conditions,
-    run_config,
-    secrets_of,
 )
 from core.embedded_server import EmbeddedModelUnavailable
 from core.events import EventRecorder, fresh_async_http_client, stream_events
@@ -97,14 +95,15 @@ def _run(primary: Endpoint, fallback: Endpoint, prompt: str, label: str) -> Fall
     # Each model gets an async HTTP client of this run's own (see fresh_async_http_client). The
     # primary's own retries are off: the fallback should start as soon as the primary fails.
     http_primary, http_fallback = fresh_async_http_client(), fresh_async_http_client()
+    kit = call_kit("events", fallback, also=[primary])
     chain = with_fallback(
-        chat_model(primary, max_retries=0, http_async_client=http_primary),
-        chat_model(fallback, http_async_client=http_fallback),
+        kit.model_at(primary, max_retries=0, http_async_client=http_primary),
+        kit.model(http_async_client=http_fallback),
     )
-    recorder = EventRecorder(secrets=secrets_of(primary) + secrets_of(fallback))
+    recorder = EventRecorder(secrets=kit.secrets)
     with st.spinner("Primary, then the fallback…"):
         for _ in recorder.watch(
-            stream_events(chain, prompt, run_config("events", fallback),
+            stream_events(chain, prompt, kit.config,
                           http_clients=(http_primary, http_fallback))
         ):
             pass

@@ -14,7 +14,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
-from components.runtime import chat_model, run_config, secrets_of
+from components.call_kit import call_kit
 from core.measure import (
     MAX_RUNS,
     MAX_WARMUP,
@@ -131,10 +131,11 @@ def _short(source: Source) -> str:
 
 
 def _start(prompt: str, endpoint: Endpoint, runs: int, warmup: int) -> None:
-    llm = chat_model(endpoint)  # built here: the worker thread cannot read this session's settings
+    kit = call_kit("streaming", endpoint)
+    llm = kit.model()  # built here, on the script thread, with this session's settings
     job = MeasureJob(
-        lambda: llm, prompt, runs=runs, warmup=warmup, config=run_config("streaming", endpoint),
-        secrets=secrets_of(endpoint), endpoint=endpoint.label, model=endpoint.model,
+        lambda: llm, prompt, runs=runs, warmup=warmup, config=kit.config,
+        secrets=kit.secrets, endpoint=endpoint.label, model=endpoint.model,
     )
     previous = st.session_state.get(JOB_KEY)
     if isinstance(previous, MeasureJob) and previous.running:

@@ -13,19 +13,15 @@ from collections.abc import Sequence
 
 import plotly.graph_objects as go
 import streamlit as st
-from langchain_core.language_models import BaseChatModel
 from plotly.subplots import make_subplots
 
+from components.call_kit import call_kit
 from components.display import endpoint_or_stop, fmt_seconds
 from components.runtime import (
-    chat_model,
     current_conditions,
     current_settings,
     endpoint_with_conditions,
-    run_config,
-    secrets_of,
 )
-from core.models import Endpoint
 from core.netem import PRESETS, NetworkConditions
 from core.rate_limits import (
     RecordedBatch,
@@ -142,14 +138,12 @@ def _run_both(
                 )
                 status.update(label=f"Running with InMemoryRateLimiter at {rps:g}/s…")
 
-            def make(endpoint: Endpoint = endpoint, **overrides: object) -> BaseChatModel:
-                return chat_model(endpoint, max_tokens=max_tokens, **overrides)
-
+            kit = call_kit("batch", endpoint)
             runs.append(
                 run_recorded_batch(
-                    make, prompts, label=label, max_concurrency=concurrency,
-                    requests_per_second=rps, config=run_config("batch", endpoint),
-                    secrets=secrets_of(endpoint),
+                    kit.model_factory(max_tokens=max_tokens), prompts, label=label,
+                    max_concurrency=concurrency, requests_per_second=rps, config=kit.config,
+                    secrets=kit.secrets,
                 )
             )
         status.update(label="Both runs finished", state="complete")

@@ -11,18 +11,14 @@ import random
 from collections.abc import Sequence
 
 import streamlit as st
-from langchain_core.language_models import BaseChatModel
 
+from components.call_kit import call_kit
 from components.display import endpoint_or_stop, fmt_seconds
 from components.rate_limit_view import requests_figure
 from components.runtime import (
-    chat_model,
     current_settings,
     endpoint_with_conditions,
-    run_config,
-    secrets_of,
 )
-from core.models import Endpoint
 from core.netem import NetworkConditions
 from core.rate_limits import RecordedBatch
 from core.retries import (
@@ -83,12 +79,10 @@ def _run_both(prompts: list[str], fault: NetworkConditions, attempts: int) -> li
             route_conditions = dataclasses.replace(fault, seed=seed + (how == RUNNABLE))
             endpoint = endpoint_with_conditions(direct, route_conditions)
 
-            def make(endpoint: Endpoint = endpoint, **overrides: object) -> BaseChatModel:
-                return chat_model(endpoint, max_tokens=max_tokens, **overrides)
-
+            kit = call_kit("batch", endpoint)
             runs.append(
-                run_retry_demo(make, prompts, how=how, attempts=attempts,
-                               config=run_config("batch", endpoint), secrets=secrets_of(endpoint))
+                run_retry_demo(kit.model_factory(max_tokens=max_tokens), prompts, how=how,
+                               attempts=attempts, config=kit.config, secrets=kit.secrets)
             )
         status.update(label="Both ways finished", state="complete")
     return runs

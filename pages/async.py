@@ -8,15 +8,13 @@ import pandas as pd
 import streamlit as st
 
 from components.async_view import LiveStreams, failures_panel, mode_summary, progress_line, timeline_figure
+from components.call_kit import call_kit
 from components.display import endpoint_for_code, endpoint_or_stop, fmt_seconds, show_code
 from components.router import ensure_router
 from components.runtime import (
-    chat_model,
     current_conditions,
     current_settings,
     endpoint_with_conditions,
-    run_config,
-    secrets_of,
 )
 from components.trace_view import render_waterfall
 from core.concurrency import MAX_QUESTIONS, Mode, ModeRun, comparison_rows, parse_questions, run_mode, setup_key
@@ -119,16 +117,17 @@ def run_one(mode: Mode, endpoint: Endpoint) -> ModeRun:
         status = st.empty()
         status.markdown(f"**{mode.label}** · starting…")
         live = LiveStreams(prompts, key_prefix="live") if mode.streams else None
+    kit = call_kit("async", endpoint)
     started = time.perf_counter()
     run = run_mode(
         mode,
         prompts,
         # A fresh ChatOpenAI per action; async modes get one HTTP client per event loop.
-        lambda **overrides: chat_model(endpoint, max_tokens=max_tokens, **overrides),
-        config=run_config("async", endpoint),
+        kit.model_factory(max_tokens=max_tokens),
+        config=kit.config,
         max_concurrency=int(max_concurrency),
         setup=setup_key(prompts, context),
-        secrets=secrets_of(endpoint),
+        secrets=kit.secrets,
         on_chunk=live.on_chunk if live else None,
         on_progress=lambda r: status.markdown(progress_line(r, time.perf_counter() - started)),
     )

@@ -19,6 +19,7 @@ from components.batch_view import (
     sweep_figure,
     sweep_table,
 )
+from components.call_kit import call_kit
 from components.display import endpoint_for_code, endpoint_or_stop, show_code
 from components.prices import current_price_table
 from components.rate_limit_view import rate_limit_section
@@ -26,11 +27,9 @@ from components.retry_view import retry_section
 from components.router import ensure_router
 from components.runtime import (
     PROJECT_ROOT,
-    chat_model,
     current_settings,
     endpoint_with_conditions,
     environment,
-    run_config,
     secrets_of,
 )
 from core.batch_estimate import TokenEstimate, estimate_batch, estimate_input_tokens
@@ -54,7 +53,7 @@ from core.batch_jobs import (
     start_job,
     start_sweep,
 )
-from core.models import Endpoint, build_chat_model
+from core.models import Endpoint
 from core.netem import PRESETS
 from core.pricing import ModelPrice
 from core.settings import Provider
@@ -223,11 +222,12 @@ def start_batch(batch: BatchInput, concurrency: int, retries: int) -> None:
         endpoint=endpoint.label, model=endpoint.model, max_concurrency=concurrency,
         retries=retries, priced=price is not None, price_note=price_note,
     )
+    kit = call_kit("batch", endpoint)
     options = RunOptions(
-        max_concurrency=concurrency, retries=retries, config=run_config("batch", endpoint),
-        cost_of=cost_function(price), secrets=secrets_of(endpoint),
+        max_concurrency=concurrency, retries=retries, config=kit.config,
+        cost_of=cost_function(price), secrets=kit.secrets,
     )
-    start_job(store, job_id, chat_model(endpoint), options)
+    start_job(store, job_id, kit.model(), options)
     st.session_state[JOB_KEY] = job_id
     st.query_params["job"] = job_id
 
@@ -236,12 +236,12 @@ def retry_job(job_id: str) -> None:
     endpoint = endpoint_or_stop()
     job = store.job(job_id)
     price, _ = price_of(endpoint)
+    kit = call_kit("batch", endpoint)
     options = RunOptions(
         max_concurrency=job.max_concurrency if job else 4, retries=0,
-        config=run_config("batch", endpoint), cost_of=cost_function(price),
-        secrets=secrets_of(endpoint),
+        config=kit.config, cost_of=cost_function(price), secrets=kit.secrets,
     )
-    retry_rows(store, job_id, chat_model(endpoint), options)
+    retry_rows(store, job_id, kit.model(), options)
 
 
 with run_tab:
@@ -369,15 +369,15 @@ with sweep_tab:
             endpoint = endpoint_or_stop()
             if network != SWEEP_NETWORKS[0]:
                 endpoint = endpoint_with_conditions(endpoint.direct, PRESETS[REMOTE])
-            settings = current_settings().with_changes(max_tokens=int(sweep_tokens))
+            # The kit holds a settings snapshot: the worker thread cannot read session state.
+            kit = call_kit("batch", endpoint,
+                           settings=current_settings().with_changes(max_tokens=int(sweep_tokens)))
             price, _ = price_of(endpoint)
             sweep_id = start_sweep(
                 store, batch.prompts[: int(n_rows)], levels,
-                # Built from a settings snapshot: the worker thread cannot read session state.
                 # streaming=True: each row streams, so its TTFT and chunk gaps are observed.
-                lambda: build_chat_model(settings, endpoint, streaming=True),
-                RunOptions(config=run_config("batch", endpoint), cost_of=cost_function(price),
-                           secrets=secrets_of(endpoint)),
+                kit.model_factory(streaming=True),
+                RunOptions(config=kit.config, cost_of=cost_function(price), secrets=kit.secrets),
                 source=batch.source, endpoint=endpoint.label, model=endpoint.model,
                 note="embedded" if endpoint.provider is Provider.LOCAL else "",
             )

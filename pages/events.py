@@ -6,6 +6,7 @@ import time
 
 import streamlit as st
 
+from components.call_kit import call_kit
 from components.display import endpoint_for_code, endpoint_or_stop, show_code, show_problem
 from components.events_v3_view import events_v3_section
 from components.events_view import (
@@ -22,7 +23,7 @@ from components.events_view import (
 )
 from components.fallback_view import fallback_section
 from components.router import ensure_router
-from components.runtime import chat_model, current_settings, run_config, secrets_of
+from components.runtime import current_settings
 from core.events import (
     CHAINS,
     EventFilter,
@@ -33,7 +34,6 @@ from core.events import (
     stream_events,
 )
 from core.snippets import events_code
-from core.tracing import find_tracer
 
 LAST_RUN = "events.last_run"
 FILTER_KEYS = ("events.f.include_types", "events.f.exclude_types", "events.f.include_names",
@@ -74,11 +74,12 @@ def watch_live(chain_key: str, topic: str, fail_tool: bool) -> EventsRun:
     # A client of this run's own: the shared default one keeps connections bound to the event
     # loop of a previous run (see fresh_async_http_client).
     http = fresh_async_http_client()
-    chain = build_chain(chain_key, chat_model(endpoint, http_async_client=http), fail_tool=fail_tool)
-    config = run_config("events", endpoint)
+    kit = call_kit("events", endpoint)
+    chain = build_chain(chain_key, kit.model(http_async_client=http), fail_tool=fail_tool)
+    config = kit.config
     # The run's tracer (the ledger's) lends the recorder what the HTTP client saw: it names a
     # malformed answer and a model stream that stopped without a finish reason.
-    recorder = EventRecorder(secrets=secrets_of(endpoint), tracer=find_tracer(config))
+    recorder = EventRecorder(secrets=kit.secrets, tracer=kit.tracer)
     run = EventsRun(chain_key, topic, fail_tool, recorder)
     st.session_state[LAST_RUN] = run  # a rerun mid-run keeps what was captured
     for key in FILTER_KEYS:  # filters name the previous run's steps: start unfiltered

@@ -8,6 +8,7 @@ import streamlit as st
 from langchain_core.callbacks import UsageMetadataCallbackHandler
 
 from components.cache_view import cache_section
+from components.call_kit import call_kit
 from components.cost_view import (
     coverage_notes,
     finish_badge,
@@ -26,7 +27,7 @@ from components.prices import (
     reset_price_table,
 )
 from components.router import ensure_router
-from components.runtime import chat_model, current_settings, ledger, run_config, secrets_of
+from components.runtime import current_settings, ledger
 from components.trace_view import render_waterfall
 from core.costs import cross_check, ledger_csv, session_totals
 from core.pricing import call_cost, format_usd
@@ -57,10 +58,8 @@ receipt_tab, finish_tab, cache_tab, ledger_tab, prices_tab = st.tabs(
 
 def run_call(method: str, prompt: str, max_tokens: int, endpoint, *, extra_callbacks=()) -> CallTiming:
     """One invoke (spinner) or stream (text appears live) call, recorded in the ledger."""
-    llm = chat_model(endpoint, max_tokens=max_tokens)
-    config = run_config(PATTERN, endpoint)
-    config["callbacks"] = [*config["callbacks"], *extra_callbacks]
-    secrets = secrets_of(endpoint)
+    kit = call_kit(PATTERN, endpoint, callbacks=list(extra_callbacks))
+    llm, config, secrets = kit.model(max_tokens=max_tokens), kit.config, kit.secrets
     with st.container(border=True, key=f"metadata-answer-{next(_answer_ids)}"):
         if method == "stream":
             capture = StreamCapture(llm, prompt, config, secrets=secrets)

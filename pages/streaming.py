@@ -8,10 +8,11 @@ from collections.abc import Iterator
 
 import streamlit as st
 
+from components.call_kit import call_kit
 from components.display import endpoint_for_code, endpoint_or_stop, show_code, show_problem
 from components.measure_view import measure_section
 from components.router import ensure_router
-from components.runtime import chat_model, current_settings, run_config, secrets_of
+from components.runtime import current_settings
 from components.streaming_view import (
     first_word_metrics,
     stream_metrics,
@@ -91,10 +92,8 @@ def draw_metrics(slot, record: StreamRecord, *, compact: bool, running: bool = F
 
 def stream_here(endpoint: Endpoint, *, compact: bool = False, **model_overrides: object) -> StreamRecord:
     """Stream the prompt into the page (metrics above, text below); return the record."""
-    capture = StreamCapture(
-        chat_model(endpoint, **model_overrides), prompt, run_config("streaming", endpoint),
-        secrets=secrets_of(endpoint),
-    )
+    kit = call_kit("streaming", endpoint)
+    capture = StreamCapture(kit.model(**model_overrides), prompt, kit.config, secrets=kit.secrets)
     metrics_slot = st.empty()
     draw_metrics(metrics_slot, capture.record, compact=compact, running=True)
     with answer_box():
@@ -149,10 +148,8 @@ def run_comparison(endpoint: Endpoint) -> tuple[InvokeRecord, StreamRecord]:
         slot = st.empty()
         with slot.container(), st.spinner("Waiting for the whole answer… nothing to show yet."):
             first_word_metrics(None, None)
-            waited = timed_invoke(
-                chat_model(endpoint, seed=seed), prompt, run_config("streaming", endpoint),
-                secrets=secrets_of(endpoint),
-            )
+            kit = call_kit("streaming", endpoint)
+            waited = timed_invoke(kit.model(seed=seed), prompt, kit.config, secrets=kit.secrets)
         with slot.container():
             render_stored(waited, compact=True)
     with stream_col:
