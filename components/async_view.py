@@ -9,14 +9,15 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
+from components import theme
 from components.display import fmt_seconds, show_problem
 from core.concurrency import ModeRun
 from core.failures import failure_line, outcome_label, summarize_failures
 
-WAIT_COLOR = "#E67E22"  # in flight, nothing to show yet (same orange as "invoke" on Streaming)
-STREAM_COLOR = "#2E86DE"  # tokens arriving (same blue as "stream" on Streaming)
-ARRIVE_COLOR = "#1B2631"
-FAIL_COLOR = "#C0392B"
+WAIT_COLOR = theme.ORANGE  # in flight, nothing to show yet (same orange as "invoke" on Streaming)
+STREAM_COLOR = theme.BLUE  # tokens arriving (same blue as "stream" on Streaming)
+ARRIVE_COLOR = theme.INK
+FAIL_COLOR = theme.RED
 ROW_PX = 26
 LIVE_REFRESH_S = 0.1  # per stream: often enough to watch, rarely enough not to slow the model
 

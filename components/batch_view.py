@@ -15,6 +15,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
+from components import theme
 from components.display import fmt_seconds
 from components.runtime import environment
 from core.batch_estimate import BatchEstimate
@@ -37,9 +38,9 @@ from core.stats import PERCENTILES, Slo, SloError, min_samples_for
 from core.sweep_load import LoadPoint, all_failed, goodput_peak, load_points
 from core.usage import Usage
 
-MEASURED_COLOR = "#2E86DE"
-IDEAL_COLOR = "#7F8C8D"
-FAILED_COLOR = "#C0392B"
+MEASURED_COLOR = theme.BLUE
+IDEAL_COLOR = theme.GREY
+FAILED_COLOR = theme.RED
 # Plain symbols that every font has: emoji render as empty boxes on some projectors' machines.
 STATUS_LABELS = {
     RowStatus.QUEUED: "· queued",
@@ -296,8 +297,8 @@ def sweep_table(sweep: SweepInfo) -> pd.DataFrame:
 
 # -- load and goodput of a sweep ----------------------------------------------------------------
 
-GOOD_COLOR = "#27AE60"
-P90_COLOR = "#E67E22"
+GOOD_COLOR = theme.GREEN
+P90_COLOR = theme.ORANGE
 
 
 def slo_inputs() -> Slo | None:

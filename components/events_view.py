@@ -6,20 +6,21 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from components import theme
 from components.display import fmt_seconds
 from core.events import EventFilter, EventRecorder, RecordedEvent, RunSpan, short_id
 
 RUN_COLORS = {
-    "chain": "#95A5A6",
-    "prompt": "#8E44AD",
-    "chat_model": "#2E86DE",
-    "llm": "#2E86DE",
-    "parser": "#27AE60",
-    "tool": "#E67E22",
+    "chain": theme.LIGHT_GREY,
+    "prompt": theme.PURPLE,
+    "chat_model": theme.BLUE,
+    "llm": theme.BLUE,
+    "parser": theme.GREEN,
+    "tool": theme.ORANGE,
 }
-FAILED_COLOR = "#C0392B"
-TICK_COLOR = "#1B2631"
-CUSTOM_COLOR = "#D6336C"
+FAILED_COLOR = theme.RED
+TICK_COLOR = theme.INK
+CUSTOM_COLOR = theme.PINK
 TABLE_HEIGHT = 380
 
 COLUMNS = {
@@ -176,7 +177,7 @@ def timeline_figure(
                 name=key,
                 width=0.72,  # explicit: plotly would size bars by the gap between a trace's rows
                 marker={
-                    "color": FAILED_COLOR if broken else RUN_COLORS.get(key, "#7F8C8D"),
+                    "color": FAILED_COLOR if broken else RUN_COLORS.get(key, theme.GREY),
                     "pattern": {"shape": "/" if broken else ""},
                 },
                 customdata=[

@@ -14,6 +14,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
+from components import theme
 from components.call_kit import call_kit
 from core.measure import (
     MAX_RUNS,
@@ -32,9 +33,9 @@ from core.stats import PERCENTILES, Distribution, RunSummary
 
 JOB_KEY = "streaming.measure_job"
 POLL_S = 0.5
-COLOR = "#2E86DE"
-P50_COLOR = "#27AE60"
-P90_COLOR = "#E67E22"
+COLOR = theme.BLUE
+P50_COLOR = theme.GREEN
+P90_COLOR = theme.ORANGE
 
 # (key, label, unit, scale): ITL, TTFT and TPOT read best in ms, e2e in seconds.
 ROWS: tuple[tuple[str, str, str, float], ...] = (

@@ -15,6 +15,7 @@ import plotly.graph_objects as go
 import streamlit as st
 from plotly.subplots import make_subplots
 
+from components import theme
 from components.call_kit import call_kit
 from components.display import endpoint_or_stop, fmt_seconds
 from components.runtime import (
@@ -34,9 +35,9 @@ from core.retries import waits_between
 RESULT_KEY = "batch.rate_limits.result"
 PRESET = "Rate-limited: 4 at once"
 SIDEBAR = "As set in the sidebar"
-OK_COLOR = "#2E86DE"
-REFUSED_COLOR = "#C0392B"
-OTHER_COLOR = "#E67E22"
+OK_COLOR = theme.BLUE
+REFUSED_COLOR = theme.RED
+OTHER_COLOR = theme.ORANGE
 
 
 def _limit_of(conditions: NetworkConditions) -> str:
@@ -238,7 +239,7 @@ def requests_figure(runs: Sequence[RecordedBatch], *, show_waits: bool = False) 
     return fig
 
 
-WAIT_COLOR = "#7F8C8D"
+WAIT_COLOR = theme.GREY
 
 
 def _draw_waits(fig: go.Figure, run: RecordedBatch, row: int) -> None:
@@ -260,7 +261,7 @@ def _draw_waits(fig: go.Figure, run: RecordedBatch, row: int) -> None:
         go.Scatter(
             x=[(w.from_s + w.to_s) / 2 for w in waits], y=[w.prompt_index + 1 for w in waits],
             mode="text", text=[f"{w.seconds:.1f} s" for w in waits], textposition="top center",
-            textfont={"size": 14, "color": "#34495E"}, showlegend=False,
+            textfont={"size": 14, "color": theme.SLATE}, showlegend=False,
             hovertext=[
                 f"waited {w.seconds:.2f} s" + (f" (Retry-After: {w.retry_after_s:g} s)" if w.retry_after_s else "")
                 for w in waits

@@ -5,11 +5,12 @@ from __future__ import annotations
 import plotly.graph_objects as go
 import streamlit as st
 
+from components import theme
 from components.display import fmt_optional, fmt_seconds
 from core.streaming import InvokeRecord, StreamRecord, text_over_time
 
-STREAM_COLOR = "#2E86DE"
-WAIT_COLOR = "#E67E22"
+STREAM_COLOR = theme.BLUE
+WAIT_COLOR = theme.ORANGE
 
 
 def stream_metrics(record: StreamRecord, *, running: bool = False) -> None:

@@ -4,6 +4,26 @@ from __future__ import annotations
 
 import streamlit as st
 
+# The app's colour palette: every chart and view takes its colours from here, so a colour keeps
+# one meaning across pages (blue: text streaming / measured; orange: waiting / p90; green: good
+# / p50; red: failed; grey: ideal or background marks).
+BLUE = "#2E86DE"
+ORANGE = "#E67E22"
+GREEN = "#27AE60"
+RED = "#C0392B"
+GREY = "#7F8C8D"
+INK = "#1B2631"  # ticks and arrivals drawn over bars
+PURPLE = "#8E44AD"
+PINK = "#D6336C"
+LIGHT_GREY = "#95A5A6"
+PALE_GREY = "#B3B6B7"
+NO_DATA_GREY = "#BBBBBB"  # a bar with nothing to show (no price, not reported)
+SLATE = "#34495E"
+NAVY = "#1B4F72"
+STEEL_BLUE = "#2471A3"
+TEAL = "#17A589"
+AMBER = "#D68910"
+
 # Streamlit's default top padding (6rem) wastes a tenth of a 720-pixel-high projector screen.
 _CSS = """
 <style>

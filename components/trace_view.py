@@ -7,18 +7,19 @@ from typing import Any
 import plotly.graph_objects as go
 import streamlit as st
 
+from components import theme
 from core.trace import Anatomy, CallTrace, anatomy
 
 # One colour per layer that measured a segment; "unattributed" is grey on purpose: it is the
 # part nobody's clock can explain, and it should look like it.
 LAYER_COLORS = {
-    "runner": "#7F8C8D",
-    "langchain": "#8E44AD",
-    "client": "#2471A3",
-    "network": "#17A589",
-    "proxy": "#D68910",
-    "server": "#C0392B",
-    "unattributed": "#B3B6B7",
+    "runner": theme.GREY,
+    "langchain": theme.PURPLE,
+    "client": theme.STEEL_BLUE,
+    "network": theme.TEAL,
+    "proxy": theme.AMBER,
+    "server": theme.RED,
+    "unattributed": theme.PALE_GREY,
 }
 LAYER_NAMES = {
     "runner": "the runner",
@@ -46,7 +47,7 @@ def waterfall_figure(parts: Anatomy) -> go.Figure:
     fig = go.Figure()
     seen: set[str] = set()
     for segment, label in zip(segments, labels, strict=True):
-        color = LAYER_COLORS.get(segment.layer, "#B3B6B7")
+        color = LAYER_COLORS.get(segment.layer, theme.PALE_GREY)
         fig.add_trace(
             go.Bar(
                 x=[max(segment.ms, 0.0)], y=[label], base=[segment.start_s * 1000], orientation="h",
@@ -60,10 +61,10 @@ def waterfall_figure(parts: Anatomy) -> go.Figure:
         )
         seen.add(segment.layer)
     if parts.ttft_s is not None:
-        fig.add_vline(x=parts.ttft_s * 1000, line_dash="dot", line_color="#1B4F72", line_width=2)
+        fig.add_vline(x=parts.ttft_s * 1000, line_dash="dot", line_color=theme.NAVY, line_width=2)
         fig.add_annotation(
             x=parts.ttft_s * 1000, y=1.0, yref="paper", yanchor="bottom", showarrow=False,
-            text=f"first text · {_ms(parts.ttft_s * 1000)}", font={"size": 15, "color": "#1B4F72"},
+            text=f"first text · {_ms(parts.ttft_s * 1000)}", font={"size": 15, "color": theme.NAVY},
         )
     fig.update_layout(
         height=max(260, 34 * len(segments) + 110),
