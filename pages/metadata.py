@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import itertools
-
 import streamlit as st
 from langchain_core.callbacks import UsageMetadataCallbackHandler
 
+from components.answer_box import AnswerBoxes
 from components.cache_view import cache_section
 from components.call_kit import call_kit
 from components.cost_view import (
@@ -38,7 +37,7 @@ from core.usage import Usage
 PATTERN = "metadata"
 LAST_RECEIPT = "metadata.last_receipt"
 LAST_FINISH = "metadata.last_finish"
-_answer_ids = itertools.count()
+answers = AnswerBoxes("metadata-answer")
 
 ensure_router()  # a first visit straight to this page: see components/router.py
 
@@ -60,7 +59,7 @@ def run_call(method: str, prompt: str, max_tokens: int, endpoint, *, extra_callb
     """One invoke (spinner) or stream (text appears live) call, recorded in the ledger."""
     kit = call_kit(PATTERN, endpoint, callbacks=list(extra_callbacks))
     llm, config, secrets = kit.model(max_tokens=max_tokens), kit.config, kit.secrets
-    with st.container(border=True, key=f"metadata-answer-{next(_answer_ids)}"):
+    with answers.box():
         if method == "stream":
             capture = StreamCapture(llm, prompt, config, secrets=secrets)
             st.write_stream(in_frames(capture.text_chunks()))  # see core.streaming.in_frames
@@ -76,11 +75,6 @@ def cost_text(model: str, usage: Usage | None) -> str | None:
     """A call's cost under this session's price table, or None without usage or a price."""
     price = current_price_table().price_for(model)
     return format_usd(call_cost(usage, price).total_usd) if usage is not None and price else None
-
-
-def answer_box(text: str) -> None:
-    with st.container(border=True, key=f"metadata-answer-{next(_answer_ids)}"):
-        st.markdown(text or "_(no text)_")
 
 
 # -- Price table first in script order (drawn in the last tab), so an edit re-prices this run.
@@ -127,7 +121,7 @@ with receipt_tab:
             check = cross_check(ledger().records()[before:], langchain_usage.usage_metadata)
             st.session_state[LAST_RECEIPT] = (method, record, check)
     elif LAST_RECEIPT in st.session_state:
-        answer_box(st.session_state[LAST_RECEIPT][1].text)
+        answers.show(st.session_state[LAST_RECEIPT][1].text)
     if LAST_RECEIPT in st.session_state:
         last_method, last, check = st.session_state[LAST_RECEIPT]
         if last.error:
@@ -179,7 +173,7 @@ with finish_tab:
         for col, (limit, record) in zip(columns, st.session_state[LAST_FINISH], strict=True):
             with col:
                 st.markdown(f"**`max_tokens = {limit}`**")
-                answer_box(record.text)
+                answers.show(record.text)
     for col, (limit, record) in zip(columns, st.session_state.get(LAST_FINISH, []), strict=False):
         with col:
             if record.error:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import itertools
 import time
 from collections.abc import Iterator
 
 import streamlit as st
 
+from components.answer_box import AnswerBoxes
 from components.call_kit import call_kit
 from components.display import endpoint_for_code, endpoint_or_stop, show_code, show_problem
 from components.measure_view import measure_section
@@ -40,7 +40,7 @@ METRICS_REFRESH_S = 0.15
 # Without a user-chosen seed, the race uses this one for both calls, so that invoke and stream
 # generate the same answer and only the delivery differs.
 COMPARISON_SEED = 42
-_answer_ids = itertools.count()  # answer boxes are keyed (answer-0, ...) for the browser tests
+answers = AnswerBoxes("answer")  # answer-0, answer-1, … in drawing order: the browser tests select them
 
 st.title("Streaming")
 st.markdown(
@@ -65,10 +65,6 @@ prompt = st.text_area(
 buttons = st.columns([1, 1.3, 3])
 stream_clicked = buttons[0].button("Stream", type="primary", icon=":material/play_arrow:")
 compare_clicked = buttons[1].button("Stream vs. wait", icon=":material/compare_arrows:")
-
-
-def answer_box():  # a Streamlit container
-    return st.container(border=True, key=f"answer-{next(_answer_ids)}")
 
 
 def live_text(capture: StreamCapture, metrics_slot, *, compact: bool) -> Iterator[str]:
@@ -96,7 +92,7 @@ def stream_here(endpoint: Endpoint, *, compact: bool = False, **model_overrides:
     capture = StreamCapture(kit.model(**model_overrides), prompt, kit.config, secrets=kit.secrets)
     metrics_slot = st.empty()
     draw_metrics(metrics_slot, capture.record, compact=compact, running=True)
-    with answer_box():
+    with answers.box():
         st.write_stream(live_text(capture, metrics_slot, compact=compact))
     trace = capture.record.trace
     if trace is not None:
@@ -126,8 +122,7 @@ def render_stored(record: StreamRecord | InvokeRecord, *, compact: bool = False)
     else:
         first_word_metrics(record.total_s if record.ok else None, record.total_s)
     if record.text:
-        with answer_box():
-            st.markdown(record.text)
+        answers.show(record.text)
     render_outcome(record)
     if not compact:
         render_waterfall(record.trace, key="streaming")
