@@ -19,8 +19,9 @@ from dataclasses import dataclass
 from langchain_core.runnables import RunnableConfig
 from langchain_openai import ChatOpenAI
 
-from components.runtime import current_settings, run_config, secrets_of
+from components.runtime import current_settings, endpoint_with_conditions, run_config, secrets_of
 from core.models import Endpoint, build_chat_model
+from core.netem import PRESETS
 from core.settings import ModelSettings
 from core.tracing import CallTracer, find_tracer
 
@@ -90,3 +91,15 @@ def call_kit(
         config=run_config(pattern, endpoint, **config_extra),
         secrets=tuple(keys),
     )
+
+
+# The network preset the pages call "the simulated remote API": the embedded model behind the
+# lab's network proxy, every answer held 300 ms before its first byte (`core.netem.PRESETS`).
+REMOTE_API_PRESET = "Remote API ~300 ms"
+
+
+def simulated_remote_api(endpoint: Endpoint) -> Endpoint:
+    """`endpoint` (its direct one, whatever the sidebar's conditions) as a latency-bound remote
+    API: through the network proxy under `REMOTE_API_PRESET`. The Async and Batch pages offer it
+    so that waiting, which overlaps, can be told from the embedded model's CPU work, which does not."""
+    return endpoint_with_conditions(endpoint.direct, PRESETS[REMOTE_API_PRESET])

@@ -8,18 +8,16 @@ import pandas as pd
 import streamlit as st
 
 from components.async_view import LiveStreams, failures_panel, mode_summary, progress_line, timeline_figure
-from components.call_kit import call_kit
+from components.call_kit import call_kit, simulated_remote_api
 from components.display import endpoint_for_code, endpoint_or_stop, fmt_seconds, show_code
 from components.router import ensure_router
 from components.runtime import (
     current_conditions,
     current_settings,
-    endpoint_with_conditions,
 )
 from components.trace_view import render_waterfall
 from core.concurrency import MAX_QUESTIONS, Mode, ModeRun, comparison_rows, parse_questions, run_mode, setup_key
 from core.models import Endpoint
-from core.netem import PRESETS
 from core.settings import Provider
 from core.snippets import async_code
 
@@ -28,7 +26,6 @@ ensure_router()  # a first visit straight to this page: see components/router.py
 DEFAULT_QUESTIONS = ["What is AI?", "What is ML?", "What is DL?", "What is NLP?", "What is a GPU?"]
 EMBEDDED = "Embedded model (CPU-bound)"
 REMOTE = "Simulated remote API (+300 ms, latency-bound)"
-REMOTE_PRESET = "Remote API ~300 ms"
 RUNS = "async.runs"  # {situation: {Mode: ModeRun}}: kept so any rerun redraws the last results
 BUTTONS = {
     Mode.SEQUENTIAL: "Sequential invoke",
@@ -106,7 +103,7 @@ if buttons[4].button("Run all", type="primary", icon=":material/play_arrow:", wi
 def situation_endpoint(endpoint: Endpoint) -> Endpoint:
     """The endpoint for the chosen situation (the simulated remote goes through the proxy)."""
     if situation == REMOTE:
-        return endpoint_with_conditions(endpoint.direct, PRESETS[REMOTE_PRESET])
+        return simulated_remote_api(endpoint)
     return endpoint
 
 

@@ -19,7 +19,7 @@ from components.batch_view import (
     sweep_figure,
     sweep_table,
 )
-from components.call_kit import call_kit
+from components.call_kit import REMOTE_API_PRESET, call_kit, simulated_remote_api
 from components.display import endpoint_for_code, endpoint_or_stop, show_code
 from components.prices import current_price_table
 from components.rate_limit_view import rate_limit_section
@@ -28,7 +28,6 @@ from components.router import ensure_router
 from components.runtime import (
     PROJECT_ROOT,
     current_settings,
-    endpoint_with_conditions,
     environment,
     secrets_of,
 )
@@ -54,7 +53,6 @@ from core.batch_jobs import (
     start_sweep,
 )
 from core.models import Endpoint
-from core.netem import PRESETS
 from core.pricing import ModelPrice
 from core.settings import Provider
 from core.snippets import batch_code, rate_limit_code, retry_code
@@ -68,7 +66,7 @@ SAMPLES_DIR = PROJECT_ROOT / "data" / "samples"
 SOURCES = ("Sample file", "Upload a file", "Paste text")
 PASTE_EXAMPLE = "What is the capital of France?\nWhat is 2 + 2?\nWho wrote Romeo and Juliet?\n"
 SWEEP_LEVELS = (1, 2, 4, 8, 16)
-REMOTE = "Remote API ~300 ms"
+REMOTE = REMOTE_API_PRESET
 SWEEP_NETWORKS = ("As set in the sidebar", f"{REMOTE} (simulated)")
 
 ensure_router()  # a first visit straight to this page: see components/router.py
@@ -368,7 +366,7 @@ with sweep_tab:
         ):
             endpoint = endpoint_or_stop()
             if network != SWEEP_NETWORKS[0]:
-                endpoint = endpoint_with_conditions(endpoint.direct, PRESETS[REMOTE])
+                endpoint = simulated_remote_api(endpoint)
             # The kit holds a settings snapshot: the worker thread cannot read session state.
             kit = call_kit("batch", endpoint,
                            settings=current_settings().with_changes(max_tokens=int(sweep_tokens)))

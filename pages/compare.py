@@ -6,6 +6,7 @@ import time
 
 import streamlit as st
 
+from components.call_kit import REMOTE_API_PRESET
 from components.compare_view import (
     NONE,
     LiveColumns,
@@ -41,7 +42,7 @@ ensure_router()  # a first visit straight to this page: see components/router.py
 LAST = "compare.last"  # the last CompareRun: any rerun redraws it
 DEFAULTS = [  # (endpoint, network): the offline demo races the embedded model against itself as a remote API
     ("Embedded model", "Off"),
-    ("Embedded model", "Remote API ~300 ms"),
+    ("Embedded model", REMOTE_API_PRESET),
     (NONE, "Off"),
 ]
 
