@@ -237,3 +237,16 @@ def estimate_batch(
         input_cost_usd=estimate_cost(tokens.input_tokens, 0, price),
         max_cost_usd=estimate_cost(tokens.input_tokens, max_output, price),
     )
+
+
+def estimate_cache_key(prompts: Sequence[str], endpoint: Endpoint) -> tuple[int, str, str]:
+    """What a token count depends on (the prompts, the server that counts them, its model): the
+    page keeps counts under this key, since counting costs one local request per prompt.
+
+    Example:
+        >>> from pydantic import SecretStr
+        >>> e = Endpoint(Provider.COMPATIBLE, "http://127.0.0.1:1/v1", "m", SecretStr("k"), "KEY")
+        >>> estimate_cache_key(["a", "b"], e) == estimate_cache_key(("a", "b"), e)
+        True
+    """
+    return hash(tuple(prompts)), endpoint.base_url, endpoint.model

@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from core.batch_jobs import RowResult, RowStatus
@@ -100,3 +100,23 @@ def to_csv(rows: Sequence[RowResult], *secrets: str) -> str:
 def to_jsonl(rows: Sequence[RowResult], *secrets: str) -> str:
     """The results as JSON Lines, one object per row (null where a value is unknown)."""
     return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in export_records(rows, *secrets))
+
+
+# Where a key can come from besides the endpoint in use: the environment variables the app reads
+# for OpenAI and for an OpenAI-compatible endpoint.
+KEY_ENV_VARS = ("OPENAI_API_KEY", "LAB_COMPAT_API_KEY")
+
+
+def download_secrets(env: Mapping[str, str], *known: str) -> tuple[str, ...]:
+    """Every key to redact from a download: the environment's API keys and the `known` ones
+    (the endpoint's, the settings'), each once, empty ones left out.
+
+    Example:
+        >>> download_secrets({"OPENAI_API_KEY": "sk-1", "HOME": "/root"}, "", "route-key", "sk-1")
+        ('sk-1', 'route-key')
+    """
+    keys: list[str] = []
+    for key in (*(env.get(name, "") for name in KEY_ENV_VARS), *known):
+        if key and key not in keys:
+            keys.append(key)
+    return tuple(keys)

@@ -163,6 +163,26 @@ class PriceTable:
                 return row
         return None
 
+    def price_with_note(self, model: str) -> tuple[ModelPrice | None, str]:
+        """The row for `model` and one sentence saying which price applies (or that none does),
+        with the table's date: a job stores the sentence, so its cost says what it was priced at.
+
+        Example:
+            >>> table = PriceTable((ModelPrice("gpt-4o-mini", "openai", 0.15, 0.075, 0.6),),
+            ...                    as_of="2026-11-24", source="example")
+            >>> table.price_with_note("gpt-4o-mini")[1]
+            'gpt-4o-mini: $0.15 in / $0.6 out per 1M tokens (price table as of 2026-11-24).'
+            >>> table.price_with_note("my-own-model")
+            (None, 'No price for my-own-model in the price table (as of 2026-11-24).')
+        """
+        price = self.price_for(model)
+        if price is None:
+            return None, f"No price for {model} in the price table (as of {self.as_of})."
+        return price, (
+            f"{price.model}: ${price.input_per_1m:g} in / ${price.output_per_1m:g} out per 1M tokens "
+            f"(price table as of {self.as_of})."
+        )
+
     def models(self) -> list[str]:
         return [row.model for row in self.rows]
 

@@ -10,6 +10,7 @@ import os
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from core.errors import CallProblem
 from core.failures import FailureGroup, outcome_label, problem_from_stored, summarize_failures
@@ -145,6 +146,26 @@ class JobInfo:
 
     def count(self, status: RowStatus) -> int:
         return self.counts.get(status, 0)
+
+    def saved_row(self) -> dict[str, Any]:
+        """The job as one row of the saved-jobs table (wall time None until a run ended).
+
+        Example:
+            >>> job = JobInfo("j1", 0.0, "questions.csv", "Local", "m", 4, 0, JobStatus.DONE, 3,
+            ...               {RowStatus.DONE: 2, RowStatus.FAILED: 1}, wall_s=1.234)
+            >>> job.saved_row()
+            {'job': 'j1', 'source': 'questions.csv', 'endpoint': 'Local', 'status': 'finished with failures', 'rows': 3, 'done': 2, 'failed': 1, 'wall time (s)': 1.23}
+        """
+        return {
+            "job": self.id,
+            "source": self.source,
+            "endpoint": self.endpoint,
+            "status": self.outcome,
+            "rows": self.n_rows,
+            "done": self.count(RowStatus.DONE),
+            "failed": self.count(RowStatus.FAILED),
+            "wall time (s)": None if self.wall_s is None else round(self.wall_s, 2),
+        }
 
     @property
     def completed(self) -> int:
