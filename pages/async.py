@@ -100,15 +100,22 @@ if buttons[4].button("Run all", type="primary", icon=":material/play_arrow:", wi
     clicked = list(Mode)
 
 
-def situation_endpoint(endpoint: Endpoint) -> Endpoint:
+def situation_endpoint(endpoint: Endpoint, situation: str) -> Endpoint:
     """The endpoint for the chosen situation (the simulated remote goes through the proxy)."""
     if situation == REMOTE:
         return simulated_remote_api(endpoint)
     return endpoint
 
 
-def run_one(mode: Mode, endpoint: Endpoint) -> ModeRun:
-    """Run one mode with live progress (and live streams for astream); keep its result."""
+def run_one(
+    mode: Mode, endpoint: Endpoint, prompts: list[str], *, situation: str, max_tokens: int,
+    max_concurrency: int, context: str,
+) -> ModeRun:
+    """Run one mode with live progress (and live streams for astream); keep its result.
+
+    `context` (endpoint, max tokens, temperature, seed) joins the prompts in the run's setup key:
+    runs are only drawn together when both match.
+    """
     area = st.empty()
     with area.container(border=True):
         status = st.empty()
@@ -122,7 +129,7 @@ def run_one(mode: Mode, endpoint: Endpoint) -> ModeRun:
         # A fresh ChatOpenAI per action; async modes get one HTTP client per event loop.
         kit.model_factory(max_tokens=max_tokens),
         config=kit.config,
-        max_concurrency=int(max_concurrency),
+        max_concurrency=max_concurrency,
         setup=setup_key(prompts, context),
         secrets=kit.secrets,
         on_chunk=live.on_chunk if live else None,
@@ -139,14 +146,14 @@ def run_one(mode: Mode, endpoint: Endpoint) -> ModeRun:
     return run
 
 
-context = ""
 if clicked and not prompts:
     st.warning("Type at least one question first.")
 elif clicked:
-    endpoint = situation_endpoint(endpoint_or_stop())
+    endpoint = situation_endpoint(endpoint_or_stop(), situation)
     context = f"{endpoint.label}|{max_tokens}|{settings.temperature}|{settings.seed}"
     for mode in clicked:
-        run_one(mode, endpoint)
+        run_one(mode, endpoint, prompts, situation=situation, max_tokens=max_tokens,
+                max_concurrency=int(max_concurrency), context=context)
 
 
 runs = st.session_state.get(RUNS, {}).get(situation, {})

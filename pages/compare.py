@@ -12,6 +12,7 @@ from components.compare_view import (
     LiveColumns,
     ResolvedEndpoint,
     column_config,
+    column_kit,
     column_model,
     endpoint_picker,
     resolve,
@@ -20,7 +21,6 @@ from components.compare_view import (
 from components.display import show_code
 from components.prices import current_price_table
 from components.router import ensure_router
-from components.runtime import secrets_of
 from components.trace_view import render_waterfall
 from core.bridge import run_async
 from core.compare import (
@@ -101,7 +101,7 @@ def run(kind: str) -> CompareRun:
     labels = [label for label, _ in columns]
     compare = CompareRun(new_run_id(), kind, labels, prompt, models=[c.endpoint.model for _, c in columns])
     configs = [column_config(c, compare.run_id, label) for label, c in columns]
-    keys = [secrets_of(c.endpoint) for _, c in columns]
+    keys = [column_kit(c).secrets for _, c in columns]
     prices = current_price_table()
     st.subheader("Racing…" if kind == "race" else f"Repeating {rounds}× in turn…")
     live = LiveColumns(labels, key="live")

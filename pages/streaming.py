@@ -67,6 +67,14 @@ stream_clicked = buttons[0].button("Stream", type="primary", icon=":material/pla
 compare_clicked = buttons[1].button("Stream vs. wait", icon=":material/compare_arrows:")
 
 
+def draw_metrics(slot, record: StreamRecord, *, compact: bool, running: bool = False) -> None:
+    with slot.container():
+        if compact:
+            first_word_metrics(record.time_to_first_token_s, None if running else record.total_s)
+        else:
+            stream_metrics(record, running=running)
+
+
 def live_text(capture: StreamCapture, metrics_slot, *, compact: bool) -> Iterator[str]:
     """Pass text to st.write_stream in frames, refreshing the metrics a few times a second."""
     last_refresh = 0.0
@@ -78,15 +86,18 @@ def live_text(capture: StreamCapture, metrics_slot, *, compact: bool) -> Iterato
             last_refresh = now
 
 
-def draw_metrics(slot, record: StreamRecord, *, compact: bool, running: bool = False) -> None:
-    with slot.container():
-        if compact:
-            first_word_metrics(record.time_to_first_token_s, None if running else record.total_s)
-        else:
-            stream_metrics(record, running=running)
+def render_outcome(record: StreamRecord | InvokeRecord) -> None:
+    if record.error:
+        kept = len(record.text)
+        show_problem(
+            record.error,
+            what_was_kept=f"The {kept:,} characters that arrived are kept above." if kept else None,
+        )
+    if record.ok or record.incomplete:
+        st.caption(usage_line(record))
 
 
-def stream_here(endpoint: Endpoint, *, compact: bool = False, **model_overrides: object) -> StreamRecord:
+def stream_here(endpoint: Endpoint, prompt: str, *, compact: bool = False, **model_overrides: object) -> StreamRecord:
     """Stream the prompt into the page (metrics above, text below); return the record."""
     kit = call_kit("streaming", endpoint)
     capture = StreamCapture(kit.model(**model_overrides), prompt, kit.config, secrets=kit.secrets)
@@ -102,17 +113,6 @@ def stream_here(endpoint: Endpoint, *, compact: bool = False, **model_overrides:
     if not compact:
         render_waterfall(trace, key="streaming")
     return capture.record
-
-
-def render_outcome(record: StreamRecord | InvokeRecord) -> None:
-    if record.error:
-        kept = len(record.text)
-        show_problem(
-            record.error,
-            what_was_kept=f"The {kept:,} characters that arrived are kept above." if kept else None,
-        )
-    if record.ok or record.incomplete:
-        st.caption(usage_line(record))
 
 
 def render_stored(record: StreamRecord | InvokeRecord, *, compact: bool = False) -> None:
@@ -135,7 +135,7 @@ def comparison_columns():
     return wait_col, stream_col
 
 
-def run_comparison(endpoint: Endpoint) -> tuple[InvokeRecord, StreamRecord]:
+def run_comparison(endpoint: Endpoint, prompt: str) -> tuple[InvokeRecord, StreamRecord]:
     seed = current_settings().seed
     seed = COMPARISON_SEED if seed is None else seed
     wait_col, stream_col = comparison_columns()
@@ -148,7 +148,7 @@ def run_comparison(endpoint: Endpoint) -> tuple[InvokeRecord, StreamRecord]:
         with slot.container():
             render_stored(waited, compact=True)
     with stream_col:
-        streamed = stream_here(endpoint, compact=True, seed=seed)
+        streamed = stream_here(endpoint, prompt, compact=True, seed=seed)
     return waited, streamed
 
 
@@ -167,11 +167,11 @@ if (stream_clicked or compare_clicked) and not prompt.strip():
 elif stream_clicked:
     endpoint = endpoint_or_stop()
     st.session_state.pop(LAST_COMPARISON, None)
-    st.session_state[LAST_STREAM] = stream_here(endpoint)
+    st.session_state[LAST_STREAM] = stream_here(endpoint, prompt)
 elif compare_clicked:
     endpoint = endpoint_or_stop()
     st.session_state.pop(LAST_STREAM, None)
-    waited, streamed = run_comparison(endpoint)
+    waited, streamed = run_comparison(endpoint, prompt)
     st.session_state[LAST_COMPARISON] = (waited, streamed)
     draw_comparison_chart(waited, streamed)
 elif LAST_STREAM in st.session_state:
