@@ -66,24 +66,26 @@ reattach_from_url(store)  # the job id rides in the URL: a reloaded tab finds it
 
 def choose_input(limits: Limits) -> tuple[bytes | str, str] | None:
     """The raw input and its name, from a sample, an upload or the paste box."""
-    source = st.radio("Prompts from", SOURCES, horizontal=True, key="batch.source")
+    # The source and its file side by side: the Run button must stay on a 1280×720 first screen.
+    source_col, file_col = st.columns([1.2, 1])
+    source = source_col.radio("Prompts from", SOURCES, horizontal=True, key="batch.source")
     if source == "Sample file":
         samples = sorted(p.name for p in SAMPLES_DIR.iterdir() if p.is_file())
-        name = st.selectbox(
+        name = file_col.selectbox(
             "Sample file", samples, index=samples.index("questions.csv"), key="batch.sample",
             help=f"Shipped in {SAMPLES_DIR.relative_to(PROJECT_ROOT)}/ for demos "
             "(broken.csv shows what a malformed file looks like).",
         )
         return (SAMPLES_DIR / name).read_bytes(), name
     if source == "Upload a file":
-        upload = st.file_uploader(
+        upload = file_col.file_uploader(
             "CSV, JSON Lines, or plain text with one prompt a line",
             type=["csv", "tsv", "jsonl", "ndjson", "json", "txt"],
             key="batch.upload",
             max_upload_size=max(1, limits.max_bytes // (1024 * 1024)),
         )
         return None if upload is None else (upload.getvalue(), upload.name)
-    text = st.text_area("One prompt a line", PASTE_EXAMPLE, height=130, key="batch.paste")
+    text = file_col.text_area("One prompt a line", PASTE_EXAMPLE, height=130, key="batch.paste")
     return text, "pasted text"
 
 
@@ -128,12 +130,14 @@ def prompts_section(limits: Limits) -> BatchInput | None:
         st.error(str(exc), icon=":material/error:")
         return None
     skipped = f" · {batch.skipped_empty:,} empty rows skipped" if batch.skipped_empty else ""
-    st.markdown(f"**{len(batch):,} prompts** from {batch.source}{skipped}")
+    count_col, preview_col = st.columns([1.2, 1], vertical_alignment="center")
+    count_col.markdown(f"**{len(batch):,} prompts** from {batch.source}{skipped}")
     if batch.note:
         st.info(batch.note, icon=":material/translate:")
-    st.dataframe(batch.preview_rows, hide_index=True, width="stretch", key="batch.preview")
-    if len(batch) > len(batch.preview_rows):
-        st.caption(f"The first {len(batch.preview_rows)} of {len(batch):,} prompts.")
+    with preview_col.expander("Preview the prompts", icon=":material/table_rows:"):
+        st.dataframe(batch.preview_rows, hide_index=True, width="stretch", key="batch.preview")
+        if len(batch) > len(batch.preview_rows):
+            st.caption(f"The first {len(batch.preview_rows)} of {len(batch):,} prompts.")
     return batch
 
 
@@ -150,15 +154,6 @@ run_tab, sweep_tab, limits_tab, retries_tab, saved_tab = st.tabs(
 
 with run_tab:
     if batch is not None:
-        endpoint = endpoint_for_code()
-        if endpoint is not None:
-            price, _ = price_of(endpoint)
-            settings = current_settings()
-            estimate = estimate_batch(
-                batch.prompts, endpoint, max_tokens=settings.max_tokens, price=price,
-                tokens=token_estimate(batch.prompts, endpoint),
-            )
-            estimate_strip(estimate, max_tokens=settings.max_tokens, price=price)
         left, mid, right = st.columns([2.2, 1.2, 1])
         concurrency = left.slider(
             "max_concurrency", 1, 32, 4, key="batch.concurrency",
@@ -178,6 +173,15 @@ with run_tab:
             st.rerun()
         if job_running:
             st.caption("A job is running: cancel it or let it finish before starting another.")
+        endpoint = endpoint_for_code()
+        if endpoint is not None:
+            price, _ = price_of(endpoint)
+            settings = current_settings()
+            estimate = estimate_batch(
+                batch.prompts, endpoint, max_tokens=settings.max_tokens, price=price,
+                tokens=token_estimate(batch.prompts, endpoint),
+            )
+            estimate_strip(estimate, max_tokens=settings.max_tokens, price=price)
         if current_settings().provider is Provider.LOCAL and concurrency > 4:
             st.caption(
                 "The embedded model serves 4 requests at a time (its parallel slots) on 2 CPU "

@@ -58,3 +58,15 @@ def test_upload_run_and_download_the_results(page: Page, app_url: str) -> None:
     assert {r["status"] for r in rows} == {"done"}
     assert all(r["output"] and int(r["output_tokens"]) > 0 for r in rows)
     assert {"latency_s", "input_tokens", "cost_usd", "cost_note", "finish_reason"} <= set(rows[0])
+
+
+def test_the_run_button_is_on_the_first_screen_at_projector_size(page: Page, app_url: str) -> None:
+    """At 1280×720 the page's one action is visible without scrolling (issue 17)."""
+    open_app_page(page, app_url)
+    open_app_page(page, app_url, "batch")
+    run = page.get_by_role("button", name="Run 12 prompts")
+    expect(run).to_be_visible(timeout=60_000)
+    box = run.bounding_box()
+    assert box is not None
+    assert page.evaluate("window.scrollY") == 0
+    assert box["y"] >= 0 and box["y"] + box["height"] <= page.viewport_size["height"], box
