@@ -15,15 +15,18 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-
-from langchain_core.runnables import RunnableConfig
-from langchain_openai import ChatOpenAI
+from typing import TYPE_CHECKING
 
 from components.runtime import current_settings, endpoint_with_conditions, run_config, secrets_of
 from core.models import Endpoint, build_chat_model
 from core.netem import PRESETS
 from core.settings import ModelSettings
-from core.tracing import CallTracer, find_tracer
+
+if TYPE_CHECKING:  # loaded by the first call, not by importing a page (see docs/DEVELOPING.md)
+    from langchain_core.runnables import RunnableConfig
+    from langchain_openai import ChatOpenAI
+
+    from core.tracing import CallTracer
 
 
 @dataclass(frozen=True)
@@ -47,6 +50,8 @@ class CallKit:
     @property
     def tracer(self) -> CallTracer | None:
         """The ledger's `CallTracer` in `config` (it lends what the HTTP client saw)."""
+        from core.tracing import find_tracer
+
         return find_tracer(self.config)
 
     def model(self, **overrides: object) -> ChatOpenAI:

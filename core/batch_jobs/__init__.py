@@ -18,9 +18,7 @@ One concept per module (import from the package):
 from core.batch_jobs import active
 from core.batch_jobs.active import is_running
 from core.batch_jobs.records import (
-    DATA_DIR_ENV,
     DB_NAME,
-    PROJECT_ROOT,
     CostFunction,
     JobInfo,
     JobStatus,
@@ -29,7 +27,6 @@ from core.batch_jobs.records import (
     RunKind,
     SweepInfo,
     SweepPoint,
-    data_dir,
     row_failures,
 )
 from core.batch_jobs.runner import BatchCancelled, RunOptions, cancel_job, retry_rows, run_job, start_job
@@ -37,9 +34,7 @@ from core.batch_jobs.store import JobStore
 from core.batch_jobs.sweeps import ideal_wall_s, start_sweep
 
 __all__ = [
-    "DATA_DIR_ENV",
     "DB_NAME",
-    "PROJECT_ROOT",
     "BatchCancelled",
     "CostFunction",
     "JobInfo",
@@ -53,7 +48,6 @@ __all__ = [
     "SweepPoint",
     "active",
     "cancel_job",
-    "data_dir",
     "ideal_wall_s",
     "is_running",
     "retry_rows",

@@ -6,33 +6,17 @@ Plain frozen records, read from the store (`core.batch_jobs.store`) and drawn by
 from __future__ import annotations
 
 import enum
-import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from core.errors import CallProblem
 from core.failures import FailureGroup, outcome_label, problem_from_stored, summarize_failures
 from core.usage import Usage
 
-DATA_DIR_ENV = "LAB_DATA_DIR"
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DB_NAME = "batch.sqlite3"
 
 CostFunction = Callable[[Usage | None], float | None]
-
-
-def data_dir(env: Mapping[str, str] | None = None) -> Path:
-    """Where the app keeps data it must not lose: `LAB_DATA_DIR`, else `<project>/.lab-data`.
-
-    Example:
-        >>> data_dir({"LAB_DATA_DIR": "/tmp/lab"})
-        PosixPath('/tmp/lab')
-    """
-    env = os.environ if env is None else env
-    value = (env.get(DATA_DIR_ENV) or "").strip()
-    return Path(value).expanduser() if value else PROJECT_ROOT / ".lab-data"
 
 
 class RowStatus(str, enum.Enum):

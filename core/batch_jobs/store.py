@@ -25,8 +25,8 @@ from core.batch_jobs.records import (
     RunKind,
     SweepInfo,
     SweepPoint,
-    data_dir,
 )
+from core.paths import data_dir
 
 _STORES: dict[Path, JobStore] = {}
 _STORES_LOCK = threading.Lock()
