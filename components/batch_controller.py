@@ -14,7 +14,6 @@ from collections.abc import Sequence
 import streamlit as st
 
 from components.batch_view import (
-    cost_function,
     failure_summary,
     job_heading,
     job_summary,
@@ -30,7 +29,7 @@ from components.prices import current_price_table
 from components.runtime import current_settings, environment
 from core.batch_estimate import TokenEstimate, estimate_cache_key, estimate_input_tokens
 from core.batch_export import download_secrets, to_csv, to_jsonl
-from core.batch_input import BatchInput
+from core.batch_input import BatchInput, Limits
 from core.batch_jobs import (
     JobInfo,
     JobStatus,
@@ -45,7 +44,7 @@ from core.batch_jobs import (
     start_sweep,
 )
 from core.models import Endpoint
-from core.pricing import ModelPrice
+from core.pricing import ModelPrice, cost_function
 from core.settings import Provider
 from core.stats import Slo
 
@@ -55,6 +54,16 @@ ESTIMATES_KEY = "batch.token_estimates"
 POLL_S = 1.0
 # The URL parameter each remembered id rides in, so a reloaded tab (a new session) finds it again.
 URL_PARAMS = {JOB_KEY: "job", SWEEP_KEY: "sweep"}
+
+
+def job_store() -> JobStore:
+    """The job store under this app's data directory (LAB_DATA_DIR, else .lab-data)."""
+    return JobStore.in_data_dir(environment())
+
+
+def batch_limits() -> Limits:
+    """Upload limits: the row cap from LAB_BATCH_MAX_ROWS (default 1,000)."""
+    return Limits.from_env(environment())
 
 
 # --- which job and sweep the page shows ---------------------------------------------------------

@@ -17,12 +17,9 @@ from plotly.subplots import make_subplots
 
 from components import theme
 from components.display import fmt_seconds
-from components.runtime import environment
 from core.batch_estimate import BatchEstimate
 from core.batch_export import cost_note
-from core.batch_input import DEFAULT_MAX_ROWS, Limits
 from core.batch_jobs import (
-    CostFunction,
     JobInfo,
     JobStatus,
     JobStore,
@@ -33,10 +30,9 @@ from core.batch_jobs import (
     row_failures,
 )
 from core.failures import failure_line
-from core.pricing import ModelPrice, call_cost, format_usd
+from core.pricing import ModelPrice, format_usd
 from core.stats import PERCENTILES, Slo, SloError, min_samples_for
 from core.sweep_load import LoadPoint, all_failed, goodput_peak, load_points
-from core.usage import Usage
 
 MEASURED_COLOR = theme.BLUE
 IDEAL_COLOR = theme.GREY
@@ -49,32 +45,6 @@ STATUS_LABELS = {
     RowStatus.FAILED: "✗ failed",
     RowStatus.CANCELLED: "– cancelled",
 }
-
-
-def job_store() -> JobStore:
-    """The job store under this app's data directory (LAB_DATA_DIR, else .lab-data)."""
-    return JobStore.in_data_dir(environment())
-
-
-def batch_limits() -> Limits:
-    """Upload limits: the row cap from LAB_BATCH_MAX_ROWS (default 1,000)."""
-    raw = environment().get("LAB_BATCH_MAX_ROWS", "").strip()
-    try:
-        max_rows = max(1, int(raw)) if raw else DEFAULT_MAX_ROWS
-    except ValueError:
-        max_rows = DEFAULT_MAX_ROWS
-    return Limits(max_rows=max_rows)
-
-
-def cost_function(price: ModelPrice | None) -> CostFunction:
-    """The per-call cost for the job runner: None without a price or usage (never $0 by default)."""
-
-    def cost_of(usage: Usage | None) -> float | None:
-        if usage is None or price is None:
-            return None
-        return call_cost(usage, price).total_usd
-
-    return cost_of
 
 
 def estimate_strip(estimate: BatchEstimate, *, max_tokens: int, price: ModelPrice | None) -> None:

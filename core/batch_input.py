@@ -16,7 +16,7 @@ import io
 import json
 import re
 import string
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePath
 
@@ -54,6 +54,24 @@ class Limits:
 
     max_bytes: int = DEFAULT_MAX_BYTES
     max_rows: int = DEFAULT_MAX_ROWS
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> Limits:
+        """The row cap from `LAB_BATCH_MAX_ROWS` (default 1,000; a value that is not a number
+        is ignored, and at least one row is always allowed).
+
+        Example:
+            >>> Limits.from_env({"LAB_BATCH_MAX_ROWS": "50"}).max_rows, Limits.from_env({}).max_rows
+            (50, 1000)
+            >>> Limits.from_env({"LAB_BATCH_MAX_ROWS": "lots"}).max_rows
+            1000
+        """
+        raw = env.get("LAB_BATCH_MAX_ROWS", "").strip()
+        try:
+            max_rows = max(1, int(raw)) if raw else DEFAULT_MAX_ROWS
+        except ValueError:
+            max_rows = DEFAULT_MAX_ROWS
+        return cls(max_rows=max_rows)
 
 
 @dataclass(frozen=True)

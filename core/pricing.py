@@ -22,7 +22,7 @@ import io
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -416,6 +416,24 @@ def call_cost(usage: Usage, price: ModelPrice, *, service_tier: str | None = Non
         tier=rates.tier,
         requested_tier=requested if requested and rates.tier != requested else None,
     )
+
+
+def cost_function(price: ModelPrice | None) -> Callable[[Usage | None], float | None]:
+    """The cost of one call from its usage, for a runner that prices every row: None without a
+    price or without usage (never $0 by default).
+
+    Example:
+        >>> cost_of = cost_function(ModelPrice("m", "openai", 1.0, None, 2.0))
+        >>> cost_of(Usage(1_000_000, 500_000, 1_500_000)), cost_of(None), cost_function(None)(Usage(1, 1, 2))
+        (2.0, None, None)
+    """
+
+    def cost_of(usage: Usage | None) -> float | None:
+        if usage is None or price is None:
+            return None
+        return call_cost(usage, price).total_usd
+
+    return cost_of
 
 
 def estimate_cost(input_tokens: int, output_tokens: int, price: ModelPrice) -> float:

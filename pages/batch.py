@@ -7,7 +7,9 @@ import streamlit as st
 from components.batch_controller import (
     attached_job,
     attached_sweep,
+    batch_limits,
     job_panel,
+    job_store,
     price_of,
     reattach_from_url,
     saved_jobs,
@@ -16,7 +18,7 @@ from components.batch_controller import (
     sweep_panel,
     token_estimate,
 )
-from components.batch_view import batch_limits, estimate_strip, job_store, slo_inputs
+from components.batch_view import estimate_strip, slo_inputs
 from components.call_kit import REMOTE_API_PRESET, simulated_remote_api
 from components.display import endpoint_for_code, endpoint_or_stop, show_code
 from components.rate_limit_view import rate_limit_section

@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from components.batch_view import job_store
+from components.batch_controller import job_store
 from core.batch_jobs import JobStatus
 
 PAGE = "pages/batch.py"
