@@ -187,6 +187,11 @@ def _p(spread_value: float | None, fmt: str = "s") -> str:
 
 def summary_table(summaries: Sequence[EndpointSummary], *, repeated: bool) -> None:
     """One row per endpoint: p50 (and p90 after a repeat) of its figures, failures, cost."""
+    st.dataframe(summary_frame(summaries, repeated=repeated), hide_index=True, width="stretch")
+
+
+def summary_frame(summaries: Sequence[EndpointSummary], *, repeated: bool) -> pd.DataFrame:
+    """The summary table's data (also in the session report)."""
     data: dict[str, list[object]] = {"Endpoint": [s.label for s in summaries]}
     if repeated:
         data["Calls"] = [f"{s.calls - s.failures} ok / {s.calls}" for s in summaries]
@@ -204,4 +209,4 @@ def summary_table(summaries: Sequence[EndpointSummary], *, repeated: bool) -> No
         ]
         data["Status"] = ["failed" if s.failures else "ok" for s in summaries]
     data["Cost" if not repeated else "Cost (all calls)"] = [s.cost_text for s in summaries]
-    st.dataframe(pd.DataFrame(data), hide_index=True, width="stretch")
+    return pd.DataFrame(data)
