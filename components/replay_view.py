@@ -42,7 +42,7 @@ def _loaded(path: str, mtime: float) -> Recording | None:
         return None
 
 
-def _available() -> tuple[dict[str, Recording], list[ListedRecording]]:
+def available_recordings() -> tuple[dict[str, Recording], list[ListedRecording]]:
     """Usable recordings by title, and the files that cannot be used (with their problem)."""
     usable: dict[str, Recording] = {}
     bad: list[ListedRecording] = []
@@ -69,7 +69,7 @@ def replay_badge() -> None:
 
 def render_record_and_replay() -> None:
     """The expander: choose live or a recording; record; export; import."""
-    usable, bad = _available()
+    usable, bad = available_recordings()
     active = current_replay() is not None or current_recording() is not None
     with st.expander("Record & replay", icon=":material/replay:", expanded=active):
         options = [LIVE, *usable]
