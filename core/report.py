@@ -280,8 +280,9 @@ def _s(value: float | None, digits: int = 3) -> str:
 
 def _table(headers: Sequence[str], rows: Iterable[Sequence[object]], *, css: str = "") -> str:
     head = "".join(f"<th>{_e(h)}</th>" for h in headers)
+    thead = f"<thead><tr>{head}</tr></thead>" if any(headers) else ""  # a facts table has none
     body = "".join("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in row) + "</tr>" for row in rows)
-    return f'<table class="{css}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+    return f'<table class="{css}">{thead}<tbody>{body}</tbody></table>'
 
 
 def _report_table(table: ReportTable) -> str:
@@ -291,6 +292,11 @@ def _report_table(table: ReportTable) -> str:
 
 
 def _figure(fig: ReportFigure) -> str:
+    if hasattr(fig.figure, "update_yaxes"):
+        # Streamlit's chart theme grows the margins to fit the axis labels; plain plotly.js
+        # does not, and the app's figures keep a 10 px left margin: the labels would be cut.
+        fig.figure.update_xaxes(automargin=True)
+        fig.figure.update_yaxes(automargin=True)
     chart = fig.figure.to_html(full_html=False, include_plotlyjs=False, config={"displayModeBar": False})
     caption = f'<p class="caption">{_e(fig.caption)}</p>' if fig.caption else ""
     return f'<figure class="chart"><h4>{_e(fig.title)}</h4>{chart}{caption}</figure>'
@@ -437,6 +443,9 @@ table.narrow { width: auto; }
 th, td { border: 1px solid #ccc; padding: .25rem .45rem; text-align: left; vertical-align: top; }
 th { background: #f0f3f7; }
 td { overflow-wrap: anywhere; }
+/* Short figures stay on one line ("stream", "$0.00", "0.312 s"); the answer column wraps. */
+table.runs td:not(:last-child), table.runs th { overflow-wrap: normal; white-space: nowrap; }
+table.runs td:nth-child(2) { white-space: normal; }
 .caption { color: #555; font-size: .85rem; }
 .totals { font-size: 1.05rem; }
 .receipts { display: grid; grid-template-columns: repeat(auto-fill, minmax(320px, 1fr)); gap: .8rem; }
