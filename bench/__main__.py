@@ -33,6 +33,9 @@ MODULES: tuple[tuple[str, str], ...] = (
     ("bench.batch", "Batch and async efficiency against the ideal ceil(N / c) × per-call latency"),
     ("bench.async_modes", "Async modes: wall time and speed-up, embedded vs. simulated remote API"),
     ("bench.app_paths", "The app in a real browser: cold start, first token, memory"),
+    ("bench.cold_start", "Cold start: the lab against a bare one-line Streamlit app, same chromium"),
+    ("bench.scale", "Scale: a 1,000-row job through a latency-bound endpoint, and the Batch page polling it"),
+    ("bench.sessions", "Sessions: 16 browsers streaming at once from a latency-bound endpoint"),
 )
 TITLES = dict(MODULES)
 PACKAGES = ("streamlit", "langchain-core", "langchain-openai", "openai", "xllamacpp", "plotly")

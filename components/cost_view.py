@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
-import pandas as pd
-import plotly.graph_objects as go
 import streamlit as st
 
 from components.prices import current_price_table
@@ -24,7 +23,12 @@ from core.costs import (
 )
 from core.pricing import call_cost, format_usd
 from core.receipt import finish_reason_meaning, raw_receipt, receipt_lines
-from core.streaming import CallTiming
+
+if TYPE_CHECKING:  # pandas, plotly and openai load where they are used, not on every page
+    import pandas as pd
+    import plotly.graph_objects as go
+
+    from core.streaming import CallTiming
 
 FONT = {"size": 15}
 INPUT_COLOR = "#2E86DE"
@@ -101,6 +105,8 @@ NUMBER_COLUMNS = ("input_tokens", "cached_input_tokens", "output_tokens", "reaso
 def ledger_frame(costed: list[CostedCall]) -> pd.DataFrame:
     """The ledger as the table shows it: tokens, cost and latency as numbers (a header click
     sorts them as numbers, unknown ones empty, never 0); why a cost is unknown in `note`."""
+    import pandas as pd
+
     rows = ledger_rows(costed)
     frame = pd.DataFrame(rows, columns=list(LEDGER_COLUMNS))
     for column in NUMBER_COLUMNS:
@@ -157,6 +163,8 @@ def _layout(fig: go.Figure, title: str, height: int = 300) -> go.Figure:
 
 
 def cumulative_cost_figure(costed: list[CostedCall]) -> go.Figure:
+    import plotly.graph_objects as go
+
     points = cumulative_cost(costed)
     fig = go.Figure(
         go.Scatter(
@@ -175,6 +183,8 @@ def cumulative_cost_figure(costed: list[CostedCall]) -> go.Figure:
 
 
 def tokens_by_pattern_figure(costed: list[CostedCall]) -> go.Figure:
+    import plotly.graph_objects as go
+
     by_pattern = tokens_by_pattern(costed)
     patterns = list(by_pattern)
     fig = go.Figure(
@@ -191,6 +201,8 @@ def tokens_by_pattern_figure(costed: list[CostedCall]) -> go.Figure:
 
 
 def cost_by_model_figure(costed: list[CostedCall]) -> go.Figure:
+    import plotly.graph_objects as go
+
     by_model = cost_by_model(costed)
     models = list(by_model)
     fig = go.Figure(

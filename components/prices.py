@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Any, cast
 
-import pandas as pd
 import streamlit as st
 
 from core.pricing import PRICE_COLUMNS, PriceTable, load_price_table, prices_from_records
@@ -74,6 +73,8 @@ def price_table_editor() -> PriceTable:
     if EDITOR_KEY not in st.session_state or EDITOR_BASE_KEY not in st.session_state:
         st.session_state[EDITOR_BASE_KEY] = current_price_table()
     base: PriceTable = st.session_state[EDITOR_BASE_KEY]
+    import pandas as pd  # here: loading it costs every page a second
+
     frame = pd.DataFrame(base.as_records(), columns=list(PRICE_COLUMNS))
     edited = st.data_editor(
         frame,

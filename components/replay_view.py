@@ -14,7 +14,7 @@ from components.runtime import (
     current_recording,
     current_replay,
 )
-from core.batch_jobs import data_dir
+from core.paths import data_dir
 from core.replay import (
     SPEEDS,
     ListedRecording,

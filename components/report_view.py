@@ -15,7 +15,14 @@ from typing import Any
 import streamlit as st
 
 from components.prices import current_price_table
-from components.runtime import current_endpoint, current_settings, ledger, secrets_of
+from components.runtime import (
+    current_endpoint,
+    current_replay,
+    current_settings,
+    embedded_status_if_ready,
+    ledger,
+    secrets_of,
+)
 from core.report import (
     EMPTY_SESSION_MESSAGE,
     EndpointLine,
@@ -26,6 +33,7 @@ from core.report import (
     build_report,
     report_filename,
 )
+from core.settings import Provider
 
 # The pages' session-state keys (pages/*.py, components/measure_view.py): read here, never written.
 STREAMING_COMPARISON = "streaming.last_comparison"
@@ -44,6 +52,9 @@ PRICES = "report.price_table"
 
 def remember_endpoint() -> None:
     """Note the current endpoint (without its key) so the report can name every one used."""
+    if (current_replay() is None and current_settings().provider is Provider.LOCAL
+            and embedded_status_if_ready() is None):
+        return  # still loading: never wait for the model here (Home draws while it loads)
     try:
         endpoint = current_endpoint()
     except Exception:  # no endpoint yet (the embedded model is off): nothing to remember

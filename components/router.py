@@ -6,11 +6,7 @@ import threading
 
 import streamlit as st
 
-from components.cost_view import session_total_line
 from components.pages import HOME, PATTERN_PAGES, home_page, pattern_page
-from components.replay_view import show_recording_status
-from components.report_view import report_download_button
-from components.sidebar import render_settings_sidebar, show_network_activity
 from components.theme import apply_projector_style
 
 # True while the router runs a page in this script thread (each session has its own thread).
@@ -31,7 +27,17 @@ def run_app(start_page: str = HOME) -> None:
         # ?present=1: the settings sidebar starts collapsed, so the page has the whole projector.
         initial_sidebar_state="collapsed" if present else "auto",
     )
+    # The process's first element makes Streamlit walk the call stack once (env_util.is_repl),
+    # which inspects every module loaded so far: before the app's own imports it costs what it
+    # costs a bare app. Then the model starts loading in its own process, then the rest draws.
     apply_projector_style(present=present)
+    from components.cost_view import session_total_line
+    from components.replay_view import show_recording_status
+    from components.report_view import report_download_button
+    from components.runtime import start_embedded_model, warm_up_imports
+    from components.sidebar import render_settings_sidebar, show_network_activity
+
+    start_embedded_model()
     navigation = st.navigation(
         {
             "": [home_page(default=start_page == HOME)],
@@ -57,6 +63,7 @@ def run_app(start_page: str = HOME) -> None:
         show_recording_status()
         with report_slot:
             report_download_button()
+        warm_up_imports()  # once per process, after the first screen is drawn
 
 
 PRESENT_KEY = "lab.present"

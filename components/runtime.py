@@ -1,27 +1,29 @@
 """Process- and session-level objects the pages share: the embedded server, settings, ledger.
 
-The embedded model server is cached once per app process (`st.cache_resource`); chat models are
-not cached — they hold HTTP clients bound to an event loop, and async pages make a new loop per
-action — so pages build a fresh one per action with `chat_model()`.
+The embedded model server is started once per app process (`st.cache_resource`), in the
+background: the router starts it first thing and only pages that call the model wait. Chat
+models are not cached — they hold HTTP clients bound to an event loop, and async pages make a
+new loop per action — so pages build a fresh one per action with `chat_model()`.
 """
 
 from __future__ import annotations
 
+import importlib
 import os
 import secrets
+import threading
+from concurrent.futures import Future, wait
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import streamlit as st
-from langchain_core.runnables import RunnableConfig
-from langchain_core.runnables.config import merge_configs
-from langchain_openai import ChatOpenAI
 from pydantic import SecretStr
 
 from core.embedded_server import (
     EmbeddedModelServer,
     EmbeddedModelUnavailable,
-    start_embedded_server,
+    launch_embedded_server,
 )
 from core.langsmith import TracingStatus, load_env_file, tracing_status
 from core.ledger import SessionLedger
@@ -29,6 +31,10 @@ from core.models import KEY_ENV_VARS, Endpoint, build_chat_model, resolve_endpoi
 from core.netem import NetworkConditions, NetworkProxy, RouteStats, preset_name, start_network_proxy
 from core.replay import Recording, ReplayServer
 from core.settings import ModelSettings, Provider, settings_from_env
+
+if TYPE_CHECKING:  # both load langchain_openai or more of langchain_core than the first screen needs
+    from langchain_core.runnables import RunnableConfig
+    from langchain_openai import ChatOpenAI
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -41,14 +47,67 @@ class EmbeddedStatus:
     problem: str | None
 
 
-@st.cache_resource(show_spinner="Loading the embedded model…")
-def embedded_status() -> EmbeddedStatus:
-    """Start the embedded model once per process; remember a failure instead of retrying."""
+@st.cache_resource(show_spinner=False)
+def _embedded_start() -> Future[EmbeddedModelServer] | None:
+    """Launch the embedded model once per process (None when it is switched off)."""
     if os.environ.get("LAB_DISABLE_EMBEDDED") == "1":
+        return None
+    # LAB_EMBEDDED_THREADS: llama.cpp's threads (default: every core). On a machine whose cores
+    # are busy with other work, 1 thread kept generating where 2 stalled each other (see README).
+    threads = os.environ.get("LAB_EMBEDDED_THREADS", "").strip()
+    return launch_embedded_server(threads=int(threads) if threads.isdigit() and int(threads) > 0 else None)
+
+
+def start_embedded_model() -> None:
+    """Start loading the model in its own process, without waiting (the router's first line).
+
+    The first screen draws while it loads; only a page that calls the model waits for it.
+    """
+    _embedded_start()
+
+
+# What the first model call needs and the first screen does not: core.errors loads openai,
+# core.tracing httpx2 and langchain_core's callbacks.
+WARM_UP_MODULES = ("langchain_openai", "pandas", "core.errors", "core.streaming", "core.tracing")
+
+
+@st.cache_resource(show_spinner=False)
+def warm_up_imports() -> threading.Thread:
+    """Once per process, after the first screen: load what the first model call needs.
+
+    The first screen does not import langchain_openai, openai or pandas (~2 s on 2 cores); the
+    first click on Stream would pay for them instead. A background thread loads them while the
+    presenter reads Home, so the first click does not.
+    """
+
+    def warm() -> None:
+        for module in WARM_UP_MODULES:
+            importlib.import_module(module)
+
+    thread = threading.Thread(target=warm, name="lab-warm-imports", daemon=True)
+    thread.start()
+    return thread
+
+
+def embedded_status_if_ready() -> EmbeddedStatus | None:
+    """The embedded server or why there is none; None while it is still loading."""
+    future = _embedded_start()
+    if future is not None and not future.done():
+        return None
+    return embedded_status()
+
+
+def embedded_status() -> EmbeddedStatus:
+    """The embedded server, or why there is none; waits (with a spinner) while it loads."""
+    future = _embedded_start()
+    if future is None:
         return EmbeddedStatus(None, "The embedded model is switched off (LAB_DISABLE_EMBEDDED=1).")
+    if not future.done():
+        with st.spinner("Loading the embedded model…"):
+            wait([future])
     try:
-        return EmbeddedStatus(start_embedded_server(), None)
-    except EmbeddedModelUnavailable as exc:
+        return EmbeddedStatus(future.result(), None)
+    except EmbeddedModelUnavailable as exc:  # remembered: a failure is not retried per rerun
         return EmbeddedStatus(None, str(exc))
 
 
@@ -241,6 +300,8 @@ def run_config(pattern: str, endpoint: Endpoint, **extra: object) -> RunnableCon
         ],
         "tags": [f"lab:{pattern}"],
     }
+    from langchain_core.runnables.config import merge_configs
+
     return merge_configs(config, extra) if extra else config  # type: ignore[arg-type]  # merge_configs takes a RunnableConfig; extra holds its keys as kwargs
 
 

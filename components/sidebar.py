@@ -10,12 +10,13 @@ from components.runtime import (
     current_conditions,
     current_settings,
     current_tracing,
-    embedded_status,
+    embedded_status_if_ready,
     environment,
     network_stats,
     set_conditions,
     set_settings,
 )
+from core.embedded_server import MODEL_NAME
 from core.netem import PRESETS, NetworkConditions, preset_name
 from core.settings import ModelSettings, Provider, provider_defaults, validate
 
@@ -46,15 +47,7 @@ def render_settings_sidebar() -> ModelSettings:
             )
 
         if provider is Provider.LOCAL:
-            status = embedded_status()
-            if status.server is not None:
-                st.success(
-                    f"**{status.server.model_name}** on 127.0.0.1 · loaded in "
-                    f"{status.server.load_seconds:.1f} s · no key or internet needed",
-                    icon=":material/memory:",
-                )
-            else:
-                st.error(status.problem or "The embedded model is not running.")
+            _embedded_model_line()
         else:
             settings = _remote_fields(settings, provider, env)
 
@@ -106,6 +99,32 @@ def _tracing_line() -> None:
             st.info(tracing.describe(), icon=":material/query_stats:")
         else:
             st.caption(tracing.describe())
+
+
+def _embedded_model_line() -> None:
+    """The embedded model's state: loading (refreshing itself until loaded), loaded, or why not."""
+    status = embedded_status_if_ready()
+    if status is None:
+        _embedded_model_loading()
+    elif status.server is not None:
+        st.success(
+            f"**{status.server.model_name}** on 127.0.0.1 · loaded in "
+            f"{status.server.load_seconds:.1f} s · no key or internet needed",
+            icon=":material/memory:",
+        )
+    else:
+        st.error(status.problem or "The embedded model is not running.")
+
+
+@st.fragment(run_every=1.0)
+def _embedded_model_loading() -> None:
+    # The model loads in its own process while the first screen draws (components/runtime.py).
+    # Once it is up, one full rerun replaces this line by the "loaded" one and stops the timer.
+    if embedded_status_if_ready() is None:
+        st.info(f"Loading the embedded model, **{MODEL_NAME}**… pages that call it wait for it.",
+                icon=":material/hourglass_top:")
+    else:
+        st.rerun()
 
 
 CUSTOM = "Custom…"

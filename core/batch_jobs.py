@@ -37,27 +37,14 @@ from langchain_core.runnables.config import merge_configs
 
 from core.errors import CallProblem, explain_error, redact
 from core.failures import FailureGroup, outcome_label, problem_from_stored, summarize_failures
+from core.paths import data_dir
 from core.trace import CallTrace
 from core.tracing import ensure_tracer, outcome_of
 from core.usage import Usage
 
-DATA_DIR_ENV = "LAB_DATA_DIR"
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DB_NAME = "batch.sqlite3"
 
 CostFunction = Callable[[Usage | None], float | None]
-
-
-def data_dir(env: Mapping[str, str] | None = None) -> Path:
-    """Where the app keeps data it must not lose: `LAB_DATA_DIR`, else `<project>/.lab-data`.
-
-    Example:
-        >>> data_dir({"LAB_DATA_DIR": "/tmp/lab"})
-        PosixPath('/tmp/lab')
-    """
-    env = os.environ if env is None else env
-    value = (env.get(DATA_DIR_ENV) or "").strip()
-    return Path(value).expanduser() if value else PROJECT_ROOT / ".lab-data"
 
 
 class RowStatus(str, enum.Enum):

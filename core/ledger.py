@@ -14,11 +14,13 @@ import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-from core.caching import is_cache_hit
 from core.trace import CallTrace
-from core.tracing import CallTracer
 from core.usage import Usage
+
+if TYPE_CHECKING:  # core.tracing loads httpx2 and langchain_core (~0.5 s): at the first call instead
+    from core.tracing import CallTracer
 
 
 @dataclass(frozen=True)
@@ -86,7 +88,7 @@ class CallRecord:
             model_reported=bool(reported),
             status=trace.status,
             trace=trace,
-            cache_hit=is_cache_hit(outcome.response_metadata if outcome else None),
+            cache_hit=_is_cache_hit(outcome.response_metadata if outcome else None),
         )
 
 
@@ -140,6 +142,8 @@ class SessionLedger:
         `secrets` (the endpoint's keys) are removed from recorded error messages: an endpoint's
         401 message may quote the key, and the ledger is exported as CSV.
         """
+        from core.tracing import CallTracer
+
         return CallTracer(pattern=pattern, provider=provider, secrets=secrets, sink=self.add_trace)
 
     def to_csv(self) -> str:
@@ -185,3 +189,10 @@ class SessionLedger:
                 ]
             )
         return out.getvalue()
+
+
+def _is_cache_hit(response_metadata: dict[str, object] | None) -> bool:
+    """`core.caching.is_cache_hit`, imported at the first record (it loads langchain_core's caches)."""
+    from core.caching import is_cache_hit
+
+    return is_cache_hit(response_metadata)

@@ -7,14 +7,15 @@ every page exercises the same client code a user's own script would.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from langchain_openai import ChatOpenAI
 from pydantic import SecretStr
 
 from core.embedded_server import EmbeddedModelServer, EmbeddedModelUnavailable
 from core.settings import ModelSettings, Provider
-from core.tracing import traced_http_client
+
+if TYPE_CHECKING:  # langchain_openai (and openai) load at the first chat model: ~1.5 s
+    from langchain_openai import ChatOpenAI
 
 # Environment variables the generated code snippets read keys from: snippets never hold a key.
 KEY_ENV_VARS = {
@@ -131,6 +132,10 @@ def build_chat_model(
         'm'
     """
     kwargs = chat_model_kwargs(settings, endpoint) | overrides
+    from langchain_openai import ChatOpenAI
+
+    from core.tracing import traced_http_client
+
     # Through the traced client, so every call's trace has its HTTP marks (core/tracing.py).
     kwargs.setdefault("http_client", traced_http_client())
     return ChatOpenAI(api_key=endpoint.api_key, **kwargs)

@@ -32,10 +32,11 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
-import uvicorn
+if TYPE_CHECKING:  # loaded when the proxy starts: the first screen never needs it (~0.3 s)
+    import httpx
+    import uvicorn
 
 # The ASGI callables, spelled out (starlette.types has the same aliases).
 Scope = MutableMapping[str, Any]
@@ -256,6 +257,9 @@ class NetworkProxy:
 
     def start(self, timeout_s: float = 10.0) -> NetworkProxy:
         """Bind a free loopback port and serve in a background thread; return once listening."""
+        import httpx
+        import uvicorn
+
         sock = loopback_listening_socket()
         self.port = int(sock.getsockname()[1])
         config = uvicorn.Config(
@@ -505,6 +509,8 @@ class NetworkProxy:
         out_headers["accept-encoding"] = "identity"  # bytes pass through as-is, SSE stays splittable
         if route.upstream_key:
             out_headers["authorization"] = f"Bearer {route.upstream_key}"
+        import httpx  # loaded by start() already: a dictionary look-up
+
         request = self._client.build_request(scope["method"], url, headers=out_headers, content=body)
         sent_at = time.perf_counter()  # a recording's offsets count from here
         taped: list[tuple[float, bytes]] = []

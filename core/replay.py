@@ -37,11 +37,12 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-import uvicorn
+from typing import TYPE_CHECKING, Any
 
 from core.netem import Receive, Scope, Send, loopback_listening_socket
+
+if TYPE_CHECKING:  # loaded when the replay server starts: the first screen never needs it
+    import uvicorn
 
 FORMAT = "execution-patterns-lab/recording"
 FORMAT_VERSION = 1
@@ -407,6 +408,8 @@ class ReplayServer:
         return f"http://127.0.0.1:{self.port}/v1"
 
     def start(self, timeout_s: float = 10.0) -> ReplayServer:
+        import uvicorn
+
         sock = loopback_listening_socket()
         self.port = int(sock.getsockname()[1])
         config = uvicorn.Config(self._app, interface="asgi3", lifespan="off", log_config=None,

@@ -25,9 +25,13 @@ from core.usage import Usage
 
 Clock = Callable[[], float]
 
-# How often the streamed text is redrawn in the page: 20 frames a second reads as fluid, while a
-# redraw per token (80+ a second here) costs Streamlit and the browser CPU the model needs.
+# How often the streamed text is redrawn in the page: 20 frames a second for the first second,
+# so the first words appear as they come, then 5 a second, which still reads as live text. A
+# redraw per token (80+ a second here) costs Streamlit and the browser CPU the model needs, and
+# each redraw re-renders the whole answer so far, so later frames cost more than early ones.
 FRAME_INTERVAL_S = 0.05
+LATER_FRAME_INTERVAL_S = 0.2
+FAST_FRAMES_FOR_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -257,32 +261,50 @@ def _settle(
 
 
 def in_frames(
-    pieces: Iterable[str], interval_s: float = FRAME_INTERVAL_S, *, clock: Clock = time.perf_counter
+    pieces: Iterable[str],
+    interval_s: float = FRAME_INTERVAL_S,
+    *,
+    later_interval_s: float | None = LATER_FRAME_INTERVAL_S,
+    fast_for_s: float = FAST_FRAMES_FOR_S,
+    clock: Clock = time.perf_counter,
 ) -> Iterator[str]:
     """Join streamed text into display frames: the first piece at once, then one per interval.
 
     For the page only: `StreamCapture` stamps every chunk before this groups them, so time to
-    first token, tokens/s and the text-over-time curve stay per token. A piece that arrives
-    after a longer pause than `interval_s` is shown at once; text still pending when the stream
-    ends (or fails) is yielded, so nothing is held back or lost.
+    first token, tokens/s and the text-over-time curve stay per token. Frames come every
+    `interval_s` for the first `fast_for_s` after the first piece, then every `later_interval_s`
+    (None: keep `interval_s`). A piece that arrives after a longer pause than the interval is
+    shown at once; text still pending when the stream ends (or fails) is yielded, so nothing is
+    held back or lost.
 
     On the 2-core demo machine, redrawing per token let the browser and Streamlit take the
-    cores from the model: about 33 tokens/s on screen against about 45 with 50 ms frames.
+    cores from the model: about 33 tokens/s on screen against about 45 with 50 ms frames
+    (bench/app_paths.py measures the page against the model alone).
 
     Example:
         >>> ticks = iter([0.00, 0.01, 0.02, 0.06, 0.07])
         >>> list(in_frames(["a", "b", "c", "d", "e"], 0.05, clock=lambda: next(ticks)))
         ['a', 'bcd', 'e']
+        >>> ticks = iter([0.0, 1.0, 1.1, 1.15, 1.3])  # after the first second: 0.2 s frames
+        >>> list(in_frames(["a", "b", "c", "d", "e"], 0.05, clock=lambda: next(ticks)))
+        ['a', 'b', 'cde']
     """
     pending = ""
-    last_frame_at: float | None = None
+    first_at: float | None = None
+    last_frame_at = 0.0
     for piece in pieces:
         pending += piece
         now = clock()
-        if last_frame_at is None or now - last_frame_at >= interval_s:
-            yield pending
-            pending = ""
-            last_frame_at = now
+        if first_at is None:
+            first_at = now
+        elif later_interval_s is not None and now - first_at >= fast_for_s:
+            if now - last_frame_at < later_interval_s:
+                continue
+        elif now - last_frame_at < interval_s:
+            continue
+        yield pending
+        pending = ""
+        last_frame_at = now
     if pending:
         yield pending
 

@@ -26,10 +26,12 @@ from __future__ import annotations
 import itertools
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from core.errors import CallProblem
 from core.usage import Usage
+
+if TYPE_CHECKING:  # core.errors loads openai and httpx: this module stays pure data
+    from core.errors import CallProblem
 
 #: Outcome statuses.
 COMPLETE = "complete"

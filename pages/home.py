@@ -24,24 +24,16 @@ for i, page in enumerate(PATTERN_PAGES):
         st.markdown(page.summary)
 
 st.subheader("Which method for which situation?")
-st.table(
-    {
-        "Situation": [
-            "One question, simple script",
-            "A web app that must not block while it waits",
-            "Many prompts at once (100 documents)",
-            "People should see the answer being typed",
-            "See every step inside a multi-step chain",
-            "Know what a call cost",
-        ],
-        "Use": [
-            "invoke()",
-            "ainvoke() (many at once: asyncio.gather or abatch())",
-            "batch() with max_concurrency",
-            "stream()",
-            "astream_events(version=\"v2\")",
-            "response_metadata and usage_metadata",
-        ],
-    }
+# A Markdown table, not st.table: that one loads pandas and pyarrow (~1 s) just for the first screen.
+st.markdown(
+    """
+| Situation | Use |
+| --- | --- |
+| One question, simple script | `invoke()` |
+| A web app that must not block while it waits | `ainvoke()` (many at once: `asyncio.gather` or `abatch()`) |
+| Many prompts at once (100 documents) | `batch()` with `max_concurrency` |
+| People should see the answer being typed | `stream()` |
+| See every step inside a multi-step chain | `astream_events(version="v2")` |
+| Know what a call cost | `response_metadata` and `usage_metadata` |
+"""
 )
-

@@ -35,7 +35,7 @@ EXAMPLES = {
 }
 LAST_STREAM = "streaming.last_stream"
 LAST_COMPARISON = "streaming.last_comparison"
-METRICS_REFRESH_S = 0.15
+METRICS_REFRESH_S = 0.5
 # Without a user-chosen seed, the race uses this one for both calls, so that invoke and stream
 # generate the same answer and only the delivery differs.
 COMPARISON_SEED = 42

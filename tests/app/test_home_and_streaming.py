@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from components.pages import PATTERN_PAGES
@@ -15,14 +16,43 @@ def test_home_explains_every_built_pattern_and_the_decision_guide(open_page: Cal
     body = " ".join(m.value for m in at.markdown)
     for page in PATTERN_PAGES:
         assert page.summary in body
-    guide = at.table[0].value
-    assert {"stream()", "batch() with max_concurrency", 'astream_events(version="v2")'} <= set(guide["Use"])
+    guide = next(m.value for m in at.markdown if "| Situation | Use |" in m.value)
+    for use in ("`stream()`", "`batch()` with `max_concurrency`", '`astream_events(version="v2")`'):
+        assert use in guide
 
 
 def test_sidebar_defaults_to_the_embedded_model(open_page: Callable[[str], AppTest]) -> None:
     at = open_page("pages/home.py")
     assert at.sidebar.radio(key="sidebar.provider").value.value == "local"
+    from components.runtime import embedded_status
+
+    embedded_status()  # Home does not wait for the model; the sidebar says so once it is up
+    at.run()
     assert any("SmolLM2-135M-Instruct" in s.value for s in at.sidebar.success)
+
+
+def test_home_draws_while_the_model_loads_and_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A fresh process: Home's first run does not wait for the model, and the sidebar says why."""
+    from concurrent.futures import Future
+
+    from components import runtime
+
+    runtime._embedded_start.clear()
+    monkeypatch.setattr(runtime, "launch_embedded_server", lambda **_: Future())  # never loads
+    try:
+        at = AppTest.from_function(_app_on_home, default_timeout=60)
+        at.run()
+        assert not at.exception
+        assert at.title[0].value == "Execution Patterns Lab"
+        assert any("Loading the embedded model" in i.value for i in at.sidebar.info)
+    finally:
+        runtime._embedded_start.clear()  # the next test starts the real model
+
+
+def _app_on_home() -> None:
+    from components.router import run_app
+
+    run_app()
 
 
 def test_openai_without_key_warns_in_plain_words(open_page: Callable[[str], AppTest]) -> None:

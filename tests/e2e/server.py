@@ -53,26 +53,31 @@ def free_port() -> int:
 
 @contextmanager
 def running_app(
-    env: Mapping[str, str] | None = None, log_path: Path | None = None, script: str = "app.py"
+    env: Mapping[str, str] | None = None, log_path: Path | None = None, script: str | Path = "app.py"
 ) -> Iterator[RunningApp]:
-    """`streamlit run app.py` (or another `script`, relative to the project) with `env` added,
-    until the block ends; yields once it is healthy.
+    """`streamlit run app.py` with `env` added, until the block ends; yields once it is healthy.
 
-    Its output goes to `log_path` (searched by the security tests), or nowhere.
+    Its output goes to `log_path` (searched by the security tests), or nowhere. `script` runs
+    another Streamlit script instead: one of the project from the project, another from its own
+    folder (the benchmarks' bare reference app).
 
     Raises:
         AppDidNotStart: with the end of the log, when there is one.
     """
+    script_path = (PROJECT_ROOT / script).resolve()
+    # A script of the project runs from the project (it imports components/); another one from
+    # its own folder, as a bare app would.
+    cwd = PROJECT_ROOT if script_path.is_relative_to(PROJECT_ROOT) else script_path.parent
     port = free_port()
     with log_path.open("w") if log_path else open(os.devnull, "w") as log:
         launched_at = time.perf_counter()
         process = subprocess.Popen(
             [
-                sys.executable, "-m", "streamlit", "run", script,
+                sys.executable, "-m", "streamlit", "run", str(script_path),
                 "--server.address", "127.0.0.1", "--server.port", str(port),
                 "--server.headless", "true", "--browser.gatherUsageStats", "false",
             ],
-            cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ) | dict(env or {}),
+            cwd=cwd, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ) | dict(env or {}),
         )
         url = f"http://127.0.0.1:{port}"
         try:

@@ -26,7 +26,10 @@ WATCH_ANSWER = """
 def test_home_loads_and_links_to_streaming(page: Page, app_url: str) -> None:
     open_app_page(page, app_url)
     expect(page.get_by_role("heading", name="Execution Patterns Lab")).to_be_visible()
-    expect(page.get_by_text("SmolLM2-135M-Instruct", exact=False).first).to_be_visible()
+    # The model loads in the background: the sidebar says so, then says it is loaded, by itself.
+    sidebar = page.locator("[data-testid=stSidebar]")
+    expect(sidebar.get_by_text("SmolLM2-135M-Instruct", exact=False).first).to_be_visible()
+    expect(sidebar.get_by_text("loaded in", exact=False)).to_be_visible(timeout=120_000)
     page.get_by_role("link", name="Streaming").first.click()
     expect(page.get_by_role("heading", name="Streaming", exact=True)).to_be_visible()
 

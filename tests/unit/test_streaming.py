@@ -83,3 +83,14 @@ def test_text_over_time_shows_stream_ramp_and_invoke_step() -> None:
     waited = InvokeRecord(prompt="p", text="abcde", total_s=0.4)
     assert text_over_time(waited)[-1] == (0.4, 5)
     assert text_over_time(waited)[-2] == (0.4, 0)
+
+
+def test_frames_slow_down_after_the_first_second_but_show_every_piece() -> None:
+    # Tokens every 10 ms for 3 s: 20 frames a second during the first second, then 5.
+    times = [i * 0.01 for i in range(301)]
+    ticks = iter(times)
+    pieces = [f"{i} " for i in range(301)]
+    frames = list(in_frames(pieces, 0.05, later_interval_s=0.2, fast_for_s=1.0, clock=ticks.__next__))
+    assert "".join(frames) == "".join(pieces)
+    assert 18 <= len(frames) <= 32  # ~20 in the first second + ~10 in the next two
+    assert len(list(in_frames(pieces, 0.05, later_interval_s=None, clock=iter(times).__next__))) > 55
