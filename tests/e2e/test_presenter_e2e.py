@@ -77,6 +77,10 @@ def _seconds(shown: str) -> float:
 def _stream(page: Page, prompt: str) -> None:
     page.get_by_label("Prompt").fill(prompt)
     click_and_wait(page, page.get_by_role("button", name="Stream", exact=True), timeout_ms=240_000)
+    # The run watched may be one that ended just as the click's began (a page's background
+    # refresh): wait for the answer's finish line, then for the script to be idle.
+    expect(page.get_by_text("finish reason", exact=False).first).to_be_visible(timeout=240_000)
+    wait_for_idle(page, timeout_ms=240_000)
     expect(page.locator(".st-key-answer-0")).not_to_have_text("")
 
 
