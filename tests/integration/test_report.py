@@ -140,13 +140,14 @@ def test_the_report_opens_offline_in_chromium_with_its_charts(real_ledger, embed
 
 
 def test_every_pages_kept_results_are_in_the_report(real_ledger, embedded_server, tmp_path: Path) -> None:
-    """Measure, the batch job and sweep (with goodput) and a Compare race: tables and charts."""
+    """Stream vs. wait, Measure, the batch job and sweep (with goodput), async and a Compare race."""
     import time
 
     from components.batch_view import load_frame, sweep_table
     from components.compare_view import summary_frame
     from components.measure_view import stats_frame
     from components.report_view import (
+        ASYNC_RUNS,
         BATCH_JOB,
         BATCH_SLO,
         BATCH_SWEEP,
@@ -154,11 +155,13 @@ def test_every_pages_kept_results_are_in_the_report(real_ledger, embedded_server
         JOB_STORE,
         MEASURE_JOB,
         PRICES,
+        STREAMING_COMPARISON,
         page_sections,
     )
     from core.batch_jobs import JobStore, RunOptions, run_job, start_sweep
     from core.bridge import run_async
     from core.compare import CompareRun, race, summarise
+    from core.concurrency import Mode, run_mode
     from core.measure import MeasureJob
     from core.models import build_chat_model, resolve_endpoint
     from core.settings import ModelSettings, Provider
@@ -187,13 +190,20 @@ def test_every_pages_kept_results_are_in_the_report(real_ledger, embedded_server
 
     compare = CompareRun("r1", "race", ["A · Embedded model", "B · Embedded model"], "Say hi.",
                          calls=run_async(work))
+    gathered = run_mode(Mode.GATHER, ["One.", "Two."], lambda **kw: build_chat_model(settings, endpoint, **kw))
+    waited = timed_invoke(build_chat_model(settings, endpoint), "Say hi.")
+    streamed = StreamCapture(build_chat_model(settings, endpoint), "Say hi.")
+    "".join(streamed.text_chunks())
     prices = load_price_table()
     slo = (5000.0, None, 30.0)
     state = {MEASURE_JOB: measure, JOB_STORE: store, BATCH_JOB: job_id, BATCH_SWEEP: sweep_id,
-             **dict(zip(BATCH_SLO, slo, strict=True)), COMPARE_RUN: compare, PRICES: prices}
+             **dict(zip(BATCH_SLO, slo, strict=True)), COMPARE_RUN: compare, PRICES: prices,
+             ASYNC_RUNS: {"Embedded model": {Mode.GATHER: gathered}},
+             STREAMING_COMPARISON: (waited, streamed.record)}
     sections = page_sections(state)
     titles = [s.title for s in sections]
-    assert titles == ["Measure: the same call N times", "Batch summary", "Concurrency sweep", "Compare: race"]
+    assert titles == ["Stream vs. wait", "Measure: the same call N times", "Batch summary",
+                      "Concurrency sweep", "Async runs", "Compare: race"]
     page = build_report(ReportInputs(records=real_ledger.records(), price_table=prices, sections=sections))
 
     def cell(frame, row: int, column: str) -> str:  # as the report escapes it
@@ -211,5 +221,8 @@ def test_every_pages_kept_results_are_in_the_report(real_ledger, embedded_server
     assert "rows done · failed" in page and "2 of 2 · 0" in page
     compared = summary_frame(summarise(compare, prices), repeated=False)
     assert f"<td>{cell(compared, 0, 'TTFT')}</td>" in page
-    # Charts: the ECDF, the sweep's two and Compare's none; each a plotly div drawn from inline JS.
-    assert page.count('class="plotly-graph-div"') >= 3
+    assert f"wall {gathered.wall_s:.2f} s" in page
+    assert f"{waited.total_s:.3f} s" in page
+    # Charts: stream vs. wait, the ECDF, the sweep's two, the async timeline; plotly divs drawn
+    # by the inline plotly.js.
+    assert page.count('class="plotly-graph-div"') >= 5
