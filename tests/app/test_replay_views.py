@@ -143,3 +143,29 @@ def test_bad_recording_files_are_named_and_the_good_ones_stay_usable(open_page: 
     finally:
         for path in (good_path, *paths):
             Path(path).unlink(missing_ok=True)
+
+
+def test_importing_a_bad_file_says_why_and_changes_nothing(open_page: Callable[[str], AppTest]) -> None:
+    good = Recording(model="import-test", upstream="http://example.invalid/v1")
+    data = recording_to_bytes(good)
+    at = open_page("pages/home.py")
+    before = list(at.sidebar.selectbox(key="replay.choice").options)
+    uploader = at.sidebar.get("file_uploader")[0]
+    for name, content, problem in (
+        ("cut.json", data[: len(data) // 2], "ends early"),
+        ("other.json", json.dumps([{"prompt": "hi", "answer": "ho"}]).encode(), "not a recording made by"),
+        ("newer.json", json.dumps(json.loads(data) | {"version": FORMAT_VERSION + 1}).encode(), "newer version"),
+    ):
+        uploader.set_value((name, content, "application/json"))
+        at.run()
+        assert not at.exception, [e.message for e in at.exception]
+        errors = [e.value for e in at.sidebar.error]
+        assert any(e.startswith("Not imported.") and name in e and problem in e for e in errors), errors
+        assert list(at.sidebar.selectbox(key="replay.choice").options) == before  # nothing added or lost
+        uploader = at.sidebar.get("file_uploader")[0]
+    uploader.set_value(("good.json", data, "application/json"))
+    at.run()
+    assert any("Imported: Replay: import-test" in s.value for s in at.sidebar.success)
+    assert any(o.startswith("Replay: import-test") for o in at.sidebar.selectbox(key="replay.choice").options)
+    for path in (data_dir() / "recordings").glob("import-test-*.json"):
+        path.unlink()
