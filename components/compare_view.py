@@ -14,11 +14,15 @@ from pydantic import SecretStr
 
 from components.call_kit import CallKit, call_kit
 from components.display import fmt_seconds, show_problem
+from components.replay_view import available_recordings
 from components.runtime import (
+    current_recording,
     current_settings,
     embedded_status,
     endpoint_with_conditions,
     environment,
+    recording_endpoint,
+    replay_endpoint,
 )
 from core.compare import (
     KIND_NAMES,
@@ -32,6 +36,7 @@ from core.compare import (
 from core.embedded_server import EmbeddedModelUnavailable
 from core.models import Endpoint, resolve_endpoint
 from core.netem import PRESETS
+from core.replay import SPEEDS
 from core.settings import ModelSettings, Provider, provider_defaults, validate
 
 NONE = "— none —"
@@ -51,12 +56,22 @@ class ResolvedEndpoint:
 def endpoint_picker(index: int, *, default_kind: str, default_network: str, optional: bool) -> EndpointSpec | None:
     """One column's choice: which endpoint, through which network preset (None = unused)."""
     letter = LETTERS[index]
-    kinds = [KIND_NAMES[p] for p in Provider] + ([NONE] if optional else [])
+    recordings = available_recordings()[0]
+    kinds = [KIND_NAMES[p] for p in Provider] + list(recordings) + ([NONE] if optional else [])
     kind_name = st.selectbox(
-        f"Endpoint {letter}", kinds, index=kinds.index(default_kind), key=f"compare.kind.{index}"
+        f"Endpoint {letter}", kinds, index=kinds.index(default_kind), key=f"compare.kind.{index}",
+        help="A recording (Replay: …, made under Record & replay in the sidebar) answers from the "
+        "file at the recorded pace, offline.",
     )
     if kind_name == NONE:
         return None
+    if kind_name in recordings:
+        recording = recordings[kind_name]
+        pace = st.selectbox("Pace", list(SPEEDS), key=f"compare.pace.{index}",
+                            help="1× replays each chunk at the time it arrived when recorded.")
+        st.caption(f"{len(recording.exchanges)} recorded answer{'s' if len(recording.exchanges) != 1 else ''} "
+                   f"of {recording.model}; other requests get “Not in the recording”.")
+        return EndpointSpec(Provider.COMPATIBLE, model=recording.model, replay=kind_name, speed=SPEEDS[pace])
     kind = next(p for p in Provider if KIND_NAMES[p] == kind_name)
     model, base_url = "", ""
     env = environment()
@@ -91,6 +106,13 @@ def resolve(spec: EndpointSpec) -> ResolvedEndpoint | str:
     and stays a `SecretStr` in this process: it is never put in the page.
     """
     base = current_settings()
+    if spec.replay:
+        recording = available_recordings()[0].get(spec.replay)
+        if recording is None:
+            return f"{spec.replay} is no longer in the recordings folder; choose another endpoint."
+        replay = replay_endpoint(recording, spec.speed)
+        settings = spec.settings(base, model=recording.model, base_url=replay.base_url, api_key=replay.api_key)
+        return ResolvedEndpoint(spec, settings, replay)
     if spec.kind is Provider.LOCAL:
         settings = spec.settings(base, model="", base_url="", api_key=SecretStr(""))
     else:
@@ -104,6 +126,11 @@ def resolve(spec: EndpointSpec) -> ResolvedEndpoint | str:
         endpoint = resolve_endpoint(settings, embedded_status().server)
     except EmbeddedModelUnavailable as exc:
         return str(exc)
+    recording = current_recording()
+    if recording is not None and spec.network == "Off" and (endpoint.base_url, endpoint.model) == (
+        recording.upstream, recording.model
+    ):  # the sidebar is recording this very endpoint: its Compare calls are recorded too
+        return ResolvedEndpoint(spec, settings, recording_endpoint(endpoint, PRESETS["Off"], recording))
     return ResolvedEndpoint(spec, settings, endpoint_with_conditions(endpoint, PRESETS[spec.network]))
 
 
@@ -132,7 +159,7 @@ class LiveColumns:
     it may redraw; it does so at most every `LIVE_REFRESH_S` per column.
     """
 
-    def __init__(self, labels: Sequence[str], *, key: str) -> None:
+    def __init__(self, labels: Sequence[str], *, key: str, replays: Sequence[bool] = ()) -> None:
         self.texts = ["" for _ in labels]
         self._last = [0.0 for _ in labels]
         self.status = []
@@ -141,6 +168,8 @@ class LiveColumns:
         for i, (col, label) in enumerate(zip(st.columns(len(labels), border=True), labels, strict=True)):
             with col:
                 st.markdown(f"**{label}**")
+                if i < len(replays) and replays[i]:  # never passed off as live
+                    st.badge("REPLAY · recorded answers", icon=":material/replay:", color="orange")
                 self.status.append(st.empty())
                 with st.container(height=COLUMN_HEIGHT, border=False, key=f"compare-{key}-col-{i}"):
                     self.slots.append(st.empty())
@@ -192,6 +221,11 @@ def _p(spread_value: float | None, fmt: str = "s") -> str:
 
 def summary_table(summaries: Sequence[EndpointSummary], *, repeated: bool) -> None:
     """One row per endpoint: p50 (and p90 after a repeat) of its figures, failures, cost."""
+    st.dataframe(summary_frame(summaries, repeated=repeated), hide_index=True, width="stretch")
+
+
+def summary_frame(summaries: Sequence[EndpointSummary], *, repeated: bool) -> pd.DataFrame:
+    """The summary table's data (also in the session report)."""
     data: dict[str, list[object]] = {"Endpoint": [s.label for s in summaries]}
     if repeated:
         data["Calls"] = [f"{s.calls - s.failures} ok / {s.calls}" for s in summaries]
@@ -209,4 +243,4 @@ def summary_table(summaries: Sequence[EndpointSummary], *, repeated: bool) -> No
         ]
         data["Status"] = ["failed" if s.failures else "ok" for s in summaries]
     data["Cost" if not repeated else "Cost (all calls)"] = [s.cost_text for s in summaries]
-    st.dataframe(pd.DataFrame(data), hide_index=True, width="stretch")
+    return pd.DataFrame(data)

@@ -42,7 +42,7 @@ def _loaded(path: str, mtime: float) -> Recording | None:
         return None
 
 
-def _available() -> tuple[dict[str, Recording], list[ListedRecording]]:
+def available_recordings() -> tuple[dict[str, Recording], list[ListedRecording]]:
     """Usable recordings by title, and the files that cannot be used (with their problem)."""
     usable: dict[str, Recording] = {}
     bad: list[ListedRecording] = []
@@ -69,7 +69,9 @@ def replay_badge() -> None:
 
 def render_record_and_replay() -> None:
     """The expander: choose live or a recording; record; export; import."""
-    usable, bad = _available()
+    # An uploaded file is imported before the choices are listed, so it is offered at once.
+    imported = _take_import()
+    usable, bad = available_recordings()
     active = current_replay() is not None or current_recording() is not None
     with st.expander("Record & replay", icon=":material/replay:", expanded=active):
         options = [LIVE, *usable]
@@ -100,7 +102,7 @@ def render_record_and_replay() -> None:
                 mime="application/json", icon=":material/download:", key="replay.export",
                 on_click="ignore",
             )
-        _import_control()
+        _import_control(imported)
         for item in bad:
             st.warning(f"{item.path.name}: {item.problem}", icon=":material/error:")
 
@@ -146,18 +148,32 @@ def show_recording_status() -> None:
     )
 
 
-def _import_control() -> None:
-    uploaded = st.file_uploader("Import a recording", type=["json"], key="replay.import",
-                                help="A file saved with Export recording, on this or another machine.")
+IMPORT_KEY = "replay.import"
+
+
+def _take_import() -> tuple[bool, str] | None:
+    """Import the file just uploaded, once: (imported?, message), or None when nothing is new."""
+    uploaded = st.session_state.get(IMPORT_KEY)
     if uploaded is None:
-        return
+        return None
     done: set[str] = st.session_state.setdefault(IMPORTED_KEY, set())
     if uploaded.file_id in done:
-        return
+        return None
     done.add(uploaded.file_id)
     try:
         recording = import_recording(uploaded.getvalue(), uploaded.name, data_dir())
     except RecordingError as exc:
-        st.error(f"Not imported. {exc}", icon=":material/error:")
+        return False, f"Not imported. {exc}"
+    return True, f"Imported: {recording.title}. Choose it under Answers from."
+
+
+def _import_control(imported: tuple[bool, str] | None) -> None:
+    st.file_uploader("Import a recording", type=["json"], key=IMPORT_KEY,
+                     help="A file saved with Export recording, on this or another machine.")
+    if imported is None:
         return
-    st.success(f"Imported: {recording.title}. Choose it under Answers from.", icon=":material/check:")
+    ok, message = imported
+    if ok:
+        st.success(message, icon=":material/check:")
+    else:
+        st.error(message, icon=":material/error:")

@@ -29,16 +29,25 @@ from core.report import (
     ReportFigure,
     ReportInputs,
     ReportSection,
+    ReportTable,
     build_report,
     report_filename,
 )
 from core.settings import Provider
 
-# The pages' session-state keys (pages/*.py): read here, never written.
+# The pages' session-state keys (pages/*.py, components/measure_view.py): read here, never written.
 STREAMING_COMPARISON = "streaming.last_comparison"
+MEASURE_JOB = "streaming.measure_job"
 EVENTS_RUN = "events.last_run"
 ASYNC_RUNS = "async.runs"
+BATCH_JOB = "batch.job_id"
+BATCH_SWEEP = "batch.sweep_id"
+BATCH_SLO = ("batch.slo_ttft_ms", "batch.slo_tpot_ms", "batch.slo_e2e_s")
+COMPARE_RUN = "compare.last"
 SEEN_ENDPOINTS = "report.endpoints"
+# Put into the state snapshot by `report_inputs` (the report is built off the script thread).
+JOB_STORE = "report.job_store"
+PRICES = "report.price_table"
 
 
 def remember_endpoint() -> None:
@@ -61,10 +70,12 @@ def remember_endpoint() -> None:
         seen.append(line)
 
 
-def _sections(state: Any) -> list[ReportSection]:
+def page_sections(state: Any) -> list[ReportSection]:
     """The pages' kept results as report sections (whatever exists; errors in one are skipped)."""
     sections: list[ReportSection] = []
-    makers: list[Callable[[Any], ReportSection | None]] = [_comparison, _events, _async]
+    makers: list[Callable[[Any], ReportSection | None]] = [
+        _comparison, _measure, _events, _batch, _sweep, _async, _compare,
+    ]
     for make in makers:
         try:
             made = make(state)
@@ -73,6 +84,121 @@ def _sections(state: Any) -> list[ReportSection]:
         if made is not None:
             sections.append(made)
     return sections
+
+
+def _records(frame: Any) -> list[dict[str, object]]:
+    return list(frame.to_dict("records"))
+
+
+def _measure(state: Any) -> ReportSection | None:
+    """The Streaming page's "Measure": the p50/p90 table, the ECDF chart and the definitions."""
+    job = state.get(MEASURE_JOB)
+    if job is None:
+        return None
+    from components.measure_view import ecdf_figure, stats_frame
+    from core.measure import PERCENTILE_METHOD
+    from core.metric_definitions import definitions_rows
+
+    snapshot = job.snapshot()
+    summary = snapshot.summary()
+    if not summary.succeeded:
+        return None
+    facts = (
+        ("prompt", snapshot.prompt[:120]), ("endpoint", snapshot.endpoint),
+        ("runs", f"{summary.succeeded} successful of {summary.calls} · {snapshot.warmup_done} warm-up discarded"),
+        ("state", snapshot.phase.value),
+    )
+    definitions = [{"metric": r["metric"], "this lab": r["this lab"]} for r in definitions_rows()]
+    return ReportSection("streaming", "Measure: the same call N times", facts, (
+        ReportFigure("TTFT and e2e latency, run by run (ECDF)", ecdf_figure(summary),
+                     "Each step is one run; the dotted lines are p50 and p90."),
+    ), (
+        ReportTable.of_records("Distribution", _records(stats_frame(summary)),
+                               f"Percentiles: {PERCENTILE_METHOD}. TPOT and tokens/s use "
+                               f"{summary.token_note}. ITL pools every gap of every run."),
+        ReportTable.of_records("Definitions (this lab)", definitions),
+    ))
+
+
+def _batch(state: Any) -> ReportSection | None:
+    """The Batch page's job: rows done and failed, wall time, tokens and cost."""
+    store, job_id = state.get(JOB_STORE), state.get(BATCH_JOB)
+    job = store.job(job_id) if store is not None and job_id else None
+    if job is None:
+        return None
+    from components.display import fmt_seconds
+    from core.batch_jobs import RowStatus
+    from core.pricing import format_usd
+
+    rows = store.rows(job.id)
+    done = [r for r in rows if r.status is RowStatus.DONE]
+    reported = [r for r in done if r.usage_reported]
+    costs = [r.cost_usd for r in done if r.cost_usd is not None]
+    facts = (
+        ("job", f"{job.id} · {job.source} · {job.endpoint}"),
+        ("max_concurrency", str(job.max_concurrency)),
+        ("rows done · failed", f"{len(done):,} of {job.n_rows:,} · {job.count(RowStatus.FAILED):,}"),
+        ("wall time", fmt_seconds(job.wall_s) if job.wall_s else "not finished"),
+        ("tokens in / out", f"{sum(r.input_tokens or 0 for r in reported):,} / "
+         f"{sum(r.output_tokens or 0 for r in reported):,}" if reported else "not reported"),
+        ("cost", (format_usd(sum(costs)) + ("" if len(costs) == len(done) else " + rows without usage"))
+         if costs else "unknown (no usage or no price)"),
+        ("outcome", job.outcome),
+    )
+    return ReportSection("batch", "Batch summary", facts)
+
+
+def _sweep(state: Any) -> ReportSection | None:
+    """The concurrency sweep: its levels table and chart, and the load figures with goodput."""
+    store, sweep_id = state.get(JOB_STORE), state.get(BATCH_SWEEP)
+    sweep = store.sweep(sweep_id) if store is not None and sweep_id else None
+    if sweep is None:
+        return None
+    from components.batch_view import load_figure, load_frame, sweep_figure, sweep_table
+    from core.stats import Slo
+    from core.sweep_load import all_failed, load_points
+
+    slo: Slo | None = None
+    with contextlib.suppress(Exception):  # an unusable SLO: the page said so; no goodput here
+        slo = Slo(*(state.get(k) for k in BATCH_SLO))
+        slo = slo if slo.is_set else None
+    facts = [("sweep", f"{sweep.id} · {sweep.n_rows} prompts from {sweep.source} · {sweep.endpoint}"),
+             ("levels", ", ".join(map(str, sweep.levels))), ("outcome", sweep.outcome),
+             ("goodput SLO", slo.describe() if slo else "none set: goodput not measured")]
+    tables = [ReportTable.of_records("Levels", _records(sweep_table(sweep)),
+                                     "ideal = ceil(N / c) × one call's latency at c = 1.")]
+    figures = []
+    if any(p.job.wall_s for p in sweep.points):
+        figures.append(ReportFigure("Wall time and throughput against max_concurrency", sweep_figure(sweep),
+                                    "Where the measured line leaves the dashed ideal, the endpoint is the bottleneck."))
+    points = load_points(store, sweep)
+    if points and not all_failed(points):
+        tables.append(ReportTable.of_records("Load per level", _records(load_frame(points, slo)),
+                                             "Failed calls are counted and left out of the latency columns."))
+        if any(p.finished and p.wall_s for p in points):
+            figures.append(ReportFigure("Latency percentiles, requests/s and goodput", load_figure(points, slo)))
+    return ReportSection("batch", "Concurrency sweep", tuple(facts), tuple(figures), tuple(tables))
+
+
+def _compare(state: Any) -> ReportSection | None:
+    """The Compare page's last race or repeat: the summary table and the ratios."""
+    run = state.get(COMPARE_RUN)
+    prices = state.get(PRICES)
+    if run is None or prices is None:
+        return None
+    from components.compare_view import summary_frame
+    from core.compare import ratios, summarise
+
+    summaries = summarise(run, prices)
+    repeated = run.kind == "repeat"
+    facts = [("prompt", run.prompt[:120]),
+             ("kind", f"repeat, {run.rounds} rounds in turn" if repeated else "race (all at once)")]
+    facts += [("ratio", r.sentence) for r in ratios(summaries)]
+    return ReportSection("compare", "Compare: " + ("repeat" if repeated else "race"), tuple(facts), (), (
+        ReportTable.of_records("Summary", _records(summary_frame(summaries, repeated=repeated)),
+                               "TTFT = start to first text; tokens/s = output tokens after the first over "
+                               "first to last text; total = start to the last chunk."),
+    ))
 
 
 def _comparison(state: Any) -> ReportSection | None:
@@ -131,7 +257,8 @@ def _async(state: Any) -> ReportSection | None:
     return ReportSection("async", "Async runs", tuple(facts), tuple(figures))
 
 
-PAGE_KEYS = (STREAMING_COMPARISON, EVENTS_RUN, ASYNC_RUNS)
+PAGE_KEYS = (STREAMING_COMPARISON, MEASURE_JOB, EVENTS_RUN, ASYNC_RUNS, BATCH_JOB, BATCH_SWEEP,
+             *BATCH_SLO, COMPARE_RUN)
 
 
 def report_inputs(state: Any | None = None) -> tuple[ReportInputs, Any]:
@@ -148,11 +275,15 @@ def report_inputs(state: Any | None = None) -> tuple[ReportInputs, Any]:
     with contextlib.suppress(Exception):
         keys = secrets_of(current_endpoint())
     settings_key = current_settings().api_key.get_secret_value()
+    prices = current_price_table()
     if state is None:
+        from components.batch_view import job_store
+
         state = {k: st.session_state[k] for k in PAGE_KEYS if k in st.session_state}
+        state[JOB_STORE], state[PRICES] = job_store(), prices
     return ReportInputs(
         records=ledger().records(),
-        price_table=current_price_table(),
+        price_table=prices,
         endpoints=tuple(st.session_state.get(SEEN_ENDPOINTS, [])),
         sections=(),
         secrets=(*keys, settings_key),
@@ -165,7 +296,7 @@ def build_session_report(inputs: ReportInputs, state: Any) -> bytes:
     """The report file's bytes: the pages' figures are drawn here, off the script thread."""
     from dataclasses import replace
 
-    return build_report(replace(inputs, sections=tuple(_sections(state)))).encode("utf-8")
+    return build_report(replace(inputs, sections=tuple(page_sections(state)))).encode("utf-8")
 
 
 def report_download_button() -> None:

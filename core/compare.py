@@ -69,12 +69,19 @@ class EndpointSpec:
         'Embedded model · Remote API ~300 ms'
         >>> EndpointSpec(Provider.COMPATIBLE, model="llama3.2", base_url="http://h:11434/v1").label
         'OpenAI-compatible · llama3.2 @ h:11434'
+        >>> EndpointSpec(Provider.COMPATIBLE, replay="Replay: gpt-4o-mini, recorded 2026-12-01 21:50", speed=2).label
+        'Replay: gpt-4o-mini, recorded 2026-12-01 21:50 · 2×'
+
+    A replay column (``replay`` = the recording's title) is answered from that recording at
+    ``speed`` (1 = the recorded pace, 0 = instant), never from a live endpoint.
     """
 
     kind: Provider
     network: str = "Off"
     model: str = ""
     base_url: str = ""
+    replay: str = ""
+    speed: float = 1.0
 
     def __post_init__(self) -> None:
         if self.network not in PRESETS:
@@ -82,6 +89,8 @@ class EndpointSpec:
 
     @property
     def label(self) -> str:
+        if self.replay:
+            return self.replay + ("" if self.speed == 1 else " · instant" if self.speed == 0 else f" · {self.speed:g}×")
         parts = [KIND_NAMES[self.kind]]
         if self.kind is Provider.COMPATIBLE:
             host = self.base_url.split("://", 1)[-1].split("/", 1)[0]
@@ -180,6 +189,11 @@ class CompareRun:
     calls: list[CompareCall] = field(default_factory=list)
     wall_s: float | None = None
     models: list[str] = field(default_factory=list)
+    replays: list[bool] = field(default_factory=list)  # per column: answered from a recording
+
+    def is_replay(self, endpoint: int) -> bool:
+        """Whether column `endpoint` was a replay (shown with a badge, never passed off as live)."""
+        return endpoint < len(self.replays) and self.replays[endpoint]
 
     def calls_of(self, endpoint: int) -> list[CompareCall]:
         return [c for c in self.calls if c.endpoint == endpoint]

@@ -26,7 +26,7 @@ import datetime as dt
 import html
 import importlib.metadata
 import subprocess
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -88,6 +88,39 @@ class ReportFigure:
 
 
 @dataclass(frozen=True)
+class ReportTable:
+    """A table a page showed (a sweep's levels, a distribution's percentiles...).
+
+    Attributes:
+        title: shown above the table ("" for none).
+        headers: the column names.
+        rows: one sequence of cells per row (strings as the page formatted them; escaped here).
+        caption: one line under it: what the figures mean.
+
+    Example:
+        >>> ReportTable("Levels", ("c", "wall"), (("1", "2.0 s"),)).headers
+        ('c', 'wall')
+    """
+
+    title: str
+    headers: tuple[str, ...]
+    rows: tuple[tuple[str, ...], ...]
+    caption: str = ""
+
+    @classmethod
+    def of_records(cls, title: str, records: Sequence[Mapping[str, object]], caption: str = "") -> ReportTable:
+        """From a list of dicts (a DataFrame's ``to_dict("records")``): keys become the headers.
+
+        Example:
+            >>> ReportTable.of_records("t", [{"a": 1, "b": None}]).rows
+            (('1', ''),)
+        """
+        headers = tuple(str(k) for k in records[0]) if records else ()
+        rows = tuple(tuple("" if r.get(h) is None else str(r.get(h)) for h in headers) for r in records)
+        return cls(title, headers, rows, caption)
+
+
+@dataclass(frozen=True)
 class ReportSection:
     """What a page kept besides its ledger records (its last comparison, run, sweep...).
 
@@ -97,12 +130,14 @@ class ReportSection:
         title: the section's heading.
         facts: (label, value) pairs, shown as a small table; values are escaped.
         figures: charts.
+        tables: tables the page showed, after the facts and before the charts.
     """
 
     pattern: str
     title: str
     facts: tuple[tuple[str, str], ...] = ()
     figures: tuple[ReportFigure, ...] = ()
+    tables: tuple[ReportTable, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -215,6 +250,7 @@ def build_report(inputs: ReportInputs) -> str:
         style=_STYLE,
         plotly=plotly.offline.get_plotlyjs(),
         body="\n".join(body),
+        print_script=_PRINT_SCRIPT,
     )
     return scrub(page, inputs.secrets)
 
@@ -244,11 +280,23 @@ def _s(value: float | None, digits: int = 3) -> str:
 
 def _table(headers: Sequence[str], rows: Iterable[Sequence[object]], *, css: str = "") -> str:
     head = "".join(f"<th>{_e(h)}</th>" for h in headers)
+    thead = f"<thead><tr>{head}</tr></thead>" if any(headers) else ""  # a facts table has none
     body = "".join("<tr>" + "".join(f"<td>{_e(c)}</td>" for c in row) + "</tr>" for row in rows)
-    return f'<table class="{css}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+    return f'<table class="{css}">{thead}<tbody>{body}</tbody></table>'
+
+
+def _report_table(table: ReportTable) -> str:
+    title = f"<h4>{_e(table.title)}</h4>" if table.title else ""
+    caption = f'<p class="caption">{_e(table.caption)}</p>' if table.caption else ""
+    return f'<div class="table">{title}{_table(table.headers, table.rows)}{caption}</div>'
 
 
 def _figure(fig: ReportFigure) -> str:
+    if hasattr(fig.figure, "update_yaxes"):
+        # Streamlit's chart theme grows the margins to fit the axis labels; plain plotly.js
+        # does not, and the app's figures keep a 10 px left margin: the labels would be cut.
+        fig.figure.update_xaxes(automargin=True)
+        fig.figure.update_yaxes(automargin=True)
     chart = fig.figure.to_html(full_html=False, include_plotlyjs=False, config={"displayModeBar": False})
     caption = f'<p class="caption">{_e(fig.caption)}</p>' if fig.caption else ""
     return f'<figure class="chart"><h4>{_e(fig.title)}</h4>{chart}{caption}</figure>'
@@ -319,6 +367,7 @@ def _pattern_section(
         parts.append(f"<h3>{_e(section.title)}</h3>")
         if section.facts:
             parts.append(_table(["", ""], section.facts, css="narrow facts"))
+        parts.extend(_report_table(t) for t in section.tables)
         parts.extend(_figure(f) for f in section.figures)
     traced = [c for c in calls if c.record.trace is not None]
     for item in traced[-WATERFALLS_PER_PATTERN:]:
@@ -394,18 +443,51 @@ table.narrow { width: auto; }
 th, td { border: 1px solid #ccc; padding: .25rem .45rem; text-align: left; vertical-align: top; }
 th { background: #f0f3f7; }
 td { overflow-wrap: anywhere; }
+/* Short figures stay on one line ("stream", "$0.00", "0.312 s"); the answer column wraps. */
+table.runs td:not(:last-child), table.runs th { overflow-wrap: normal; white-space: nowrap; }
+table.runs td:nth-child(2) { white-space: normal; }
 .caption { color: #555; font-size: .85rem; }
 .totals { font-size: 1.05rem; }
 .receipts { display: grid; grid-template-columns: repeat(auto-fill, minmax(320px, 1fr)); gap: .8rem; }
 figure.chart { margin: 1rem 0; }
+@page { margin: 12mm; }
 @media print {
-  body { margin: 0; max-width: none; }
+  body { margin: 0; max-width: none; padding: 0; }
   section { break-before: page; page-break-before: always; }
   section.cover { break-before: auto; page-break-before: auto; }
-  figure.chart, .receipt, tr { break-inside: avoid; page-break-inside: avoid; }
+  figure.chart, .receipt, tr, h3, h4 { break-inside: avoid; page-break-inside: avoid; }
+  h3, h4 { break-after: avoid; page-break-after: avoid; }
+  table { font-size: .72rem; }
+  /* A chart is redrawn PRINT_WIDTH_PX wide before printing (script below); never cut it. */
+  .js-plotly-plot, .plot-container { max-width: 100%; overflow: hidden; }
   a { color: inherit; text-decoration: none; }
 }
 """
+
+#: Charts are redrawn this wide (CSS px) for paper: A4 and Letter, with 12 mm margins, are
+#: ~700 and ~725 px wide, narrower than the screen width the charts were first drawn at.
+PRINT_WIDTH_PX = 680
+
+_PRINT_SCRIPT = """
+(function () {
+  function graphs() { return Array.prototype.slice.call(document.querySelectorAll('.js-plotly-plot')); }
+  function toPrint() {
+    graphs().forEach(function (g) {
+      if (!g.dataset.screenWidth) { g.dataset.screenWidth = g._fullLayout ? g._fullLayout.width : ''; }
+      Plotly.relayout(g, {width: PRINT_WIDTH_PX});
+    });
+  }
+  function toScreen() {
+    graphs().forEach(function (g) {
+      var w = Number(g.dataset.screenWidth); delete g.dataset.screenWidth;
+      Plotly.relayout(g, w ? {width: w} : {autosize: true});
+    });
+  }
+  window.addEventListener('beforeprint', toPrint);
+  window.addEventListener('afterprint', toScreen);
+  window.matchMedia('print').addEventListener('change', function (e) { if (e.matches) { toPrint(); } else { toScreen(); } });
+})();
+""".replace("PRINT_WIDTH_PX", str(PRINT_WIDTH_PX))
 
 _DOCUMENT = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
@@ -415,5 +497,6 @@ _DOCUMENT = """<!DOCTYPE html>
 <script type="text/javascript">{plotly}</script>
 </head><body>
 {body}
+<script type="text/javascript">{print_script}</script>
 </body></html>
 """

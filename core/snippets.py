@@ -718,6 +718,12 @@ def compare_code(
                 f"            # The lab ran this one through its network simulator ({endpoint.network});",
                 "            # this code calls the endpoint directly.",
             ]
+        if endpoint.replay:  # its answers come from a file: no endpoint of its own to show
+            note = [
+                f"            # {label}: the lab answered from a recording ({endpoint.replay}),",
+                "            # served on 127.0.0.1 while the app runs; point base_url and the key at",
+                "            # the endpoint that was recorded to call it live.",
+            ]
         entries += [*note, f"            {label!r}: ChatOpenAI(", *lines, "            ),"]
     models = "\n".join(entries)
     return f'''\

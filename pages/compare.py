@@ -99,12 +99,13 @@ def run(kind: str) -> CompareRun:
     """Race (all at once) or repeat (in turn) on one fresh event loop; the columns grow live."""
     columns = resolved_columns()
     labels = [label for label, _ in columns]
-    compare = CompareRun(new_run_id(), kind, labels, prompt, models=[c.endpoint.model for _, c in columns])
+    compare = CompareRun(new_run_id(), kind, labels, prompt, models=[c.endpoint.model for _, c in columns],
+                         replays=[bool(c.endpoint.replay) for _, c in columns])
     configs = [column_config(c, compare.run_id, label) for label, c in columns]
     keys = [column_kit(c).secrets for _, c in columns]
     prices = current_price_table()
     st.subheader("Racing…" if kind == "race" else f"Repeating {rounds}× in turn…")
-    live = LiveColumns(labels, key="live")
+    live = LiveColumns(labels, key="live", replays=compare.replays)
     for index in range(len(columns)):
         live.waiting(index, "waiting for the first token…" if kind == "race" else "waiting for its turn…")
 
@@ -148,7 +149,7 @@ if last is not None:
             "they never competed for the machine and a drift in its speed hit every endpoint "
             "alike. The columns show each endpoint's last call."
         )
-    columns = LiveColumns(last.labels, key="final")
+    columns = LiveColumns(last.labels, key="final", replays=last.replays)
     for index in range(len(last.labels)):
         call = last.last_call(index)
         if call is not None:

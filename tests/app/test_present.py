@@ -7,6 +7,7 @@ from collections.abc import Callable
 from streamlit.testing.v1 import AppTest
 
 from core.report import EMPTY_SESSION_MESSAGE
+from tests.app.test_replay_views import assert_replayed
 
 
 def _stream(at: AppTest, prompt: str) -> None:
@@ -26,8 +27,10 @@ def test_record_then_replay_on_the_streaming_page(open_page: Callable[[str], App
     at.sidebar.number_input(key="sidebar.max_tokens").set_value(12)
     at.sidebar.slider(key="sidebar.temperature").set_value(0.0)
     at.sidebar.button(key="replay.record").click().run()
+    recording = at.session_state["lab.recording"]
     _stream(at, "Name two fruits.")
     live_text = at.session_state["streaming.last_stream"].text
+    live = at.session_state["lab.ledger"].records()[-1]
     assert live_text
     assert at.get("download_button"), "the report button appears once a call was made"
     at.sidebar.button(key="replay.stop").click().run()
@@ -38,6 +41,8 @@ def test_record_then_replay_on_the_streaming_page(open_page: Callable[[str], App
     _stream(at, "Name two fruits.")
     replayed = at.session_state["streaming.last_stream"]
     assert replayed.text == live_text and replayed.usage is not None
+    (exchange,) = recording.exchanges.values()
+    assert_replayed(at.session_state["lab.ledger"].records()[-1], live, exchange)
     # st.badge is markdown (":orange-badge[...]"): one in the sidebar, one above the answer.
     assert any("REPLAY · Replay: SmolLM2" in m.value for m in at.sidebar.markdown)
     assert any("REPLAY · Replay: SmolLM2" in m.value for m in at.main.markdown)

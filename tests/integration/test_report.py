@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import html
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from core.ledger import CallRecord, SessionLedger
 from core.pricing import format_usd, load_price_table
 from core.report import (
     EMPTY_SESSION_MESSAGE,
+    PRINT_WIDTH_PX,
     EmptySession,
     EndpointLine,
     ReportInputs,
@@ -122,6 +124,11 @@ def test_the_report_opens_offline_in_chromium_with_its_charts(real_ledger, embed
         assert format_usd(totals.cost_usd) in page.inner_text("#total-cost")
         for heading in ("Streaming", "Batch", "Metadata & cost"):
             assert page.locator("h2", has_text=heading).count() == 1
+        # Printing redraws every chart to fit the paper (A4 / Letter): none is cut at the edge.
+        widest = "() => Math.max(...[...document.querySelectorAll('.js-plotly-plot .main-svg')].map(s => s.getBoundingClientRect().width))"
+        assert page.evaluate(widest) > PRINT_WIDTH_PX
+        page.emulate_media(media="print")
+        page.wait_for_function(f"{widest} <= {PRINT_WIDTH_PX}")
         pdf_context = browser.new_context()
         pdf_page = pdf_context.new_page()
         pdf_context.set_offline(True)
@@ -130,3 +137,92 @@ def test_the_report_opens_offline_in_chromium_with_its_charts(real_ledger, embed
         browser.close()
     written = path.read_text(encoding="utf-8")
     assert PLANTED_KEY not in written and embedded_server.api_key not in written
+
+
+def test_every_pages_kept_results_are_in_the_report(real_ledger, embedded_server, tmp_path: Path) -> None:
+    """Stream vs. wait, Measure, the batch job and sweep (with goodput), async and a Compare race."""
+    import time
+
+    from components.batch_view import load_frame, sweep_table
+    from components.compare_view import summary_frame
+    from components.measure_view import stats_frame
+    from components.report_view import (
+        ASYNC_RUNS,
+        BATCH_JOB,
+        BATCH_SLO,
+        BATCH_SWEEP,
+        COMPARE_RUN,
+        JOB_STORE,
+        MEASURE_JOB,
+        PRICES,
+        STREAMING_COMPARISON,
+        page_sections,
+    )
+    from core.batch_jobs import JobStore, RunOptions, run_job, start_sweep
+    from core.bridge import run_async
+    from core.compare import CompareRun, race, summarise
+    from core.concurrency import Mode, run_mode
+    from core.measure import MeasureJob
+    from core.models import build_chat_model, resolve_endpoint
+    from core.settings import ModelSettings, Provider
+    from core.stats import Slo
+    from core.sweep_load import load_points
+
+    settings = ModelSettings(provider=Provider.LOCAL, temperature=0.0, max_tokens=6, seed=7)
+    endpoint = resolve_endpoint(settings, embedded_server)
+    measure = MeasureJob(lambda: build_chat_model(settings, endpoint), "Name a colour.", runs=2, warmup=0,
+                         endpoint="Local", model=embedded_server.model_name)
+    measure.start().join(120)
+    store = JobStore(tmp_path / "jobs.sqlite")
+    job_id = store.create_job(["One.", "Two."], line_numbers=[1, 2], source="test", endpoint="Local",
+                              model=embedded_server.model_name, max_concurrency=2, retries=0)
+    run_job(store, job_id, build_chat_model(settings, endpoint), RunOptions(max_concurrency=2))
+    sweep_id = start_sweep(store, ["One.", "Two."], [1, 2],
+                           lambda: build_chat_model(settings, endpoint, streaming=True), RunOptions(),
+                           source="test", endpoint="Local", model=embedded_server.model_name)
+    deadline = time.monotonic() + 120
+    while not store.sweep(sweep_id).status.finished and time.monotonic() < deadline:
+        time.sleep(0.2)
+
+    async def work(http: object) -> list:
+        llms = [build_chat_model(settings, endpoint, http_async_client=http) for _ in range(2)]
+        return await race(llms, "Say hi.", [None, None])
+
+    compare = CompareRun("r1", "race", ["A · Embedded model", "B · Embedded model"], "Say hi.",
+                         calls=run_async(work))
+    gathered = run_mode(Mode.GATHER, ["One.", "Two."], lambda **kw: build_chat_model(settings, endpoint, **kw))
+    waited = timed_invoke(build_chat_model(settings, endpoint), "Say hi.")
+    streamed = StreamCapture(build_chat_model(settings, endpoint), "Say hi.")
+    "".join(streamed.text_chunks())
+    prices = load_price_table()
+    slo = (5000.0, None, 30.0)
+    state = {MEASURE_JOB: measure, JOB_STORE: store, BATCH_JOB: job_id, BATCH_SWEEP: sweep_id,
+             **dict(zip(BATCH_SLO, slo, strict=True)), COMPARE_RUN: compare, PRICES: prices,
+             ASYNC_RUNS: {"Embedded model": {Mode.GATHER: gathered}},
+             STREAMING_COMPARISON: (waited, streamed.record)}
+    sections = page_sections(state)
+    titles = [s.title for s in sections]
+    assert titles == ["Stream vs. wait", "Measure: the same call N times", "Batch summary",
+                      "Concurrency sweep", "Async runs", "Compare: race"]
+    page = build_report(ReportInputs(records=real_ledger.records(), price_table=prices, sections=sections))
+
+    def cell(frame, row: int, column: str) -> str:  # as the report escapes it
+        return html.escape(str(frame.iloc[row][column]), quote=True)
+
+    summary = measure.snapshot().summary()
+    assert summary.succeeded == 2
+    assert f"<td>{cell(stats_frame(summary), 0, 'p50')}</td>" in page  # the TTFT p50 the page showed
+    assert "Definitions (this lab)" in page
+    sweep = store.sweep(sweep_id)
+    levels = sweep_table(sweep)
+    assert f"<td>{cell(levels, 1, 'wall time')}</td>" in page
+    load = load_frame(load_points(store, sweep), Slo(*slo))
+    assert "good calls" in page and f"<td>{cell(load, 0, 'good calls')}</td>" in page
+    assert "rows done · failed" in page and "2 of 2 · 0" in page
+    compared = summary_frame(summarise(compare, prices), repeated=False)
+    assert f"<td>{cell(compared, 0, 'TTFT')}</td>" in page
+    assert f"wall {gathered.wall_s:.2f} s" in page
+    assert f"{waited.total_s:.3f} s" in page
+    # Charts: stream vs. wait, the ECDF, the sweep's two, the async timeline; plotly divs drawn
+    # by the inline plotly.js.
+    assert page.count('class="plotly-graph-div"') >= 5

@@ -162,3 +162,21 @@ def test_specs_name_their_column_and_refuse_unknown_presets() -> None:
     assert all(EndpointSpec(Provider.LOCAL, name) for name in PRESETS)
     with pytest.raises(ValueError, match="unknown network preset"):
         EndpointSpec(Provider.LOCAL, "Dial-up")
+
+
+def test_a_replay_columns_code_says_it_was_a_recording_and_holds_no_key() -> None:
+    from pydantic import SecretStr
+
+    from core.models import Endpoint, resolve_endpoint
+    from core.settings import ModelSettings
+    from core.snippets import compare_code
+
+    settings = ModelSettings(provider=Provider.COMPATIBLE, base_url="http://h:1/v1", model="m")
+    live = resolve_endpoint(settings, None)
+    replay = Endpoint(provider=Provider.COMPATIBLE, base_url="http://127.0.0.1:5/v1", model="gpt-4o-mini",
+                      api_key=SecretStr("route-key-123456"), key_env_var="LAB_COMPAT_API_KEY",
+                      replay="Replay: gpt-4o-mini, recorded 2026-12-01 21:50 · 1×")
+    code = compare_code([settings, settings], [live, replay], "Hi", labels=["A · live", "B · replay"])
+    assert "# B · replay: the lab answered from a recording (Replay: gpt-4o-mini" in code
+    assert "route-key-123456" not in code
+    compile(code, "snippet", "exec")
