@@ -277,7 +277,7 @@ def report_inputs(state: Any | None = None) -> tuple[ReportInputs, Any]:
     settings_key = current_settings().api_key.get_secret_value()
     prices = current_price_table()
     if state is None:
-        from components.batch_view import job_store
+        from components.batch_controller import job_store
 
         state = {k: st.session_state[k] for k in PAGE_KEYS if k in st.session_state}
         state[JOB_STORE], state[PRICES] = job_store(), prices
