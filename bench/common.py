@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import statistics
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
+from typing import TypeVar
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -21,6 +22,30 @@ from core.langsmith import switch_tracing_off  # noqa: E402 - needs ROOT on sys.
 # bench module imports this one (`make bench` and a module run alone); the app and browser
 # processes they start inherit the setting.
 switch_tracing_off()
+
+
+S = TypeVar("S")
+
+
+def paired_rounds(
+    first: Callable[[str], S], second: Callable[[str], S], prompts: Sequence[str], rounds: int
+) -> tuple[list[S], list[S]]:
+    """Run two paths on every prompt for `rounds` rounds, alternating which goes first.
+
+    Returns the samples of each path in the same order, so `zip` pairs the runs of one prompt
+    in one round: a machine that drifts mid-run moves both sides of each pair.
+    """
+    a: list[S] = []
+    b: list[S] = []
+    for round_no in range(rounds):
+        for prompt in prompts:
+            if round_no % 2:
+                b.append(second(prompt))
+                a.append(first(prompt))
+            else:
+                a.append(first(prompt))
+                b.append(second(prompt))
+    return a, b
 
 
 def median(values: Iterable[float]) -> float:

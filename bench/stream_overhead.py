@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import time
 
-from bench.common import median, print_table
+from bench.common import median, paired_rounds, print_table
 
 PROMPTS = (
     "Tell me a joke about a cat who learns to cook.",
@@ -88,16 +88,8 @@ def run(rounds: int = ROUNDS) -> list[dict[str, object]]:
         # Warm both paths (model pages, HTTP connections, imports) before measuring.
         raw_stream(client, server.model_name, PROMPTS[0])
         _core_stream(llm, PROMPTS[0])
-        raw: list[Sample] = []
-        core: list[Sample] = []
-        for round_no in range(rounds):
-            for prompt in PROMPTS:
-                if round_no % 2:
-                    core.append(_core_stream(llm, prompt))
-                    raw.append(raw_stream(client, server.model_name, prompt))
-                else:
-                    raw.append(raw_stream(client, server.model_name, prompt))
-                    core.append(_core_stream(llm, prompt))
+        raw, core = paired_rounds(lambda p: raw_stream(client, server.model_name, p),
+                                  lambda p: _core_stream(llm, p), PROMPTS, rounds)
     finally:
         server.stop()
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 
-from bench.common import median, print_table
+from bench.common import median, paired_rounds, print_table
 
 PROMPTS = (
     "Tell me a joke about a cat who learns to cook.",
@@ -79,16 +79,8 @@ def run(rounds: int = ROUNDS) -> list[dict[str, object]]:
         plain_llm = ChatOpenAI(api_key=endpoint.api_key, **chat_model_kwargs(settings, endpoint))
         _untraced(plain_llm, PROMPTS[0])
         _traced(traced_llm, PROMPTS[0])
-        plain: list[Sample] = []
-        traced: list[Sample] = []
-        for round_no in range(rounds):
-            for prompt in PROMPTS:
-                if round_no % 2:
-                    traced.append(_traced(traced_llm, prompt))
-                    plain.append(_untraced(plain_llm, prompt))
-                else:
-                    plain.append(_untraced(plain_llm, prompt))
-                    traced.append(_traced(traced_llm, prompt))
+        plain, traced = paired_rounds(lambda p: _untraced(plain_llm, p), lambda p: _traced(traced_llm, p),
+                                      PROMPTS, rounds)
     finally:
         server.stop()
 

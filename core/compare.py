@@ -13,14 +13,13 @@ logic a test can reach without a browser:
 * `figures_of`, `summarise`, `ratios` — per-call figures, per-endpoint p50/p90 and the ratios
   between endpoints ("B's first token comes 3.1× later than A's").
 
-Percentiles use linear interpolation between the closest ranks (`percentile`), the method
-numpy calls "linear" (its default).
+Percentiles are `core.stats.percentile` (linear interpolation between the closest ranks, the
+method numpy calls "linear", its default), as on the Measure panel and the sweep.
 """
 
 from __future__ import annotations
 
 import asyncio
-import math
 import secrets as _secrets
 import time
 from collections.abc import Callable, Sequence
@@ -30,6 +29,7 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import RunnableConfig
 
+from core import stats
 from core.errors import CallProblem, explain_error
 from core.netem import PRESETS
 from core.pricing import PriceTable, call_cost, format_usd
@@ -403,10 +403,7 @@ def figures_of(call: CompareCall, prices: PriceTable) -> CallFigures:
 
 
 def percentile(values: Sequence[float], q: float) -> float | None:
-    """The `q`-th percentile (0–100) by linear interpolation between the closest ranks.
-
-    The value at rank ``(n - 1) * q / 100`` of the sorted values, interpolated between its two
-    neighbours (numpy's default, "linear"); None for no values.
+    """`core.stats.percentile` (linear, numpy's default), or None for no values.
 
     Example:
         >>> percentile([1.0, 2.0, 3.0, 4.0], 50), percentile([1.0, 2.0, 3.0, 4.0], 90)
@@ -416,13 +413,7 @@ def percentile(values: Sequence[float], q: float) -> float | None:
     """
     if not values:
         return None
-    if not 0 <= q <= 100:
-        raise ValueError("q is a percentage, between 0 and 100")
-    ordered = sorted(values)
-    rank = (len(ordered) - 1) * q / 100
-    low, high = math.floor(rank), math.ceil(rank)
-    value = ordered[low] + (ordered[high] - ordered[low]) * (rank - low)
-    return round(value, 12)  # float noise from the interpolation is not a measurement
+    return round(stats.percentile(values, q), 12)  # float noise from interpolation is not a measurement
 
 
 @dataclass(frozen=True)

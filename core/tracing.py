@@ -304,7 +304,7 @@ def _httpcore_hook(attempt: HttpAttempt, clock: Clock) -> Callable[[str, dict[st
     return hook
 
 
-def _begin(trace: CallTrace | None, request: httpx2.Request, clock: Clock) -> HttpAttempt | None:
+def _begin(trace: CallTrace | None, clock: Clock) -> HttpAttempt | None:
     if trace is None or trace.lc_end is not None:
         return None
     attempt = HttpAttempt(len(trace.attempts) + 1, clock())
@@ -425,7 +425,7 @@ class TracingTransport(httpx2.BaseTransport):
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
         trace = _ACTIVE.get()
-        attempt = _begin(trace, request, self._clock)
+        attempt = _begin(trace, self._clock)
         if attempt is None or trace is None:
             return self._inner.handle_request(request)
         request.extensions["trace"] = _httpcore_hook(attempt, self._clock)
@@ -451,7 +451,7 @@ class AsyncTracingTransport(httpx2.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         trace = _ACTIVE.get()
-        attempt = _begin(trace, request, self._clock)
+        attempt = _begin(trace, self._clock)
         if attempt is None or trace is None:
             return await self._inner.handle_async_request(request)
         hook = _httpcore_hook(attempt, self._clock)
