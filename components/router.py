@@ -29,7 +29,7 @@ def run_app(start_page: str = HOME) -> None:
     )
     # The process's first element makes Streamlit walk the call stack once (env_util.is_repl),
     # which inspects every module loaded so far: before the app's own imports it costs what it
-    # costs a bare app. The model starts loading once the first page has run (see the end).
+    # costs a bare app. Then the model starts loading in its own process, then the rest draws.
     apply_projector_style(present=present)
     from components.cost_view import session_total_line
     from components.replay_view import show_recording_status
@@ -37,6 +37,7 @@ def run_app(start_page: str = HOME) -> None:
     from components.runtime import start_embedded_model, warm_up_imports
     from components.sidebar import render_settings_sidebar, show_network_activity
 
+    start_embedded_model()
     navigation = st.navigation(
         {
             "": [home_page(default=start_page == HOME)],
@@ -62,8 +63,7 @@ def run_app(start_page: str = HOME) -> None:
         show_recording_status()
         with report_slot:
             report_download_button()
-        start_embedded_model()  # once per process, after the first screen is drawn
-        warm_up_imports()
+        warm_up_imports()  # once per process, after the first screen is drawn
 
 
 PRESENT_KEY = "lab.present"

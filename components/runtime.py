@@ -46,31 +46,9 @@ class EmbeddedStatus:
     problem: str | None
 
 
-class EmbeddedLaunch:
-    """The embedded model's launch, once per process: not yet, loading, up, or switched off.
-
-    Held by `st.cache_resource` so every session shares one; `future()` launches on first use.
-    """
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._launched = False
-        self._future: Future[EmbeddedModelServer] | None = None
-
-    @property
-    def launched(self) -> bool:
-        return self._launched
-
-    def future(self) -> Future[EmbeddedModelServer] | None:
-        """The loading (or loaded) server, launched now if it was not; None when switched off."""
-        with self._lock:
-            if not self._launched:
-                self._future = _launch()
-                self._launched = True
-            return self._future
-
-
-def _launch() -> Future[EmbeddedModelServer] | None:
+@st.cache_resource(show_spinner=False)
+def _embedded_start() -> Future[EmbeddedModelServer] | None:
+    """Launch the embedded model once per process (None when it is switched off)."""
     if os.environ.get("LAB_DISABLE_EMBEDDED") == "1":
         return None
     # LAB_EMBEDDED_THREADS: llama.cpp's threads (default: every core). On a machine whose cores
@@ -79,19 +57,12 @@ def _launch() -> Future[EmbeddedModelServer] | None:
     return launch_embedded_server(threads=int(threads) if threads.isdigit() and int(threads) > 0 else None)
 
 
-@st.cache_resource(show_spinner=False)
-def _embedded_start() -> EmbeddedLaunch:
-    return EmbeddedLaunch()
-
-
 def start_embedded_model() -> None:
-    """Start loading the model in its own process, without waiting.
+    """Start loading the model in its own process, without waiting (the router's first line).
 
-    The router calls it once the first page has run: loading takes both cores for about a
-    second, which the first screen's script and the browser's first render need (bench.cold_start).
-    A page that calls the model before that launches it itself, and waits.
+    The first screen draws while it loads; only a page that calls the model waits for it.
     """
-    _embedded_start().future()
+    _embedded_start()
 
 
 # What the first model call needs and the first screen does not: core.errors loads openai,
@@ -119,10 +90,7 @@ def warm_up_imports() -> threading.Thread:
 
 def embedded_status_if_ready() -> EmbeddedStatus | None:
     """The embedded server or why there is none; None while it is still loading."""
-    launch = _embedded_start()
-    if not launch.launched:
-        return None  # the router launches it after the first page has run
-    future = launch.future()
+    future = _embedded_start()
     if future is not None and not future.done():
         return None
     return embedded_status()
@@ -130,7 +98,7 @@ def embedded_status_if_ready() -> EmbeddedStatus | None:
 
 def embedded_status() -> EmbeddedStatus:
     """The embedded server, or why there is none; waits (with a spinner) while it loads."""
-    future = _embedded_start().future()
+    future = _embedded_start()
     if future is None:
         return EmbeddedStatus(None, "The embedded model is switched off (LAB_DISABLE_EMBEDDED=1).")
     if not future.done():
