@@ -24,9 +24,14 @@ def serve_app(env: dict[str, str], log_path: Path) -> Iterator[str]:
 
 def choose_network(page: Page, option: str) -> None:
     """Pick an entry of the sidebar's "Network conditions" select box and wait for the rerun."""
+    choose_option(page, "st-key-sidebar-network", option)
+
+
+def choose_option(page: Page, key_class: str, option: str) -> None:
+    """Pick `option` in the select box whose container has CSS class `key_class`; wait for the rerun."""
     # Streamlit 1.67's select box is a react-aria combo box. A click sometimes only focuses it
     # (e.g. while the sidebar scrolls), so open it by click, then by ArrowDown, until it shows.
-    combo = page.locator(".st-key-sidebar-network input[role=combobox]")
+    combo = page.locator(f".{key_class} input[role=combobox]")
     choice = page.locator("[role=option]", has_text=option).first
     for attempt in range(4):
         combo.scroll_into_view_if_needed()

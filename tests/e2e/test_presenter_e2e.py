@@ -13,9 +13,8 @@ from pathlib import Path
 
 import pytest
 from playwright.sync_api import Browser, Page, expect
-from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-from tests.e2e.apps import open_page_via_home, serve_app
+from tests.e2e.apps import choose_option, open_page_via_home, serve_app
 from tests.e2e.conftest import ARTIFACTS, PROJECTOR, click_and_wait, wait_for_idle
 
 pytestmark = pytest.mark.e2e
@@ -34,25 +33,6 @@ def presenter_app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     }
     with serve_app(env, tmp_path_factory.mktemp("presenter") / "streamlit.log") as url:
         yield url
-
-
-def _choose(page: Page, key_class: str, option: str) -> None:
-    """Pick `option` in the select box whose container has CSS class `key_class`."""
-    combo = page.locator(f".{key_class} input[role=combobox]")
-    choice = page.locator("[role=option]", has_text=option).first
-    for attempt in range(4):  # a click sometimes only focuses Streamlit's combo box
-        combo.scroll_into_view_if_needed()
-        if attempt % 2 == 0:
-            combo.click()
-        else:
-            combo.focus()
-            combo.press("ArrowDown")
-        try:
-            choice.wait_for(state="visible", timeout=3_000)
-            break
-        except PlaywrightTimeout:
-            page.keyboard.press("Escape")
-    click_and_wait(page, choice)
 
 
 def _go(page: Page, name: str, heading: str) -> None:
@@ -166,7 +146,7 @@ def test_a_recording_replays_on_streaming_and_as_a_compare_column(page: Page, pr
     click_and_wait(page, page.get_by_role("button", name="Stop recording"))
 
     _open_record_and_replay(page)
-    _choose(page, "st-key-replay-choice", "Replay: SmolLM2-135M-Instruct, recorded")
+    choose_option(page, "st-key-replay-choice", "Replay: SmolLM2-135M-Instruct, recorded")
     _stream(page, JOKE)
     main = page.locator("[data-testid=stMain]")
     expect(main.get_by_text("REPLAY · Replay: SmolLM2", exact=False).first).to_be_visible()
@@ -174,7 +154,7 @@ def test_a_recording_replays_on_streaming_and_as_a_compare_column(page: Page, pr
     assert page.locator(".st-key-answer-0").inner_text().strip() == recorded
 
     _go(page, "Compare endpoints", "Compare endpoints")
-    _choose(page, "st-key-compare-kind-1", "Replay: SmolLM2-135M-Instruct, recorded")
+    choose_option(page, "st-key-compare-kind-1", "Replay: SmolLM2-135M-Instruct, recorded")
     click_and_wait(page, page.get_by_role("button", name="Race"), timeout_ms=600_000)
     expect(main.get_by_text("REPLAY · recorded answers")).to_be_visible()
     assert page.locator(".st-key-compare-final-col-1").inner_text().strip() == recorded
