@@ -13,7 +13,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from core.batch_jobs import data_dir
+from core.paths import data_dir
 from core.ledger import CallRecord
 from core.replay import FORMAT_VERSION, Exchange, Recording, new_recording_path, recording_to_bytes
 
