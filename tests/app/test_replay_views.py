@@ -13,8 +13,8 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from core.paths import data_dir
 from core.ledger import CallRecord
+from core.paths import data_dir
 from core.replay import FORMAT_VERSION, Exchange, Recording, new_recording_path, recording_to_bytes
 
 TOLERANCE = 0.10
