@@ -68,12 +68,16 @@ def _open_record_and_replay(page: Page) -> None:
     # Open while recording or replaying, closed otherwise (it closes after "Stop recording").
     # "Stop recording" reruns twice (its click, then st.rerun): let the second settle first.
     choice = page.locator(".st-key-replay-choice input[role=combobox]")
-    for _ in range(3):
+    summary = page.locator("[data-testid=stSidebar] summary", has_text="Record & replay")
+    for _ in range(6):
         wait_for_idle(page)
         page.wait_for_timeout(500)
         if choice.is_visible():
-            return
-        page.locator("[data-testid=stSidebar] summary", has_text="Record & replay").click()
+            page.wait_for_timeout(700)  # still open once a late rerun has landed?
+            if choice.is_visible():
+                return
+            continue
+        summary.click()
     expect(choice).to_be_visible()
 
 
