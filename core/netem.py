@@ -235,8 +235,7 @@ class NetworkProxy:
         self._by_identity: dict[tuple[Any, ...], str] = {}
         self._lock = threading.Lock()
         self._client: httpx.AsyncClient | None = None
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._served: LoopbackServer | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self.port: int = 0
 
@@ -253,68 +252,41 @@ class NetworkProxy:
 
     @property
     def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
+        return self._served is not None and self._served.thread.is_alive()
 
     def start(self, timeout_s: float = 10.0) -> NetworkProxy:
         """Bind a free loopback port and serve in a background thread; return once listening."""
         import httpx
-        import uvicorn
 
-        sock = loopback_listening_socket()
-        self.port = int(sock.getsockname()[1])
-        config = uvicorn.Config(
-            self._app,
-            interface="asgi3",
-            lifespan="off",
-            proxy_headers=False,
-            # Streamlit serves on uvicorn too, through the same logger names: leave their
-            # configuration and levels alone (log_config and log_level None).
-            log_config=None,
-            log_level=None,
-            access_log=False,
-            timeout_graceful_shutdown=1,
-        )
         cut_logger = logging.getLogger("uvicorn.error")
         if not any(isinstance(f, _QuietCuts) for f in cut_logger.filters):
             cut_logger.addFilter(_QuietCuts())
-        self._server = uvicorn.Server(config)
-        ready = threading.Event()
 
-        def serve() -> None:
-            loop = asyncio.new_event_loop()
+        def open_client(loop: asyncio.AbstractEventLoop) -> None:
             self._loop = loop
-            asyncio.set_event_loop(loop)
             # No read timeout upstream: the client enforces its own, and a stall must last.
             self._client = httpx.AsyncClient(
                 timeout=httpx.Timeout(None, connect=10.0),
                 limits=httpx.Limits(max_connections=200, max_keepalive_connections=20),
                 trust_env=False,  # never route loopback traffic through an HTTP(S)_PROXY
             )
-            loop.call_soon(ready.set)
-            try:
-                loop.run_until_complete(self._server.serve(sockets=[sock]))  # type: ignore[union-attr]  # assigned above, before this thread runs
-                loop.run_until_complete(self._client.aclose())
-            finally:
-                loop.close()
-                sock.close()
 
-        self._thread = threading.Thread(target=serve, name="lab-network-proxy", daemon=True)
-        self._thread.start()
-        ready.wait(timeout_s)
-        deadline = time.monotonic() + timeout_s
-        while not self._server.started and time.monotonic() < deadline:
-            time.sleep(0.01)
-        if not self._server.started:
-            raise RuntimeError("the network proxy did not start listening in time")
+        async def close_client() -> None:
+            if self._client is not None:
+                await self._client.aclose()
+
+        self._served = serve_on_loopback(
+            self._app, name="lab-network-proxy", timeout_s=timeout_s,
+            on_loop_start=open_client, on_loop_end=close_client,
+        )
+        self.port = self._served.port
         return self
 
     def stop(self) -> None:
         """Stop serving (idempotent)."""
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        if self._served is not None:
+            self._served.stop()
+            self._served = None
 
     # --- routes ----------------------------------------------------------------------------
 
@@ -670,3 +642,73 @@ def loopback_listening_socket() -> socket.socket:
 def start_network_proxy() -> NetworkProxy:
     """Start a `NetworkProxy` on a free 127.0.0.1 port and return it, listening."""
     return NetworkProxy().start()
+
+
+@dataclass
+class LoopbackServer:
+    """An ASGI app served by uvicorn on 127.0.0.1, in a daemon thread with its own event loop."""
+
+    server: uvicorn.Server
+    thread: threading.Thread
+    port: int
+
+    def stop(self) -> None:
+        """Ask uvicorn to exit and wait (up to 5 s) for the thread to end."""
+        self.server.should_exit = True
+        self.thread.join(timeout=5)
+
+
+def serve_on_loopback(
+    app: Callable[[Scope, Receive, Send], Awaitable[None]],
+    *,
+    name: str,
+    timeout_s: float = 10.0,
+    on_loop_start: Callable[[asyncio.AbstractEventLoop], None] | None = None,
+    on_loop_end: Callable[[], Awaitable[None]] | None = None,
+) -> LoopbackServer:
+    """Serve `app` on a free loopback port (`loopback_listening_socket`); return once listening.
+
+    `on_loop_start` runs in the server's thread with its new loop before serving (to open
+    clients bound to that loop); `on_loop_end` is awaited on the loop after serving ends.
+
+    Raises:
+        RuntimeError: the server was not listening within `timeout_s`.
+    """
+    import uvicorn
+
+    sock = loopback_listening_socket()
+    config = uvicorn.Config(
+        app,
+        interface="asgi3",
+        lifespan="off",
+        proxy_headers=False,
+        # Streamlit serves on uvicorn too, through the same logger names: leave their
+        # configuration and levels alone (log_config and log_level None).
+        log_config=None,
+        log_level=None,
+        access_log=False,
+        timeout_graceful_shutdown=1,
+    )
+    server = uvicorn.Server(config)
+
+    def serve() -> None:
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        try:
+            if on_loop_start is not None:
+                on_loop_start(loop)
+            loop.run_until_complete(server.serve(sockets=[sock]))
+            if on_loop_end is not None:
+                loop.run_until_complete(on_loop_end())
+        finally:
+            loop.close()
+            sock.close()
+
+    thread = threading.Thread(target=serve, name=name, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + timeout_s
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.01)
+    if not server.started:
+        raise RuntimeError(f"{name} did not start listening in time")
+    return LoopbackServer(server, thread, int(sock.getsockname()[1]))

@@ -37,12 +37,9 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from core.netem import Receive, Scope, Send, loopback_listening_socket
-
-if TYPE_CHECKING:  # loaded when the replay server starts: the first screen never needs it
-    import uvicorn
+from core.netem import LoopbackServer, Receive, Scope, Send, serve_on_loopback
 
 FORMAT = "execution-patterns-lab/recording"
 FORMAT_VERSION = 1
@@ -399,8 +396,7 @@ class ReplayServer:
         self._routes: dict[str, ReplayRoute] = {}
         self._by_identity: dict[tuple[int, float], str] = {}
         self._lock = threading.Lock()
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._served: LoopbackServer | None = None
         self.port = 0
 
     @property
@@ -408,38 +404,14 @@ class ReplayServer:
         return f"http://127.0.0.1:{self.port}/v1"
 
     def start(self, timeout_s: float = 10.0) -> ReplayServer:
-        import uvicorn
-
-        sock = loopback_listening_socket()
-        self.port = int(sock.getsockname()[1])
-        config = uvicorn.Config(self._app, interface="asgi3", lifespan="off", log_config=None,
-                                log_level=None, access_log=False, timeout_graceful_shutdown=1)
-        self._server = uvicorn.Server(config)
-
-        def serve() -> None:
-            loop = asyncio.new_event_loop()
-            asyncio.set_event_loop(loop)
-            try:
-                loop.run_until_complete(self._server.serve(sockets=[sock]))  # type: ignore[union-attr]  # set just above, before the thread starts
-            finally:
-                loop.close()
-                sock.close()
-
-        self._thread = threading.Thread(target=serve, name="lab-replay-server", daemon=True)
-        self._thread.start()
-        deadline = time.monotonic() + timeout_s
-        while not self._server.started and time.monotonic() < deadline:
-            time.sleep(0.01)
-        if not self._server.started:
-            raise RuntimeError("the replay server did not start listening in time")
+        self._served = serve_on_loopback(self._app, name="lab-replay-server", timeout_s=timeout_s)
+        self.port = self._served.port
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=5)
-            self._thread = None
+        if self._served is not None:
+            self._served.stop()
+            self._served = None
 
     def route(self, recording: Recording, speed: float = 1.0) -> ReplayRoute:
         """The route serving `recording` at `speed` (the same one on every call)."""

@@ -14,13 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
-import time
 from typing import Any
 
-import uvicorn
-
-from core.netem import loopback_listening_socket
+from core.netem import LoopbackServer, serve_on_loopback
 
 XSS_REPLY = (
     'Here you go: <script>window.__xss = "script ran"</script> and '
@@ -49,35 +45,21 @@ class FakeOpenAI:
         self.reply = reply
         self.models = (*models, *MALFORMED_MODELS)
         self.port = 0
-        self._server: uvicorn.Server | None = None
-        self._thread: threading.Thread | None = None
+        self._served: LoopbackServer | None = None
 
     @property
     def base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}/v1"
 
     def start(self) -> FakeOpenAI:
-        sock = loopback_listening_socket()  # Nagle off, as the proxy's (see core/netem.py)
-        self.port = sock.getsockname()[1]
-        config = uvicorn.Config(
-            self._app, interface="asgi3", lifespan="off", log_config=None, access_log=False,
-            log_level="warning",
-        )
-        self._server = uvicorn.Server(config)
-        self._thread = threading.Thread(
-            target=lambda: asyncio.run(self._server.serve(sockets=[sock])), daemon=True
-        )
-        self._thread.start()
-        deadline = time.monotonic() + 10
-        while not self._server.started and time.monotonic() < deadline:
-            time.sleep(0.01)
+        # The lab's own loopback server: Nagle off, as the proxy's (see core/netem.py).
+        self._served = serve_on_loopback(self._app, name="fake-openai")
+        self.port = self._served.port
         return self
 
     def stop(self) -> None:
-        if self._server is not None:
-            self._server.should_exit = True
-        if self._thread is not None:
-            self._thread.join(timeout=5)
+        if self._served is not None:
+            self._served.stop()
 
     async def _app(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":

@@ -59,7 +59,8 @@ def test_the_proxy_sends_small_writes_at_once(proxy: NetworkProxy) -> None:
         for _ in range(2):  # the second request reuses the kept-alive connection
             client.post(f"{proxy.base_url}/chat/completions", json={},
                         headers={"authorization": "Bearer not-a-route"})
-        connections = list(proxy._server.server_state.connections)
+        assert proxy._served is not None
+        connections = list(proxy._served.server.server_state.connections)
         assert connections, "the kept-alive connection should still be open"
         for connection in connections:
             sock = connection.transport.get_extra_info("socket")
