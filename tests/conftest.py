@@ -20,6 +20,7 @@ if str(PROJECT_ROOT) not in sys.path:
 from core.embedded_server import EmbeddedModelServer, start_embedded_server  # noqa: E402 - after the sys.path line above
 from core.langsmith import forget_cached_settings, switch_tracing_off  # noqa: E402 - after the sys.path line above
 from core.models import Endpoint, build_chat_model, resolve_endpoint  # noqa: E402 - after the sys.path line above
+from core.netem import NetworkProxy, start_network_proxy  # noqa: E402 - after the sys.path line above
 from core.settings import ModelSettings, Provider  # noqa: E402 - after the sys.path line above
 
 _LEAKY_VARS = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_API_BASE", "OPENAI_MODEL")
@@ -50,6 +51,14 @@ def embedded_server() -> Iterator[EmbeddedModelServer]:
     server = start_embedded_server()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def proxy() -> Iterator[NetworkProxy]:
+    """The lab's network proxy on a free loopback port, one per test module."""
+    started = start_network_proxy()
+    yield started
+    started.stop()
 
 
 @pytest.fixture

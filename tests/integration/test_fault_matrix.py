@@ -29,7 +29,7 @@ from core.errors import CallProblem, explain_error
 from core.events import EventRecorder, fresh_async_http_client
 from core.ledger import SessionLedger
 from core.models import Endpoint, build_chat_model
-from core.netem import NetworkConditions, NetworkProxy, start_network_proxy
+from core.netem import NetworkConditions, NetworkProxy
 from core.settings import ModelSettings, Provider
 from core.streaming import StreamCapture, timed_invoke
 from core.tracing import CallTracer
@@ -37,13 +37,6 @@ from tests.fake_openai import BAD_JSON_LINE, EMPTY_CHOICES, HTML_PAGE, NO_FINISH
 
 FAKE_KEY = "fake-upstream-key-5b1d"
 PROMPT = "Count from one to ten."
-
-
-@pytest.fixture(scope="module")
-def proxy() -> Iterator[NetworkProxy]:
-    started = start_network_proxy()
-    yield started
-    started.stop()
 
 
 @pytest.fixture(scope="module")

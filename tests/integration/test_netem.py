@@ -8,25 +8,16 @@ asserted is what a client of a slow, limited or flaky API would see.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
-import pytest
 from pydantic import SecretStr
 
 from core.embedded_server import EmbeddedModelServer
 from core.models import Endpoint, build_chat_model
-from core.netem import PRESETS, NetworkConditions, NetworkProxy, start_network_proxy
+from core.netem import PRESETS, NetworkConditions, NetworkProxy
 from core.settings import ModelSettings
 from core.streaming import StreamCapture, timed_invoke
-
-
-@pytest.fixture(scope="module")
-def proxy() -> Iterator[NetworkProxy]:
-    started = start_network_proxy()
-    yield started
-    started.stop()
 
 
 def _chat_body(stream: bool, max_tokens: int = 8) -> dict:

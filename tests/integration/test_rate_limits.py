@@ -4,14 +4,13 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Iterator
 
 import pytest
 from pydantic import SecretStr
 
 from core.embedded_server import EmbeddedModelServer
 from core.models import Endpoint, build_chat_model
-from core.netem import NetworkConditions, NetworkProxy, start_network_proxy
+from core.netem import NetworkConditions, NetworkProxy
 from core.rate_limits import (
     rate_limiter,
     rate_problem,
@@ -21,13 +20,6 @@ from core.rate_limits import (
 from core.settings import ModelSettings
 
 PROMPTS = [f"Say the number {i}." for i in range(4)]
-
-
-@pytest.fixture(scope="module")
-def proxy() -> Iterator[NetworkProxy]:
-    started = start_network_proxy()
-    yield started
-    started.stop()
 
 
 def _maker(proxy: NetworkProxy, server: EmbeddedModelServer, settings: ModelSettings, scope: str):

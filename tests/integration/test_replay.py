@@ -11,7 +11,7 @@ import openai
 import pytest
 from langchain_openai import ChatOpenAI
 
-from core.netem import NetworkConditions, NetworkProxy, start_network_proxy
+from core.netem import NetworkConditions, NetworkProxy
 from core.replay import (
     FORMAT_VERSION,
     Recording,
@@ -29,13 +29,6 @@ from tests.fake_openai import FakeOpenAI
 
 REPLY = " ".join(f"word{n}" for n in range(30)) + "."  # ~32 events, 10 ms apart: ~350 ms of stream
 TOLERANCE = 0.10
-
-
-@pytest.fixture(scope="module")
-def proxy() -> Iterator[NetworkProxy]:
-    started = start_network_proxy()
-    yield started
-    started.stop()
 
 
 @pytest.fixture(scope="module")

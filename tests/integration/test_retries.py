@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Iterator
 
 import pytest
 from langchain_core.runnables import RunnableLambda
@@ -12,7 +11,7 @@ from pydantic import SecretStr
 
 from core.embedded_server import EmbeddedModelServer
 from core.models import Endpoint, build_chat_model
-from core.netem import NetworkConditions, NetworkProxy, start_network_proxy
+from core.netem import NetworkConditions, NetworkProxy
 from core.retries import (
     CLIENT,
     RUNNABLE,
@@ -68,13 +67,6 @@ def test_one_invoke_per_row_keeps_each_rows_own_outcome() -> None:
             outcomes.append(exc)
     assert outcomes[0] == "answer to A" and outcomes[2] == "answer to C"
     assert isinstance(outcomes[1], ValueError) and "B always fails" in str(outcomes[1])
-
-
-@pytest.fixture(scope="module")
-def proxy() -> Iterator[NetworkProxy]:
-    started = start_network_proxy()
-    yield started
-    started.stop()
 
 
 def _maker(proxy: NetworkProxy, server: EmbeddedModelServer, settings: ModelSettings, scope: str):

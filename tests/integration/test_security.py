@@ -7,19 +7,11 @@ be removed by knowing the secret, not by the pattern that catches keys in genera
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
 
 import pytest
 
 from core.embedded_server import EmbeddedModelServer
-from core.netem import NetworkProxy, start_network_proxy
-
-
-@pytest.fixture(scope="module")
-def proxy() -> Iterator[NetworkProxy]:
-    started = start_network_proxy()
-    yield started
-    started.stop()
+from core.netem import NetworkProxy
 
 
 def _non_loopback_address() -> str | None:

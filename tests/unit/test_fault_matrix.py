@@ -14,24 +14,15 @@ retries made, and that whatever had arrived is kept.
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
 
-import pytest
 from pydantic import SecretStr
 
 from core.models import Endpoint, build_chat_model
-from core.netem import NetworkConditions, NetworkProxy, start_network_proxy
+from core.netem import NetworkConditions, NetworkProxy
 from core.settings import ModelSettings, Provider
 from core.streaming import timed_invoke
 
 PROMPT = "Count from one to ten."
-
-
-@pytest.fixture(scope="module")
-def proxy() -> Iterator[NetworkProxy]:
-    started = start_network_proxy()
-    yield started
-    started.stop()
 
 
 def _closed_port() -> int:

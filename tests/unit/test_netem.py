@@ -8,23 +8,15 @@ asserted is what a client of a slow, limited or flaky API would see.
 from __future__ import annotations
 
 import socket
-from collections.abc import Iterator
 
 import httpx
 import pytest
 from pydantic import SecretStr
 
 from core.models import Endpoint, build_chat_model
-from core.netem import PRESETS, NetworkConditions, NetworkProxy, preset_name, start_network_proxy
+from core.netem import PRESETS, NetworkConditions, NetworkProxy, preset_name
 from core.settings import ModelSettings, Provider
 from tests.fake_openai import FakeOpenAI
-
-
-@pytest.fixture(scope="module")
-def proxy() -> Iterator[NetworkProxy]:
-    started = start_network_proxy()
-    yield started
-    started.stop()
 
 
 def test_presets_are_the_documented_five_and_off_is_pass_through() -> None:

@@ -15,7 +15,7 @@ from pydantic import SecretStr
 
 from core.ledger import SessionLedger
 from core.models import Endpoint, build_chat_model
-from core.netem import PRESETS, NetworkProxy, start_network_proxy
+from core.netem import PRESETS, NetworkProxy
 from core.settings import ModelSettings, Provider
 from core.snippets import streaming_code
 from core.streaming import StreamCapture, timed_invoke
@@ -29,13 +29,6 @@ def fake_upstream() -> Iterator[FakeOpenAI]:
     server = FakeOpenAI(PLANTED, reply="Hello from the fake endpoint.").start()
     yield server
     server.stop()
-
-
-@pytest.fixture(scope="module")
-def proxy() -> Iterator[NetworkProxy]:
-    started = start_network_proxy()
-    yield started
-    started.stop()
 
 
 def _endpoints(fake: FakeOpenAI, proxy: NetworkProxy) -> dict[str, Endpoint]:
