@@ -51,10 +51,18 @@ def _embedded_start() -> Future[EmbeddedModelServer] | None:
     """Launch the embedded model once per process (None when it is switched off)."""
     if os.environ.get("LAB_DISABLE_EMBEDDED") == "1":
         return None
-    # LAB_EMBEDDED_THREADS: llama.cpp's threads (default: every core). On a machine whose cores
-    # are busy with other work, 1 thread kept generating where 2 stalled each other (see README).
-    threads = os.environ.get("LAB_EMBEDDED_THREADS", "").strip()
-    return launch_embedded_server(threads=int(threads) if threads.isdigit() and int(threads) > 0 else None)
+    # LAB_EMBEDDED_THREADS: threads decoding one answer (default 1); LAB_EMBEDDED_BATCH_THREADS:
+    # threads for prompts and concurrent answers (default: every core). See README, Benchmarks.
+    return launch_embedded_server(
+        threads=_positive_int_env("LAB_EMBEDDED_THREADS"),
+        batch_threads=_positive_int_env("LAB_EMBEDDED_BATCH_THREADS"),
+    )
+
+
+def _positive_int_env(name: str) -> int | None:
+    """A positive whole number from the environment, or None when unset or not one."""
+    value = os.environ.get(name, "").strip()
+    return int(value) if value.isdigit() and int(value) > 0 else None
 
 
 def start_embedded_model() -> None:

@@ -130,8 +130,19 @@ def _end_child(process: subprocess.Popen[str]) -> None:
         process.wait()
 
 
-def _quiet_threads() -> int:
-    # Leave the Streamlit process one core's worth of slack only when there are many.
+# One thread generates a single answer. Decoding one token of this small model is bound by
+# memory, not arithmetic: on the 2-core machine 1 thread did 107–130 tokens/s alone against
+# 118–125 for 2. But every thread must finish each token before the next starts, so while the
+# browser and Streamlit draw the Streaming page on the same cores, 2 threads kept stalling each
+# other: the page showed 72 tokens/s with 2 against 107 with 1 (bench/app_paths.py).
+DECODE_THREADS = 1
+
+
+def _all_cores_threads() -> int:
+    """Threads for prompts and for several answers decoded together (compute-bound work).
+
+    Leaves the Streamlit process one core's worth of slack only when there are many.
+    """
     cores = os.cpu_count() or 2
     return max(1, cores if cores <= 4 else cores - 1)
 
@@ -140,6 +151,7 @@ def launch_embedded_server(
     *,
     parallel_slots: int = DEFAULT_PARALLEL_SLOTS,
     threads: int | None = None,
+    batch_threads: int | None = None,
     port: int | None = None,
 ) -> Future[EmbeddedModelServer]:
     """Start loading the embedded model in a child process; return at once.
@@ -150,7 +162,10 @@ def launch_embedded_server(
 
     Args:
         parallel_slots: requests served at once (continuous batching).
-        threads: CPU threads for generation; defaults to all cores.
+        threads: CPU threads that decode one answer at a time (llama.cpp's `n_threads`);
+            defaults to `DECODE_THREADS`.
+        batch_threads: CPU threads for prompts and for several answers decoded together
+            (`n_threads_batch`); defaults to every core on a small machine.
         port: fixed port; by default a free one is picked.
     """
     future: Future[EmbeddedModelServer] = Future()
@@ -164,7 +179,8 @@ def launch_embedded_server(
         "api_key": secrets.token_urlsafe(24),
         "port": port or _free_loopback_port(),
         "parallel_slots": parallel_slots,
-        "threads": threads or _quiet_threads(),
+        "threads": threads or DECODE_THREADS,
+        "batch_threads": batch_threads or _all_cores_threads(),
     }
     launched = time.perf_counter()
     process = subprocess.Popen(
@@ -194,13 +210,15 @@ def start_embedded_server(
     *,
     parallel_slots: int = DEFAULT_PARALLEL_SLOTS,
     threads: int | None = None,
+    batch_threads: int | None = None,
     port: int | None = None,
 ) -> EmbeddedModelServer:
     """Start llama.cpp on 127.0.0.1 serving the embedded model; return once it answers.
 
     Args:
         parallel_slots: requests served at once (continuous batching).
-        threads: CPU threads for generation; defaults to all cores.
+        threads: CPU threads that decode one answer at a time (see `launch_embedded_server`).
+        batch_threads: CPU threads for prompts and for several answers decoded together.
         port: fixed port; by default a free one is picked.
 
     Raises:
@@ -211,7 +229,9 @@ def start_embedded_server(
         server = start_embedded_server()
         llm = ChatOpenAI(base_url=server.base_url, api_key=server.api_key, model=server.model_name)
     """
-    return launch_embedded_server(parallel_slots=parallel_slots, threads=threads, port=port).result()
+    return launch_embedded_server(
+        parallel_slots=parallel_slots, threads=threads, batch_threads=batch_threads, port=port
+    ).result()
 
 
 def _await_child(
@@ -269,7 +289,9 @@ def _serve(config: dict[str, Any]) -> None:
     params.endpoint_metrics = True  # /metrics, used by the benchmarks
     params.verbosity = 0  # keep the terminal readable during demos
     params.cpuparams.n_threads = int(config["threads"])
-    params.cpuparams_batch.n_threads = int(config["threads"])
+    # llama.cpp decodes with `cpuparams` when a step holds one token (one answer being written)
+    # and with `cpuparams_batch` for more (a prompt, or several answers at once).
+    params.cpuparams_batch.n_threads = int(config["batch_threads"])
 
     started = time.perf_counter()
     try:
