@@ -45,8 +45,13 @@ def endpoint_or_stop() -> Endpoint:
         st.error(str(exc), icon=":material/error:")
         st.stop()
     if endpoint.replay:  # beside the answer about to appear: never passed off as live
-        st.badge(f"REPLAY · {endpoint.replay}", icon=":material/replay:", color="orange")
+        replay_badge(endpoint.replay)
     return endpoint
+
+
+def replay_badge(recording: str) -> None:
+    """The orange "REPLAY · <recording>" badge beside an answer that came from a recording."""
+    st.badge(f"REPLAY · {recording}", icon=":material/replay:", color="orange")
 
 
 def endpoint_for_code() -> Endpoint | None:

@@ -9,7 +9,7 @@ import streamlit as st
 
 from components.answer_box import AnswerBoxes
 from components.call_kit import call_kit
-from components.display import endpoint_for_code, endpoint_or_stop, show_code, show_problem
+from components.display import endpoint_for_code, endpoint_or_stop, replay_badge, show_code, show_problem
 from components.measure_view import measure_section
 from components.router import ensure_router
 from components.runtime import current_settings
@@ -25,8 +25,6 @@ from core.snippets import streaming_code
 from core.streaming import InvokeRecord, StreamCapture, StreamRecord, in_frames, timed_invoke
 
 ensure_router()  # a first visit straight to this page: see components/router.py
-# The page's own mark: the waterfall says how long the rerun took before the call began.
-SCRIPT_STARTED = time.perf_counter()
 
 EXAMPLES = {
     "Joke": "Tell me a joke about a cat who learns to cook.",
@@ -36,11 +34,11 @@ EXAMPLES = {
 }
 LAST_STREAM = "streaming.last_stream"
 LAST_COMPARISON = "streaming.last_comparison"
+LAST_REPLAY = "streaming.last_replay"  # the recording the last answer came from, if any
 METRICS_REFRESH_S = 0.5
 # Without a user-chosen seed, the race uses this one for both calls, so that invoke and stream
 # generate the same answer and only the delivery differs.
 COMPARISON_SEED = 42
-answers = AnswerBoxes("answer")  # answer-0, answer-1, … in drawing order: the browser tests select them
 
 st.title("Streaming")
 st.markdown(
@@ -62,10 +60,6 @@ prompt = st.text_area(
     "Prompt", value=EXAMPLES["Joke"], key="streaming.prompt", height=90, max_chars=4000
 )
 
-buttons = st.columns([1, 1.3, 3])
-stream_clicked = buttons[0].button("Stream", type="primary", icon=":material/play_arrow:")
-compare_clicked = buttons[1].button("Stream vs. wait", icon=":material/compare_arrows:")
-
 
 def draw_metrics(slot, record: StreamRecord, *, compact: bool, running: bool = False) -> None:
     with slot.container():
@@ -77,7 +71,9 @@ def draw_metrics(slot, record: StreamRecord, *, compact: bool, running: bool = F
 
 def live_text(capture: StreamCapture, metrics_slot, *, compact: bool) -> Iterator[str]:
     """Pass text to st.write_stream in frames, refreshing the metrics a few times a second."""
-    last_refresh = 0.0
+    # The metrics were drawn just before the call: the first refresh waits its turn, so the
+    # first frame reaches the browser alone.
+    last_refresh = time.perf_counter()
     for frame in in_frames(capture.text_chunks()):
         yield frame
         now = time.perf_counter()
@@ -97,25 +93,42 @@ def render_outcome(record: StreamRecord | InvokeRecord) -> None:
         st.caption(usage_line(record))
 
 
-def stream_here(endpoint: Endpoint, prompt: str, *, compact: bool = False, **model_overrides: object) -> StreamRecord:
-    """Stream the prompt into the page (metrics above, text below); return the record."""
+def stream_here(
+    endpoint: Endpoint,
+    prompt: str,
+    answers: AnswerBoxes,
+    run_started: float,
+    *,
+    compact: bool = False,
+    **model_overrides: object,
+) -> StreamRecord:
+    """Stream the prompt into the page (metrics above, text below); return the record.
+
+    `run_started` is when this script run began: the waterfall shows the wait before the call.
+    """
     kit = call_kit("streaming", endpoint)
     capture = StreamCapture(kit.model(**model_overrides), prompt, kit.config, secrets=kit.secrets)
     metrics_slot = st.empty()
     draw_metrics(metrics_slot, capture.record, compact=compact, running=True)
-    with answers.box():
+    box = answers.box()
+    # The previous run's outcome and waterfall are cleared before the first token: left below
+    # the growing answer, the chart cost the browser layout work on every frame (bench.app_paths).
+    outcome_slot, waterfall_slot = st.empty(), st.empty()
+    with box:
         st.write_stream(live_text(capture, metrics_slot, compact=compact))
     trace = capture.record.trace
     if trace is not None:
-        trace.page_started, trace.shown = SCRIPT_STARTED, time.perf_counter()
+        trace.page_started, trace.shown = run_started, time.perf_counter()
     draw_metrics(metrics_slot, capture.record, compact=compact)
-    render_outcome(capture.record)
+    with outcome_slot.container():
+        render_outcome(capture.record)
     if not compact:
-        render_waterfall(trace, key="streaming")
+        with waterfall_slot.container():
+            render_waterfall(trace, key="streaming")
     return capture.record
 
 
-def render_stored(record: StreamRecord | InvokeRecord, *, compact: bool = False) -> None:
+def render_stored(record: StreamRecord | InvokeRecord, answers: AnswerBoxes, *, compact: bool = False) -> None:
     """Redraw a finished call (after a rerun) exactly as it ended."""
     if isinstance(record, StreamRecord):
         draw_metrics(st.empty(), record, compact=compact)
@@ -135,7 +148,9 @@ def comparison_columns():
     return wait_col, stream_col
 
 
-def run_comparison(endpoint: Endpoint, prompt: str) -> tuple[InvokeRecord, StreamRecord]:
+def run_comparison(
+    endpoint: Endpoint, prompt: str, answers: AnswerBoxes, run_started: float
+) -> tuple[InvokeRecord, StreamRecord]:
     seed = current_settings().seed
     seed = COMPARISON_SEED if seed is None else seed
     wait_col, stream_col = comparison_columns()
@@ -146,9 +161,9 @@ def run_comparison(endpoint: Endpoint, prompt: str) -> tuple[InvokeRecord, Strea
             kit = call_kit("streaming", endpoint)
             waited = timed_invoke(kit.model(seed=seed), prompt, kit.config, secrets=kit.secrets)
         with slot.container():
-            render_stored(waited, compact=True)
+            render_stored(waited, answers, compact=True)
     with stream_col:
-        streamed = stream_here(endpoint, prompt, compact=True, seed=seed)
+        streamed = stream_here(endpoint, prompt, answers, run_started, compact=True, seed=seed)
     return waited, streamed
 
 
@@ -162,30 +177,52 @@ def draw_comparison_chart(waited: InvokeRecord, streamed: StreamRecord) -> None:
             )
 
 
-if (stream_clicked or compare_clicked) and not prompt.strip():
-    st.warning("Type a prompt first, or pick an example above.")
-elif stream_clicked:
-    endpoint = endpoint_or_stop()
-    st.session_state.pop(LAST_COMPARISON, None)
-    st.session_state[LAST_STREAM] = stream_here(endpoint, prompt)
-elif compare_clicked:
-    endpoint = endpoint_or_stop()
-    st.session_state.pop(LAST_STREAM, None)
-    waited, streamed = run_comparison(endpoint, prompt)
-    st.session_state[LAST_COMPARISON] = (waited, streamed)
-    draw_comparison_chart(waited, streamed)
-elif LAST_STREAM in st.session_state:
-    # Any widget click reruns the script: redraw the last result instead of losing it.
-    render_stored(st.session_state[LAST_STREAM])
-elif LAST_COMPARISON in st.session_state:
-    waited, streamed = st.session_state[LAST_COMPARISON]
-    wait_col, stream_col = comparison_columns()
-    with wait_col:
-        render_stored(waited, compact=True)
-    with stream_col:
-        render_stored(streamed, compact=True)
-    draw_comparison_chart(waited, streamed)
+@st.fragment
+def call_and_answer() -> None:
+    """The buttons and the answer. A click reruns only this fragment, not the whole page and
+    sidebar, so the first token is not queued behind their redraw (bench.app_paths measures
+    it); once a call has ended, one full rerun brings the sidebar's session total up to date."""
+    run_started = time.perf_counter()
+    answers = AnswerBoxes("answer")  # answer-0, answer-1, … per run: the browser tests select them
+    # From the session, not the full run's variable: the fragment may rerun on its own.
+    prompt = st.session_state.get("streaming.prompt", "")
+    buttons = st.columns([1, 1.3, 3])
+    stream_clicked = buttons[0].button("Stream", type="primary", icon=":material/play_arrow:")
+    compare_clicked = buttons[1].button("Stream vs. wait", icon=":material/compare_arrows:")
+    if (stream_clicked or compare_clicked) and not prompt.strip():
+        st.warning("Type a prompt first, or pick an example above.")
+    elif stream_clicked:
+        endpoint = endpoint_or_stop()
+        st.session_state.pop(LAST_COMPARISON, None)
+        st.session_state[LAST_REPLAY] = endpoint.replay
+        st.session_state[LAST_STREAM] = stream_here(endpoint, prompt, answers, run_started)
+        st.rerun(scope="app")
+    elif compare_clicked:
+        endpoint = endpoint_or_stop()
+        st.session_state.pop(LAST_STREAM, None)
+        st.session_state[LAST_REPLAY] = endpoint.replay
+        waited, streamed = run_comparison(endpoint, prompt, answers, run_started)
+        st.session_state[LAST_COMPARISON] = (waited, streamed)
+        draw_comparison_chart(waited, streamed)
+        st.rerun(scope="app")
+    elif LAST_STREAM in st.session_state:
+        # Any widget click reruns the script: redraw the last result instead of losing it.
+        if st.session_state.get(LAST_REPLAY):
+            replay_badge(st.session_state[LAST_REPLAY])
+        render_stored(st.session_state[LAST_STREAM], answers)
+    elif LAST_COMPARISON in st.session_state:
+        waited, streamed = st.session_state[LAST_COMPARISON]
+        if st.session_state.get(LAST_REPLAY):
+            replay_badge(st.session_state[LAST_REPLAY])
+        wait_col, stream_col = comparison_columns()
+        with wait_col:
+            render_stored(waited, answers, compact=True)
+        with stream_col:
+            render_stored(streamed, answers, compact=True)
+        draw_comparison_chart(waited, streamed)
 
+
+call_and_answer()
 st.divider()
 measure_section(prompt, endpoint_or_stop)  # N runs on a background thread: survives reruns
 
