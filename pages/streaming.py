@@ -177,6 +177,24 @@ def draw_comparison_chart(waited: InvokeRecord, streamed: StreamRecord) -> None:
             )
 
 
+def render_last_result(answers: AnswerBoxes) -> None:
+    """The last stream or comparison as it ended (with its REPLAY badge), if there is one."""
+    if LAST_STREAM not in st.session_state and LAST_COMPARISON not in st.session_state:
+        return
+    if st.session_state.get(LAST_REPLAY):
+        replay_badge(st.session_state[LAST_REPLAY])
+    if LAST_STREAM in st.session_state:
+        render_stored(st.session_state[LAST_STREAM], answers)
+        return
+    waited, streamed = st.session_state[LAST_COMPARISON]
+    wait_col, stream_col = comparison_columns()
+    with wait_col:
+        render_stored(waited, answers, compact=True)
+    with stream_col:
+        render_stored(streamed, answers, compact=True)
+    draw_comparison_chart(waited, streamed)
+
+
 @st.fragment
 def call_and_answer() -> None:
     """The buttons and the answer. A click reruns only this fragment, not the whole page and
@@ -191,35 +209,22 @@ def call_and_answer() -> None:
     compare_clicked = buttons[1].button("Stream vs. wait", icon=":material/compare_arrows:")
     if (stream_clicked or compare_clicked) and not prompt.strip():
         st.warning("Type a prompt first, or pick an example above.")
-    elif stream_clicked:
+    elif stream_clicked or compare_clicked:
         endpoint = endpoint_or_stop()
-        st.session_state.pop(LAST_COMPARISON, None)
         st.session_state[LAST_REPLAY] = endpoint.replay
-        st.session_state[LAST_STREAM] = stream_here(endpoint, prompt, answers, run_started)
+        if stream_clicked:
+            st.session_state.pop(LAST_COMPARISON, None)
+            st.session_state[LAST_STREAM] = stream_here(endpoint, prompt, answers, run_started)
+        else:
+            st.session_state.pop(LAST_STREAM, None)
+            waited, streamed = run_comparison(endpoint, prompt, answers, run_started)
+            st.session_state[LAST_COMPARISON] = (waited, streamed)
+            draw_comparison_chart(waited, streamed)
         st.rerun(scope="app")
-    elif compare_clicked:
-        endpoint = endpoint_or_stop()
-        st.session_state.pop(LAST_STREAM, None)
-        st.session_state[LAST_REPLAY] = endpoint.replay
-        waited, streamed = run_comparison(endpoint, prompt, answers, run_started)
-        st.session_state[LAST_COMPARISON] = (waited, streamed)
-        draw_comparison_chart(waited, streamed)
-        st.rerun(scope="app")
-    elif LAST_STREAM in st.session_state:
+    else:
         # Any widget click reruns the script: redraw the last result instead of losing it.
-        if st.session_state.get(LAST_REPLAY):
-            replay_badge(st.session_state[LAST_REPLAY])
-        render_stored(st.session_state[LAST_STREAM], answers)
-    elif LAST_COMPARISON in st.session_state:
-        waited, streamed = st.session_state[LAST_COMPARISON]
-        if st.session_state.get(LAST_REPLAY):
-            replay_badge(st.session_state[LAST_REPLAY])
-        wait_col, stream_col = comparison_columns()
-        with wait_col:
-            render_stored(waited, answers, compact=True)
-        with stream_col:
-            render_stored(streamed, answers, compact=True)
-        draw_comparison_chart(waited, streamed)
+        render_last_result(answers)
+
 
 
 call_and_answer()
