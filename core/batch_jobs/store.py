@@ -391,6 +391,15 @@ class JobStore:
         with self._writing() as db:
             db.execute("UPDATE sweeps SET status = ? WHERE id = ?", (status.value, sweep_id))
 
+    def _mark_sweep_interrupted(self, sweep_id: str) -> JobStatus:
+        """Interrupted, unless the sweep ended between the read and now (as `_mark_interrupted`
+        does for jobs): a sweep thread that sets DONE and then lets go must not be overwritten."""
+        with self._writing() as db:
+            db.execute("UPDATE sweeps SET status = ? WHERE id = ? AND status = ?",
+                       (JobStatus.INTERRUPTED.value, sweep_id, JobStatus.RUNNING.value))
+            row = db.execute("SELECT status FROM sweeps WHERE id = ?", (sweep_id,)).fetchone()
+        return JobStatus(row["status"])
+
     def sweep(self, sweep_id: str) -> SweepInfo | None:
         """A sweep with one point per concurrency level run so far."""
         with self._connect() as db:
@@ -402,8 +411,7 @@ class JobStore:
                 (sweep_id, RunKind.SWEEP_LEVEL.value))]
         status = JobStatus(row["status"])
         if status is JobStatus.RUNNING and not active.owner_runs(row["owner_pid"], sweep_id):
-            self.set_sweep_status(sweep_id, JobStatus.INTERRUPTED)
-            status = JobStatus.INTERRUPTED
+            status = self._mark_sweep_interrupted(sweep_id)
         points = []
         for job_id in job_ids:
             job = self.job(job_id)

@@ -122,3 +122,30 @@ def test_cancelling_a_sweep_is_told_from_cancelling_a_job_by_its_stored_kind(sto
         for run_id, event in events.items():
             active.release(run_id, event)
     assert not cancel_job(store, job_id)  # nothing runs it any more
+
+
+def test_a_sweep_that_ends_while_it_is_read_keeps_its_end_not_interrupted(
+    store: JobStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reader sees "running"; before it asks whether anyone still runs the sweep, the sweep's
+    thread sets DONE and lets go. The sweep is shown done (a CI run once showed it interrupted)."""
+    from core.batch_jobs import store as store_module
+
+    sweep_id = store.create_sweep(source="test", endpoint="Local", levels=[1], n_rows=1, note="")
+    store.set_sweep_status(sweep_id, JobStatus.RUNNING)
+
+    def sweep_ends_meanwhile(owner_pid: int | None, run_id: str) -> bool:
+        store.set_sweep_status(run_id, JobStatus.DONE)  # what the sweep's thread does last
+        return False  # ... and then it is no longer running
+
+    monkeypatch.setattr(store_module.active, "owner_runs", sweep_ends_meanwhile)
+    assert store.sweep(sweep_id).status is JobStatus.DONE
+    monkeypatch.undo()
+    assert store.sweep(sweep_id).status is JobStatus.DONE
+
+
+def test_a_sweep_left_running_by_a_stopped_app_is_shown_interrupted(store: JobStore) -> None:
+    sweep_id = store.create_sweep(source="test", endpoint="Local", levels=[1], n_rows=1, note="")
+    store.set_sweep_status(sweep_id, JobStatus.RUNNING)  # nobody in this process runs it
+    assert store.sweep(sweep_id).status is JobStatus.INTERRUPTED
+    assert store.sweep(sweep_id).status is JobStatus.INTERRUPTED  # and it stays so
