@@ -25,6 +25,8 @@ from core.snippets import streaming_code
 from core.streaming import InvokeRecord, StreamCapture, StreamRecord, in_frames, timed_invoke
 
 ensure_router()  # a first visit straight to this page: see components/router.py
+# The page's own mark: the waterfall says how long the rerun took before the call began.
+SCRIPT_STARTED = time.perf_counter()
 
 EXAMPLES = {
     "Joke": "Tell me a joke about a cat who learns to cook.",
@@ -195,15 +197,9 @@ def render_last_result(answers: AnswerBoxes) -> None:
     draw_comparison_chart(waited, streamed)
 
 
-@st.fragment
-def call_and_answer() -> None:
-    """The buttons and the answer. A click reruns only this fragment, not the whole page and
-    sidebar, so the first token is not queued behind their redraw (bench.app_paths measures
-    it); once a call has ended, one full rerun brings the sidebar's session total up to date."""
-    run_started = time.perf_counter()
+def call_and_answer(prompt: str, run_started: float) -> None:
+    """The buttons, then the answer they ask for, or the last one as it ended."""
     answers = AnswerBoxes("answer")  # answer-0, answer-1, … per run: the browser tests select them
-    # From the session, not the full run's variable: the fragment may rerun on its own.
-    prompt = st.session_state.get("streaming.prompt", "")
     buttons = st.columns([1, 1.3, 3])
     stream_clicked = buttons[0].button("Stream", type="primary", icon=":material/play_arrow:")
     compare_clicked = buttons[1].button("Stream vs. wait", icon=":material/compare_arrows:")
@@ -220,14 +216,12 @@ def call_and_answer() -> None:
             waited, streamed = run_comparison(endpoint, prompt, answers, run_started)
             st.session_state[LAST_COMPARISON] = (waited, streamed)
             draw_comparison_chart(waited, streamed)
-        st.rerun(scope="app")
     else:
         # Any widget click reruns the script: redraw the last result instead of losing it.
         render_last_result(answers)
 
 
-
-call_and_answer()
+call_and_answer(prompt, SCRIPT_STARTED)
 st.divider()
 measure_section(prompt, endpoint_or_stop)  # N runs on a background thread: survives reruns
 
