@@ -96,6 +96,9 @@ def test_the_report_of_three_pages_opens_offline_with_their_figures_and_no_key(
     _go(page, "Compare endpoints", "Compare endpoints")
     page.get_by_label("Prompt").fill("Say hi.")
     click_and_wait(page, page.get_by_role("button", name="Race"), timeout_ms=600_000)
+    # As in _stream: the run watched may be a background refresh that ended as the race began,
+    # so wait for the race's own result (both columns' "done" line) before reading it.
+    expect(page.get_by_text(re.compile(r"done · [\d.]+ m?s")).nth(1)).to_be_visible(timeout=600_000)
     totals_shown = re.findall(r"done · ([\d.]+ m?s)", page.locator("[data-testid=stMain]").inner_text())
     assert len(totals_shown) >= 2, totals_shown
 
