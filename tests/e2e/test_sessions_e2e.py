@@ -16,11 +16,25 @@ SESSION_KEY = "typed-in-session-a-Wm3p"
 
 
 def _set_max_tokens(page: Page, value: int) -> None:
+    """Set the sidebar's max tokens and wait until the page's code snippet uses the new value.
+
+    Waits for that effect, not for a rerun: in fresh-clone CI runs the Enter sometimes produced
+    no rerun the page reported and the eight-sessions test hung on it, as `_choose_openai`'s
+    click did. An Enter that did not take is pressed again.
+    """
     page.get_by_text("Generation settings").click()
     field = page.get_by_role("spinbutton", name="Max output tokens")
-    field.fill(str(value))
-    with rerun_of(page):
+    used = page.locator("[data-testid=stCode]").filter(has_text=f"max_tokens={value},").first
+    for _ in range(3):
+        field.fill(str(value))
         field.press("Enter")
+        try:
+            expect(used).to_be_attached(timeout=20_000)
+            break
+        except AssertionError:
+            continue
+    expect(used).to_be_attached()
+    wait_for_idle(page)
 
 
 def _choose_openai(page: Page) -> None:
