@@ -32,7 +32,15 @@ from pathlib import Path
 
 from bench.common import median, print_table
 from bench.stream_overhead import raw_stream
-from tests.e2e.server import CHROMIUM, CHROMIUM_ARGS, RunningApp, click_and_wait, running_app, wait_for_idle
+from tests.e2e.server import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    RunningApp,
+    click_and_wait,
+    running_app,
+    track_runs,
+    wait_for_idle,
+)
 
 FIRST_TOKEN_RUNS = int(os.environ.get("BENCH_FIRST_TOKEN_RUNS", "7"))
 MEMORY_CALLS = int(os.environ.get("BENCH_MEMORY_CALLS", "100"))
@@ -150,7 +158,7 @@ def bare_streamlit_over_raw_s(browser, reference, raw_client, prompt: str, runs:
            "BENCH_MODEL": reference.model_name, "BENCH_PROMPT": prompt}
     over: list[float] = []
     with running_app(env, script=script) as bare:
-        page = browser.new_page(viewport={"width": 1280, "height": 720})
+        page = track_runs(browser.new_page(viewport={"width": 1280, "height": 720}))
         page.goto(bare.url)
         wait_for_idle(page)
         _stream_once(page)  # connections and caches, not counted
@@ -182,7 +190,7 @@ def run() -> list[dict[str, object]]:
     with app_server() as app, sync_playwright() as playwright:
         url, process = app.url, app.process
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 720})
+        page = track_runs(browser.new_page(viewport={"width": 1280, "height": 720}))
 
         page.goto(url)
         page.get_by_role("heading", name="Execution Patterns Lab").wait_for(timeout=120_000)

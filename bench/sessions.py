@@ -23,7 +23,7 @@ import time
 from bench.app_paths import WATCH
 from bench.common import median, print_table
 from bench.latency_endpoint import STREAM_TOKENS, latency_bound_endpoint
-from tests.e2e.server import _RUN_WATCH, CHROMIUM, CHROMIUM_ARGS, running_app, wait_for_idle
+from tests.e2e.server import CHROMIUM, CHROMIUM_ARGS, rerun_of, running_app, track_runs, wait_for_idle
 
 SESSIONS = int(os.environ.get("BENCH_SESSIONS", "16"))
 LATENCY_MS = 300
@@ -64,21 +64,22 @@ def run(sessions: int = SESSIONS) -> list[dict[str, object]]:
             browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
             pages = []
             for _ in range(sessions):
-                page = browser.new_context(viewport={"width": 1280, "height": 720}).new_page()
+                page = track_runs(browser.new_context(viewport={"width": 1280, "height": 720}).new_page())
                 page.goto(f"{app.url}/streaming")
                 page.get_by_role("button", name="Stream", exact=True).wait_for(timeout=120_000)
                 wait_for_idle(page)
                 pages.append(page)
             for page in pages:
                 page.evaluate(WATCH)
-                page.evaluate(_RUN_WATCH)
-            for page in pages:
+            runs = [rerun_of(page, timeout_ms=180_000) for page in pages]
+            for page, run in zip(pages, runs, strict=True):
+                run.__enter__()
                 page.get_by_role("button", name="Stream", exact=True).click()
             firsts: list[float] = []
             complete = 0
-            for page in pages:
+            for page, run in zip(pages, runs, strict=True):
                 try:
-                    page.wait_for_function("() => window.__runDone === true", timeout=180_000)
+                    run.__exit__(None, None, None)  # waits for that page's run to finish
                 except Exception:  # a session that never finished is counted as not complete
                     continue
                 click_at, text_at = page.evaluate("[window.__clickAt, window.__firstTextAt]")

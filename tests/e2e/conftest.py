@@ -21,13 +21,14 @@ from tests.e2e.server import (
     click_and_wait,
     rerun_of,
     running_app,
+    track_runs,
     wait_for_idle,
 )
 
 PROJECTOR = {"width": 1280, "height": 720}
 ARTIFACTS = PROJECT_ROOT / "test-artifacts"
 
-__all__ = ["click_and_wait", "open_app_page", "rerun_of", "wait_for_idle"]
+__all__ = ["click_and_wait", "open_app_page", "rerun_of", "track_runs", "wait_for_idle"]
 
 
 @pytest.fixture(scope="session")
@@ -78,6 +79,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Itera
 
 
 def open_app_page(page: Page, base_url: str, url_path: str = "") -> None:
-    """Go to a page of the app (by its URL path, e.g. "streaming") and wait for it to settle."""
+    """Go to a page of the app (by its URL path, e.g. "streaming") and wait for it to settle.
+
+    The page's script runs are tracked from here on (`track_runs`), for `rerun_of`.
+    """
+    track_runs(page)
     page.goto(f"{base_url}/{url_path}")
     wait_for_idle(page)

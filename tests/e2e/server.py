@@ -16,9 +16,11 @@ from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from weakref import WeakKeyDictionary
 
 import httpx
-from playwright.sync_api import Locator, Page, expect
+from playwright.sync_api import Locator, Page, WebSocket, expect
+from streamlit.proto.ForwardMsg_pb2 import ForwardMsg
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = os.environ.get("LAB_CHROMIUM", "/usr/bin/chromium")
@@ -119,23 +121,59 @@ def wait_for_idle(page: Page, timeout_ms: int = 120_000) -> None:
     )
 
 
-# Set before a click: becomes true once the script run the click starts has finished. (Waiting
-# for "notRunning" right after a click can return before the rerun has even begun.) A short run
-# can flip running → notRunning within one task, so the observer reads each record's old value:
-# reading only the current state would miss the run and wait forever.
-_RUN_WATCH = """
-() => {
-  window.__runDone = false;
-  let seenRunning = false;
-  const app = document.querySelector('[data-testid=stApp]');
-  new MutationObserver((records, observer) => {
-    const state = app.getAttribute('data-test-script-state');
-    if (state === 'running' || records.some((r) => r.oldValue === 'running')) seenRunning = true;
-    if (seenRunning && state === 'notRunning') { window.__runDone = true; observer.disconnect(); }
-  }).observe(app, {attributes: true, attributeOldValue: true,
-                   attributeFilter: ['data-test-script-state']});
-}
-"""
+class ScriptRuns:
+    """The script runs the app's server reported to one page, read off the page's websocket.
+
+    The server, not the DOM, says when a run has ended: the page's `data-test-script-state` is
+    React state, and when a short run's messages arrive together (a loaded machine), React can
+    draw "notRunning" → "notRunning" and never show "running" at all, so a watch on the
+    attribute alone can wait forever for a run that has long finished.
+    """
+
+    def __init__(self) -> None:
+        # One entry per run message, in arrival order: "started", "finished" or "superseded"
+        # (stopped early because a newer rerun was asked for; that rerun follows).
+        self.events: list[str] = []
+        self.messages = 0
+
+    def on_websocket(self, websocket: WebSocket) -> None:
+        websocket.on("framereceived", self._on_frame)
+
+    def _on_frame(self, payload: str | bytes) -> None:
+        if isinstance(payload, str):
+            return
+        self.messages += 1
+        msg = ForwardMsg()
+        msg.ParseFromString(payload)
+        kind = msg.WhichOneof("type")
+        if kind == "new_session":
+            self.events.append("started")
+        elif kind == "script_finished":
+            early = msg.script_finished == ForwardMsg.FINISHED_EARLY_FOR_RERUN
+            self.events.append("superseded" if early else "finished")
+
+    def finished_since(self, mark: int) -> bool:
+        """Whether a run that started after `events[mark]` has finished (not been superseded)."""
+        started = False
+        for event in self.events[mark:]:
+            started = started or event == "started"
+            if started and event == "finished":
+                return True
+        return False
+
+
+_RUNS: WeakKeyDictionary[Page, ScriptRuns] = WeakKeyDictionary()
+
+
+def track_runs(page: Page) -> Page:
+    """Start reading `page`'s script runs off its websocket; call it before the page opens the app.
+
+    `rerun_of` and `click_and_wait` need it. Calling it twice on one page does nothing more.
+    """
+    if page not in _RUNS:
+        runs = _RUNS[page] = ScriptRuns()
+        page.on("websocket", runs.on_websocket)
+    return page
 
 
 @contextmanager
@@ -147,10 +185,28 @@ def rerun_of(page: Page, timeout_ms: int = 120_000) -> Iterator[None]:
 
         with rerun_of(page):
             field.press("Enter")
+
+    The page must be tracked (`track_runs`, which `open_app_page` does).
     """
-    page.evaluate(_RUN_WATCH)
+    runs = _RUNS.get(page)
+    if runs is None:
+        raise RuntimeError("rerun_of needs a page tracked by track_runs() before it opened the app")
+    mark, messages = len(runs.events), runs.messages
     yield
-    page.wait_for_function("() => window.__runDone === true", timeout=timeout_ms)
+    deadline = time.monotonic() + timeout_ms / 1000
+    while not runs.finished_since(mark):
+        if time.monotonic() > deadline:
+            state = page.locator("[data-testid=stApp]").get_attribute("data-test-script-state")
+            raise TimeoutError(
+                f"no script run finished within {timeout_ms / 1000:.0f} s of the action: the server "
+                f"sent {runs.messages - messages} messages since ({runs.events[mark:] or 'no run'}), "
+                f"the page says {state!r}"
+            )
+        page.wait_for_timeout(20)  # lets Playwright deliver the websocket frames meanwhile
+    # The frame reached the browser; let the page handle it and draw (a frame, then a task),
+    # then wait for the state it draws.
+    page.evaluate("() => new Promise((done) => requestAnimationFrame(() => setTimeout(done, 0)))")
+    wait_for_idle(page, timeout_ms)
 
 
 def click_and_wait(page: Page, locator: Locator, timeout_ms: int = 120_000) -> None:
