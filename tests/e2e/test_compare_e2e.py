@@ -6,7 +6,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.e2e.conftest import open_app_page
-from tests.e2e.server import click_and_wait
+from tests.e2e.server import click_and_wait, rerun_of
 
 pytestmark = pytest.mark.e2e
 
@@ -35,9 +35,15 @@ WATCH_COLUMNS = """
 def test_both_columns_stream_at_once(page: Page, app_url: str) -> None:
     open_app_page(page, app_url, "compare")
     expect(page.get_by_role("heading", name="Compare endpoints", exact=True)).to_be_visible()
-    # The default 64 tokens: each column streams for a second or more, redrawn 4 times a second.
     race = page.get_by_role("button", name="Race")
     expect(race).to_be_enabled(timeout=120_000)  # a loaded machine renders the page slowly
+    # The longest answers (256 tokens): the columns overlap for seconds, redrawn 4 times a
+    # second. With the default 64, one column could finish before the other had grown twice.
+    tokens = page.get_by_role("slider", name="Max tokens per answer")
+    with rerun_of(page):
+        tokens.focus()
+        tokens.press("End")
+    expect(tokens).to_have_attribute("aria-valuetext", "256")
     page.evaluate(WATCH_COLUMNS)
     click_and_wait(page, race, timeout_ms=800_000)
     expect(page.get_by_text("B's first token comes", exact=False)).to_be_visible(timeout=120_000)
