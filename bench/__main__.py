@@ -5,7 +5,8 @@ results with its error instead of stopping the others. Benchmarks are not tests:
 passes or fails on a number; the targets are printed beside the figures.
 
     python -m bench                 every benchmark (what `make bench` runs)
-    python -m bench batch events    only the modules whose names contain these words
+    python -m bench batch events    only the modules whose names contain these words, merged
+                                    into the saved report (the rest keep their figures)
     python -m bench report          redraw RESULTS.md and results.html from results.json
 """
 
@@ -90,12 +91,35 @@ def write_report(results: dict[str, list[dict[str, object]] | str], machine: lis
     print(f"\nwrote {RESULTS.relative_to(ROOT)}, {CHART.relative_to(ROOT)} and {SAVED.relative_to(ROOT)}")
 
 
+def merged_with_saved(
+    fresh: dict[str, list[dict[str, object]] | str], saved: dict[str, list[dict[str, object]] | str],
+    saved_machine: list[str], when: str,
+) -> tuple[dict[str, list[dict[str, object]] | str], list[str]]:
+    """The saved report with some modules measured again: theirs replaced, the rest kept.
+
+    The machine lines say which modules are newer than the run above them, so a report never
+    passes off figures from two runs as one.
+    """
+    order = [name for name, _ in MODULES] + [name for name in saved if name not in TITLES]
+    results = {name: fresh.get(name, saved.get(name)) for name in order if name in fresh or name in saved}
+    note = (f"- {', '.join(fresh)} measured alone on {when}, merged into this report; "
+            "the other modules are from the run above")
+    return {k: v for k, v in results.items() if v is not None}, [*saved_machine, note]
+
+
 def main() -> None:
     if sys.argv[1:] == ["report"]:
         results, machine = report.load(SAVED)
         write_report(results, machine)
         return
-    write_report(run_all(sys.argv[1:] or None), machine_summary())
+    selected = sys.argv[1:] or None
+    fresh = run_all(selected)
+    if selected and SAVED.exists():  # some modules only: the others keep their saved figures
+        saved, saved_machine = report.load(SAVED)
+        when = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
+        write_report(*merged_with_saved(fresh, saved, saved_machine, when))
+    else:
+        write_report(fresh, machine_summary())
 
 
 if __name__ == "__main__":

@@ -120,3 +120,16 @@ def test_report_round_trips_through_results_json_and_draws_offline(tmp_path: Pat
     markdown = tmp_path / "RESULTS.md"
     report.write_markdown(results, {"bench.batch": "Batch"}, machine, markdown)
     assert "## Targets at a glance" in markdown.read_text() and "## Batch" in markdown.read_text()
+
+
+def test_running_some_modules_keeps_the_others_saved_figures_and_says_which_are_newer() -> None:
+    from bench.__main__ import merged_with_saved
+
+    saved = {"bench.stream_overhead": [{"path": "old"}], "bench.scale": [{"measure": "old"}]}
+    results, machine = merged_with_saved(
+        {"bench.scale": [{"measure": "new"}]}, saved, ["- date: 2026-12-01 10:00"], "2026-12-02 15:00"
+    )
+    assert results == {"bench.stream_overhead": [{"path": "old"}], "bench.scale": [{"measure": "new"}]}
+    assert list(results) == ["bench.stream_overhead", "bench.scale"]  # the report's own order
+    assert machine[0] == "- date: 2026-12-01 10:00"
+    assert machine[-1].startswith("- bench.scale measured alone on 2026-12-02 15:00")
