@@ -8,7 +8,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from tests.e2e.apps import choose_network, open_page_via_home
-from tests.e2e.conftest import PROJECTOR, click_and_wait, open_app_page, rerun_of, wait_for_idle
+from tests.e2e.conftest import PROJECTOR, click_and_wait, open_app_page, rerun_of
 
 pytestmark = pytest.mark.e2e
 
@@ -16,44 +16,19 @@ SESSION_KEY = "typed-in-session-a-Wm3p"
 
 
 def _set_max_tokens(page: Page, value: int) -> None:
-    """Set the sidebar's max tokens and wait until the page's code snippet uses the new value.
-
-    Waits for that effect, not for a rerun: in fresh-clone CI runs the Enter sometimes produced
-    no rerun the page reported and the eight-sessions test hung on it, as `_choose_openai`'s
-    click did. An Enter that did not take is pressed again.
-    """
+    """Set the sidebar's max tokens; the page's code snippet then uses the new value."""
     page.get_by_text("Generation settings").click()
     field = page.get_by_role("spinbutton", name="Max output tokens")
-    used = page.locator("[data-testid=stCode]").filter(has_text=f"max_tokens={value},").first
-    for _ in range(3):
-        field.fill(str(value))
+    field.fill(str(value))
+    with rerun_of(page):
         field.press("Enter")
-        try:
-            expect(used).to_be_attached(timeout=20_000)
-            break
-        except AssertionError:
-            continue
-    expect(used).to_be_attached()
-    wait_for_idle(page)
+    expect(page.locator("[data-testid=stCode]").filter(has_text=f"max_tokens={value},").first).to_be_attached()
 
 
 def _choose_openai(page: Page) -> None:
-    """Pick "OpenAI" in the sidebar and wait until its key field is drawn.
-
-    Waits for the field, not for a rerun: in two CI runs out of five the click after a stream
-    through the proxy produced no rerun that the page reported, and the test hung on it (cause
-    not found); a click that did not take is clicked again.
-    """
-    key_field = page.get_by_label("API key", exact=True)
-    for _ in range(3):
-        page.get_by_text("OpenAI", exact=True).click()
-        try:
-            expect(key_field).to_be_visible(timeout=20_000)
-            break
-        except AssertionError:
-            continue
-    expect(key_field).to_be_visible()
-    wait_for_idle(page)
+    """Pick "OpenAI" in the sidebar; its key field is then drawn."""
+    click_and_wait(page, page.get_by_text("OpenAI", exact=True))
+    expect(page.get_by_label("API key", exact=True)).to_be_visible()
 
 
 def _stream(page: Page, prompt: str) -> None:
