@@ -101,10 +101,11 @@ def merged_with_saved(
     passes off figures from two runs as one.
     """
     order = [name for name, _ in MODULES] + [name for name in saved if name not in TITLES]
-    results = {name: fresh.get(name, saved.get(name)) for name in order if name in fresh or name in saved}
+    results = {name: fresh[name] if name in fresh else saved[name]
+               for name in order if name in fresh or name in saved}
     note = (f"- {', '.join(fresh)} measured alone on {when}, merged into this report; "
             "the other modules are from the run above")
-    return {k: v for k, v in results.items() if v is not None}, [*saved_machine, note]
+    return results, [*saved_machine, note]
 
 
 def main() -> None:

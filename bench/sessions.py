@@ -23,7 +23,15 @@ import time
 from bench.app_paths import WATCH
 from bench.common import median, print_table
 from bench.latency_endpoint import STREAM_TOKENS, latency_bound_endpoint
-from tests.e2e.server import CHROMIUM, CHROMIUM_ARGS, rerun_of, running_app, track_runs, wait_for_idle
+from tests.e2e.server import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    mark_runs,
+    running_app,
+    track_runs,
+    wait_for_idle,
+    wait_for_run_after,
+)
 
 SESSIONS = int(os.environ.get("BENCH_SESSIONS", "16"))
 LATENCY_MS = 300
@@ -71,15 +79,15 @@ def run(sessions: int = SESSIONS) -> list[dict[str, object]]:
                 pages.append(page)
             for page in pages:
                 page.evaluate(WATCH)
-            runs = [rerun_of(page, timeout_ms=180_000) for page in pages]
-            for page, run in zip(pages, runs, strict=True):
-                run.__enter__()
+            marks = []
+            for page in pages:
+                marks.append(mark_runs(page))
                 page.get_by_role("button", name="Stream", exact=True).click()
             firsts: list[float] = []
             complete = 0
-            for page, run in zip(pages, runs, strict=True):
+            for page, mark in zip(pages, marks, strict=True):
                 try:
-                    run.__exit__(None, None, None)  # waits for that page's run to finish
+                    wait_for_run_after(mark, timeout_ms=180_000)
                 except Exception:  # a session that never finished is counted as not complete
                     continue
                 click_at, text_at = page.evaluate("[window.__clickAt, window.__firstTextAt]")

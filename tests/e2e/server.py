@@ -176,6 +176,43 @@ def track_runs(page: Page) -> Page:
     return page
 
 
+@dataclass(frozen=True)
+class RunMark:
+    """Where a page's run messages stood just before an action (`mark_runs`)."""
+
+    page: Page
+    runs: ScriptRuns
+    events: int
+    messages: int
+
+
+def mark_runs(page: Page) -> RunMark:
+    """Mark a tracked page's runs before an action; `wait_for_run_after` waits on the mark."""
+    runs = _RUNS.get(page)
+    if runs is None:
+        raise RuntimeError("waiting for a rerun needs a page tracked by track_runs() before it opened the app")
+    return RunMark(page, runs, len(runs.events), runs.messages)
+
+
+def wait_for_run_after(mark: RunMark, timeout_ms: int = 120_000) -> None:
+    """Wait until a run that started after `mark` has finished and the page has drawn it."""
+    page, runs = mark.page, mark.runs
+    deadline = time.monotonic() + timeout_ms / 1000
+    while not runs.finished_since(mark.events):
+        if time.monotonic() > deadline:
+            state = page.locator("[data-testid=stApp]").get_attribute("data-test-script-state")
+            raise TimeoutError(
+                f"no script run finished within {timeout_ms / 1000:.0f} s of the action: the server "
+                f"sent {runs.messages - mark.messages} messages since "
+                f"({runs.events[mark.events:] or 'no run'}), the page says {state!r}"
+            )
+        page.wait_for_timeout(20)  # lets Playwright deliver the websocket frames meanwhile
+    # The frame reached the browser; let the page handle it and draw (a frame, then a task),
+    # then wait for the state it draws.
+    page.evaluate("() => new Promise((done) => requestAnimationFrame(() => setTimeout(done, 0)))")
+    wait_for_idle(page, timeout_ms)
+
+
 @contextmanager
 def rerun_of(page: Page, timeout_ms: int = 120_000) -> Iterator[None]:
     """When the block ends, the script run that an action inside it started has finished.
@@ -188,25 +225,9 @@ def rerun_of(page: Page, timeout_ms: int = 120_000) -> Iterator[None]:
 
     The page must be tracked (`track_runs`, which `open_app_page` does).
     """
-    runs = _RUNS.get(page)
-    if runs is None:
-        raise RuntimeError("rerun_of needs a page tracked by track_runs() before it opened the app")
-    mark, messages = len(runs.events), runs.messages
+    mark = mark_runs(page)
     yield
-    deadline = time.monotonic() + timeout_ms / 1000
-    while not runs.finished_since(mark):
-        if time.monotonic() > deadline:
-            state = page.locator("[data-testid=stApp]").get_attribute("data-test-script-state")
-            raise TimeoutError(
-                f"no script run finished within {timeout_ms / 1000:.0f} s of the action: the server "
-                f"sent {runs.messages - messages} messages since ({runs.events[mark:] or 'no run'}), "
-                f"the page says {state!r}"
-            )
-        page.wait_for_timeout(20)  # lets Playwright deliver the websocket frames meanwhile
-    # The frame reached the browser; let the page handle it and draw (a frame, then a task),
-    # then wait for the state it draws.
-    page.evaluate("() => new Promise((done) => requestAnimationFrame(() => setTimeout(done, 0)))")
-    wait_for_idle(page, timeout_ms)
+    wait_for_run_after(mark, timeout_ms)
 
 
 def click_and_wait(page: Page, locator: Locator, timeout_ms: int = 120_000) -> None:
