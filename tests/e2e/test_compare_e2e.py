@@ -37,8 +37,10 @@ def test_both_columns_stream_at_once(page: Page, app_url: str) -> None:
     expect(page.get_by_role("heading", name="Compare endpoints", exact=True)).to_be_visible()
     race = page.get_by_role("button", name="Race")
     expect(race).to_be_enabled(timeout=120_000)  # a loaded machine renders the page slowly
-    # The longest answers (256 tokens): the columns overlap for seconds, redrawn 4 times a
-    # second. With the default 64, one column could finish before the other had grown twice.
+    # A long answer, up to 256 tokens: the columns overlap for seconds, redrawn 4 times a second.
+    # The default prompt (a joke) often ends by itself within ~30 tokens: column A could be done
+    # before B, 300 ms behind it through the simulated network, had grown twice ([3, 1]).
+    page.get_by_label("Prompt").fill("Write a long story about a dragon who learns to bake bread.")
     tokens = page.get_by_role("slider", name="Max tokens per answer")
     with rerun_of(page):
         tokens.focus()
