@@ -112,17 +112,17 @@ def stream_here(
     box = answers.box()
     # The previous run's outcome and waterfall are cleared before the first token: left below
     # the growing answer, the chart cost the browser layout work on every frame (bench.app_paths).
-    outcome_slot, waterfall_slot = st.empty(), st.empty()
+    # One slot for both: each element drawn before the first token costs the browser a pass.
+    after_slot = st.empty()
     with box:
         st.write_stream(live_text(capture, metrics_slot, compact=compact))
     trace = capture.record.trace
     if trace is not None:
         trace.page_started, trace.shown = run_started, time.perf_counter()
     draw_metrics(metrics_slot, capture.record, compact=compact)
-    with outcome_slot.container():
+    with after_slot.container():
         render_outcome(capture.record)
-    if not compact:
-        with waterfall_slot.container():
+        if not compact:
             render_waterfall(trace, key="streaming")
     return capture.record
 
@@ -139,8 +139,7 @@ def render_stored(record: StreamRecord | InvokeRecord, answers: AnswerBoxes, *, 
     # instead of leaving the old chart below the new answer until the run ends.
     with st.container():
         render_outcome(record)
-    if not compact:
-        with st.container():
+        if not compact:
             render_waterfall(record.trace, key="streaming")
 
 
