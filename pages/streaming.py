@@ -71,13 +71,15 @@ def draw_metrics(slot, record: StreamRecord, *, compact: bool, running: bool = F
 
 def live_text(capture: StreamCapture, metrics_slot, *, compact: bool) -> Iterator[str]:
     """Pass text to st.write_stream in frames, refreshing the metrics a few times a second."""
-    # The metrics strip is a dozen elements: drawn after the first frame, not before it, so
-    # the browser has less to draw before the first words (bench.app_paths).
+    # The metrics strip is a dozen elements: drawn with the second frame, neither before the
+    # first nor right behind it, so the browser draws the first words alone (bench.app_paths).
     last_refresh = None
-    for frame in in_frames(capture.text_chunks()):
+    for frames, frame in enumerate(in_frames(capture.text_chunks()), start=1):
         yield frame
         now = time.perf_counter()
-        if last_refresh is None or now - last_refresh > METRICS_REFRESH_S:
+        if (last_refresh is None and frames >= 2) or (
+            last_refresh is not None and now - last_refresh > METRICS_REFRESH_S
+        ):
             draw_metrics(metrics_slot, capture.record, compact=compact, running=True)
             last_refresh = now
 
