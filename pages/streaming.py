@@ -124,8 +124,8 @@ def stream_here(
     draw_metrics(metrics_slot, capture.record, compact=compact)
     with after_slot.container():
         render_outcome(capture.record)
-        if not compact:
-            render_waterfall(trace, key="streaming")
+    # The waterfall (a plotly chart) is drawn once, by the full rerun that follows the answer
+    # (`call_and_answer`): drawn here too, sixteen sessions at once drew every chart twice.
     return capture.record
 
 
@@ -227,8 +227,7 @@ def call_and_answer() -> None:
             st.session_state.pop(LAST_STREAM, None)
             waited, streamed = run_comparison(endpoint, prompt, answers, run_started)
             st.session_state[LAST_COMPARISON] = (waited, streamed)
-            draw_comparison_chart(waited, streamed)
-        st.rerun(scope="app")
+        st.rerun(scope="app")  # the sidebar's totals, and the charts, drawn once
     else:
         # Any widget click reruns the script: redraw the last result instead of losing it.
         render_last_result(answers)

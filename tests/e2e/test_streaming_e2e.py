@@ -57,3 +57,5 @@ def test_streamed_answer_grows_over_several_moments(page: Page, app_url: str) ->
     # all the same (one full rerun follows the answer).
     sidebar = page.locator("[data-testid=stSidebar]")
     expect(sidebar.get_by_text("Session: 1 call ·", exact=False)).to_be_visible()
+    # ... and draws the call's waterfall below the answer.
+    expect(page.get_by_role("heading", name="Where the time went")).to_be_visible()
