@@ -37,11 +37,15 @@ LATENCY_MS = 300
 POLL_RUNS = int(os.environ.get("BENCH_SCALE_POLL_RUNS", "7"))
 
 
+def _prompts(n_rows: int) -> list[str]:
+    """The rows of a job, and of the bare llm.batch measured beside it."""
+    return [f"Question {i}: what is {i} + {i}?" for i in range(n_rows)]
+
+
 def _job_rows(store, n_rows: int, llm, config, c: int) -> tuple[str, float]:
     from core.batch_jobs import RunOptions, run_job
 
-    prompts = [f"Question {i}: what is {i} + {i}?" for i in range(n_rows)]
-    job_id = store.create_job(prompts, source="bench", endpoint="stub", model="stub", max_concurrency=c)
+    job_id = store.create_job(_prompts(n_rows), source="bench", endpoint="stub", model="stub", max_concurrency=c)
     info = run_job(store, job_id, llm, RunOptions(max_concurrency=c, config=config))
     assert info.completed == n_rows, info.counts
     return job_id, float(info.wall_s or 0)
@@ -118,8 +122,7 @@ def run(n_rows: int = N_ROWS) -> list[dict[str, object]]:
             # The same prompts through a bare llm.batch right after: the floor that LangChain's
             # and openai's own CPU per call sets on this machine, next to the runner's figure.
             start = time.perf_counter()
-            llm.batch([f"Question {i}: what is {i} + {i}?" for i in range(n_rows)],
-                      config={"max_concurrency": c})
+            llm.batch(_prompts(n_rows), config={"max_concurrency": c})
             bare = time.perf_counter() - start
             rows.append({"measure": f"job of {n_rows:,} rows at c = {c}: wall ÷ ideal",
                          "value": f"{wall / ideal:.3f}×", "target": f"≤ {target:.2f}×",

@@ -73,13 +73,11 @@ def live_text(capture: StreamCapture, metrics_slot, *, compact: bool) -> Iterato
     """Pass text to st.write_stream in frames, refreshing the metrics a few times a second."""
     # The metrics strip is a dozen elements: drawn with the second frame, neither before the
     # first nor right behind it, so the browser draws the first words alone (bench.app_paths).
-    last_refresh = None
+    last_refresh = 0.0
     for frames, frame in enumerate(in_frames(capture.text_chunks()), start=1):
         yield frame
         now = time.perf_counter()
-        if (last_refresh is None and frames >= 2) or (
-            last_refresh is not None and now - last_refresh > METRICS_REFRESH_S
-        ):
+        if frames == 2 or (frames > 2 and now - last_refresh > METRICS_REFRESH_S):
             draw_metrics(metrics_slot, capture.record, compact=compact, running=True)
             last_refresh = now
 
