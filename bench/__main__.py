@@ -103,9 +103,20 @@ def merged_with_saved(
     order = [name for name, _ in MODULES] + [name for name in saved if name not in TITLES]
     results = {name: fresh[name] if name in fresh else saved[name]
                for name in order if name in fresh or name in saved}
-    note = (f"- {', '.join(fresh)} measured alone on {when}, merged into this report; "
-            "the other modules are from the run above")
-    return results, [*saved_machine, note]
+    # An earlier merge's note no longer names the modules measured again now.
+    machine = []
+    for line in saved_machine:
+        names, merged, rest = line.removeprefix("- ").partition(_MERGED)
+        still = [name for name in names.split(", ") if name not in fresh] if merged else None
+        if still is None:
+            machine.append(line)
+        elif still:
+            machine.append(f"- {', '.join(still)}{_MERGED}{rest}")
+    note = f"- {', '.join(fresh)}{_MERGED}{when}, merged into this report; the other modules are from the run above"
+    return results, [*machine, note]
+
+
+_MERGED = " measured alone on "  # the note's own words: a later merge finds its module names
 
 
 def main() -> None:

@@ -133,3 +133,18 @@ def test_running_some_modules_keeps_the_others_saved_figures_and_says_which_are_
     assert list(results) == ["bench.stream_overhead", "bench.scale"]  # the report's own order
     assert machine[0] == "- date: 2026-12-01 10:00"
     assert machine[-1].startswith("- bench.scale measured alone on 2026-12-02 15:00")
+
+
+def test_a_second_merge_moves_a_module_to_the_newer_note() -> None:
+    from bench.__main__ import merged_with_saved
+
+    saved = {"bench.app_paths": [{"measure": "old"}], "bench.sessions": [{"measure": "old"}]}
+    first_note = "- bench.app_paths, bench.sessions measured alone on 2026-12-02 18:08, merged into this report; the other modules are from the run above"
+    _, machine = merged_with_saved(
+        {"bench.sessions": [{"measure": "new"}]}, saved, ["- date: 2026-12-02 17:43", first_note],
+        "2026-12-02 19:00",
+    )
+    assert machine[0] == "- date: 2026-12-02 17:43"
+    assert machine[1].startswith("- bench.app_paths measured alone on 2026-12-02 18:08")
+    assert machine[2].startswith("- bench.sessions measured alone on 2026-12-02 19:00")
+    assert len(machine) == 3
