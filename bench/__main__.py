@@ -91,6 +91,9 @@ def write_report(results: dict[str, list[dict[str, object]] | str], machine: lis
     print(f"\nwrote {RESULTS.relative_to(ROOT)}, {CHART.relative_to(ROOT)} and {SAVED.relative_to(ROOT)}")
 
 
+_MERGED = " measured alone on "  # the note's own words: a later merge finds its module names
+
+
 def merged_with_saved(
     fresh: dict[str, list[dict[str, object]] | str], saved: dict[str, list[dict[str, object]] | str],
     saved_machine: list[str], when: str,
@@ -107,16 +110,14 @@ def merged_with_saved(
     machine = []
     for line in saved_machine:
         names, merged, rest = line.removeprefix("- ").partition(_MERGED)
-        still = [name for name in names.split(", ") if name not in fresh] if merged else None
-        if still is None:
+        if not merged:
             machine.append(line)
-        elif still:
+            continue
+        still = [name for name in names.split(", ") if name not in fresh]
+        if still:
             machine.append(f"- {', '.join(still)}{_MERGED}{rest}")
     note = f"- {', '.join(fresh)}{_MERGED}{when}, merged into this report; the other modules are from the run above"
     return results, [*machine, note]
-
-
-_MERGED = " measured alone on "  # the note's own words: a later merge finds its module names
 
 
 def main() -> None:
