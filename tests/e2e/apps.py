@@ -46,12 +46,3 @@ def choose_option(page: Page, key_class: str, option: str) -> None:
         except PlaywrightTimeout:
             page.keyboard.press("Escape")
     click_and_wait(page, choice)
-
-
-def open_page_via_home(page: Page, base_url: str, url_path: str) -> None:
-    """Open Home, then the page. A fresh server's very first request, if it is for a page URL,
-    runs that file alone (Streamlit's pages/ folder mode) until app.py has run once."""
-    from tests.e2e.conftest import open_app_page
-
-    open_app_page(page, base_url)
-    open_app_page(page, base_url, url_path)

@@ -18,9 +18,6 @@ SAMPLE = PROJECT_ROOT / "data" / "samples" / "questions.jsonl"
 
 
 def test_upload_run_and_download_the_results(page: Page, app_url: str) -> None:
-    # The root first: on a fresh server, Streamlit runs the very first script run of a deep link
-    # (/batch) through its legacy pages/ directory mode, without the app's router and sidebar.
-    open_app_page(page, app_url)
     open_app_page(page, app_url, "batch")
     # Short answers keep the run quick: Max output tokens in the sidebar.
     page.get_by_text("Generation settings").click()
@@ -62,7 +59,6 @@ def test_upload_run_and_download_the_results(page: Page, app_url: str) -> None:
 
 def test_the_run_button_is_on_the_first_screen_at_projector_size(page: Page, app_url: str) -> None:
     """At 1280×720 the page's one action is visible without scrolling (issue 17)."""
-    open_app_page(page, app_url)
     open_app_page(page, app_url, "batch")
     run = page.get_by_role("button", name="Run 12 prompts")
     expect(run).to_be_visible(timeout=60_000)

@@ -11,7 +11,6 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(1500)]  # 11 real calls on 2 
 
 
 def test_measured_runs_show_percentiles_and_definitions(page: Page, app_url: str) -> None:
-    open_app_page(page, app_url)
     open_app_page(page, app_url, "streaming")
     page.get_by_text("Generation settings").click()
     max_tokens = page.get_by_role("spinbutton", name="Max output tokens")

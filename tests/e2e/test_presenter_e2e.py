@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.e2e.apps import choose_option, open_page_via_home, serve_app
-from tests.e2e.conftest import ARTIFACTS, PROJECTOR, click_and_wait, wait_for_idle
+from tests.e2e.apps import choose_option, serve_app
+from tests.e2e.conftest import ARTIFACTS, PROJECTOR, click_and_wait, open_app_page, wait_for_idle
 
 pytestmark = pytest.mark.e2e
 
@@ -85,7 +85,7 @@ def _open_record_and_replay(page: Page) -> None:
 def test_the_report_of_three_pages_opens_offline_with_their_figures_and_no_key(
     page: Page, browser: Browser, presenter_app: str, tmp_path: Path
 ) -> None:
-    open_page_via_home(page, presenter_app, "streaming")
+    open_app_page(page, presenter_app, "streaming")
     _stream(page, "Name a colour.")
     ttft_shown = _metric(page, "Time to first token")
 
@@ -144,7 +144,7 @@ def test_the_report_of_three_pages_opens_offline_with_their_figures_and_no_key(
 
 @pytest.mark.timeout(900)
 def test_a_recording_replays_on_streaming_and_as_a_compare_column(page: Page, presenter_app: str) -> None:
-    open_page_via_home(page, presenter_app, "streaming")
+    open_app_page(page, presenter_app, "streaming")
     _open_record_and_replay(page)
     click_and_wait(page, page.get_by_role("button", name="Record this endpoint's answers"))
     _stream(page, JOKE)

@@ -5,15 +5,15 @@ from __future__ import annotations
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.apps import choose_network, open_page_via_home
-from tests.e2e.conftest import ARTIFACTS, wait_for_idle
+from tests.e2e.apps import choose_network
+from tests.e2e.conftest import ARTIFACTS, open_app_page, wait_for_idle
 
 pytestmark = pytest.mark.e2e
 
 
 @pytest.mark.timeout(900)  # the limited run is as slow as the limit makes it: on 2 busy cores, minutes
 def test_the_rate_limiter_removes_the_429s_of_the_429_preset(page: Page, app_url: str) -> None:
-    open_page_via_home(page, app_url, "batch")
+    open_app_page(page, app_url, "batch")
     choose_network(page, "Rate-limited: 4 at once")
     page.get_by_text("Generation settings").click()
     max_tokens = page.get_by_role("spinbutton", name="Max output tokens")

@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from tests.e2e.apps import choose_network, open_page_via_home, serve_app
-from tests.e2e.conftest import click_and_wait, rerun_of
+from tests.e2e.apps import choose_network, serve_app
+from tests.e2e.conftest import click_and_wait, open_app_page, rerun_of
 from tests.fake_openai import FakeOpenAI
 
 pytestmark = pytest.mark.e2e
@@ -58,7 +58,7 @@ def _assert_no_key(page: Page) -> None:
 
 def test_model_output_is_text_never_html(page: Page, planted_app: tuple[str, Path]) -> None:
     url, _ = planted_app
-    open_page_via_home(page, url, "streaming")
+    open_app_page(page, url, "streaming")
     _stream(page)
     answer = page.locator(".st-key-answer-0")
     expect(answer).to_contain_text('<script>window.__xss = "script ran"</script>')
@@ -76,7 +76,7 @@ def test_planted_key_never_appears_in_page_code_errors_or_logs(
     page: Page, planted_app: tuple[str, Path],
 ) -> None:
     url, log_path = planted_app
-    open_page_via_home(page, url, "streaming")
+    open_app_page(page, url, "streaming")
     _assert_no_key(page)
     page.get_by_text("Show the code").click()
     expect(page.get_by_text("LAB_COMPAT_API_KEY").first).to_be_visible()

@@ -7,8 +7,8 @@ from contextlib import ExitStack
 import pytest
 from playwright.sync_api import Browser, Page, expect
 
-from tests.e2e.apps import choose_network, open_page_via_home
-from tests.e2e.conftest import PROJECTOR, click_and_wait, open_app_page, rerun_of
+from tests.e2e.apps import choose_network
+from tests.e2e.conftest import PROJECTOR, click_and_wait, open_app_page, rerun_of, track_runs
 
 pytestmark = pytest.mark.e2e
 
@@ -42,7 +42,7 @@ def test_two_sessions_never_see_each_others_settings_keys_or_results(
     a_context, b_context = browser.new_context(viewport=PROJECTOR), browser.new_context(viewport=PROJECTOR)
     try:
         a, b = a_context.new_page(), b_context.new_page()
-        open_page_via_home(a, app_url, "streaming")
+        open_app_page(a, app_url, "streaming")
         _set_max_tokens(a, 12)
         choose_network(a, "Remote API ~300 ms")
         with rerun_of(a):
@@ -83,18 +83,25 @@ def test_two_sessions_never_see_each_others_settings_keys_or_results(
 def test_eight_sessions_streaming_at_once_all_finish(browser: Browser, app_url: str) -> None:
     contexts = [browser.new_context(viewport=PROJECTOR) for _ in range(8)]
     try:
-        pages = []
-        for number, context in enumerate(contexts):
-            page = context.new_page()
-            if number == 0:
-                open_page_via_home(page, app_url, "streaming")
-            else:  # the server has run app.py by now: page URLs are routed by it
-                open_app_page(page, app_url, "streaming")
-            _set_max_tokens(page, 16)
+        # Eight people open the page at once, as a room of laptops would; each step is sent to all
+        # eight before any is awaited (leaving each `with` waits for every page's run to finish).
+        pages = [track_runs(context.new_page()) for context in contexts]
+        with ExitStack() as runs:
+            for page in pages:
+                runs.enter_context(rerun_of(page, timeout_ms=180_000))
+                page.goto(f"{app_url}/streaming", wait_until="commit")
+        with ExitStack() as runs:  # short answers: the sidebar's max tokens, in each session
+            for page in pages:
+                page.get_by_text("Generation settings").click()
+                field = page.get_by_role("spinbutton", name="Max output tokens")
+                field.fill("16")
+                runs.enter_context(rerun_of(page, timeout_ms=180_000))
+                field.press("Enter")
+        for page in pages:
+            expect(page.locator("[data-testid=stCode]").filter(has_text="max_tokens=16,").first).to_be_attached()
             page.get_by_label("Prompt").fill("Name three animals.")
-            pages.append(page)
-        with ExitStack() as runs:  # leaving it waits for each page's run to finish
-            for page in pages:  # all eight start before any is awaited
+        with ExitStack() as runs:
+            for page in pages:
                 runs.enter_context(rerun_of(page, timeout_ms=180_000))
                 page.get_by_role("button", name="Stream", exact=True).click()
             for page in pages:
