@@ -5,7 +5,7 @@ from __future__ import annotations
 from contextlib import ExitStack
 
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Locator, Page, expect
 
 from tests.e2e.apps import choose_network
 from tests.e2e.conftest import PROJECTOR, click_and_wait, open_app_page, rerun_of, track_runs
@@ -15,14 +15,24 @@ pytestmark = pytest.mark.e2e
 SESSION_KEY = "typed-in-session-a-Wm3p"
 
 
-def _set_max_tokens(page: Page, value: int) -> None:
-    """Set the sidebar's max tokens; the page's code snippet then uses the new value."""
+def _type_max_tokens(page: Page, value: int) -> Locator:
+    """Type the sidebar's max tokens; the returned field sends it (a rerun) on Enter."""
     page.get_by_text("Generation settings").click()
     field = page.get_by_role("spinbutton", name="Max output tokens")
     field.fill(str(value))
+    return field
+
+
+def _expect_code_uses_max_tokens(page: Page, value: int) -> None:
+    expect(page.locator("[data-testid=stCode]").filter(has_text=f"max_tokens={value},").first).to_be_attached()
+
+
+def _set_max_tokens(page: Page, value: int) -> None:
+    """Set the sidebar's max tokens; the page's code snippet then uses the new value."""
+    field = _type_max_tokens(page, value)
     with rerun_of(page):
         field.press("Enter")
-    expect(page.locator("[data-testid=stCode]").filter(has_text=f"max_tokens={value},").first).to_be_attached()
+    _expect_code_uses_max_tokens(page, value)
 
 
 def _choose_openai(page: Page) -> None:
@@ -92,13 +102,11 @@ def test_eight_sessions_streaming_at_once_all_finish(browser: Browser, app_url: 
                 page.goto(f"{app_url}/streaming", wait_until="commit")
         with ExitStack() as runs:  # short answers: the sidebar's max tokens, in each session
             for page in pages:
-                page.get_by_text("Generation settings").click()
-                field = page.get_by_role("spinbutton", name="Max output tokens")
-                field.fill("16")
+                field = _type_max_tokens(page, 16)
                 runs.enter_context(rerun_of(page, timeout_ms=180_000))
                 field.press("Enter")
         for page in pages:
-            expect(page.locator("[data-testid=stCode]").filter(has_text="max_tokens=16,").first).to_be_attached()
+            _expect_code_uses_max_tokens(page, 16)
             page.get_by_label("Prompt").fill("Name three animals.")
         with ExitStack() as runs:
             for page in pages:
