@@ -242,7 +242,8 @@ def write_chart(results: Results, path: Path) -> None:
 
 def write_markdown(results: Results, titles: Mapping[str, str], machine: list[str], path: Path) -> None:
     lines = ["# Benchmark results", "", "Written by `make bench`; medians of several runs. "
-             "Chart: [results.html](results.html).", ""]
+             "Chart: [results.html](results.html). What each run found, why, and what was tried: "
+             "[HISTORY.md](HISTORY.md) (written by hand; no run rewrites it).", ""]
     lines += [*machine, "", "## Targets at a glance", "", format_table(targets(results)), ""]
     for module, rows in results.items():
         lines += [f"## {titles.get(module, module)}", ""]

@@ -53,7 +53,7 @@ def _embedded_start() -> Future[EmbeddedModelServer] | None:
     if os.environ.get("LAB_DISABLE_EMBEDDED") == "1":
         return None
     # LAB_EMBEDDED_THREADS: threads decoding one answer (default 1); LAB_EMBEDDED_BATCH_THREADS:
-    # threads for prompts and concurrent answers (default: every core). See README, Benchmarks.
+    # threads for prompts and concurrent answers (default: every core). See bench/HISTORY.md.
     return launch_embedded_server(
         threads=_positive_int_env("LAB_EMBEDDED_THREADS"),
         batch_threads=_positive_int_env("LAB_EMBEDDED_BATCH_THREADS"),
