@@ -7,14 +7,13 @@ through a download either.
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from core.batch_jobs import RowResult, RowStatus
 from core.errors import redact
+from core.untrusted import csv_text
 
 COLUMNS = (
     "row",
@@ -89,12 +88,7 @@ def to_csv(rows: Sequence[RowResult], *secrets: str) -> str:
         >>> to_csv([r]).splitlines()[1]
         '1,1,failed,hi,,,,,,,failed,,,0,Timed out: read timed out'
     """
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    for record in export_records(rows, *secrets):
-        writer.writerow({k: "" if v is None else v for k, v in record.items()})
-    return out.getvalue()
+    return csv_text(COLUMNS, export_records(rows, *secrets), line_end="\n")
 
 
 def to_jsonl(rows: Sequence[RowResult], *secrets: str) -> str:

@@ -11,8 +11,6 @@ Totals say how many calls fall in each group instead of silently adding them as 
 
 from __future__ import annotations
 
-import csv
-import io
 import time
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -20,6 +18,7 @@ from typing import Any
 
 from core.ledger import CallRecord
 from core.pricing import CostBreakdown, ModelPrice, PriceTable, call_cost, format_usd
+from core.untrusted import csv_text
 
 NOT_REPORTED = "not reported"
 NO_PRICE = "no price"
@@ -321,15 +320,13 @@ def ledger_csv(costed: Iterable[CostedCall], table: PriceTable) -> str:
     Holds only what the ledger holds — no prompts, answers, keys or base URLs. A blank
     ``cost_usd`` means unknown (see the ``cost`` column for why), never zero.
     """
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow([*LEDGER_COLUMNS, "prices_as_of"])
+    rows = []
     for row in ledger_rows(costed):
-        values = ["" if row[c] is None else row[c] for c in LEDGER_COLUMNS]
+        values = [row[c] for c in LEDGER_COLUMNS]
         if row["cost_usd"] is not None:
             values[LEDGER_COLUMNS.index("cost_usd")] = f"{row['cost_usd']:.10f}"
-        writer.writerow([*values, table.as_of])
-    return out.getvalue()
+        rows.append([*values, table.as_of])
+    return csv_text([*LEDGER_COLUMNS, "prices_as_of"], rows, line_end="\n")
 
 
 @dataclass(frozen=True)

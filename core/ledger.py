@@ -8,8 +8,6 @@ threads. Each record keeps the call's `CallTrace`, so any page's calls can be ag
 
 from __future__ import annotations
 
-import csv
-import io
 import threading
 import time
 from collections.abc import Iterator
@@ -17,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from core.trace import CallTrace
+from core.untrusted import csv_text
 from core.usage import Usage
 
 if TYPE_CHECKING:  # core.tracing loads httpx2 and langchain_core (~0.5 s): at the first call instead
@@ -148,29 +147,10 @@ class SessionLedger:
 
     def to_csv(self) -> str:
         """All records as CSV text (no keys or prompts: only what the ledger holds)."""
-        out = io.StringIO()
-        writer = csv.writer(out)
-        writer.writerow(
-            [
-                "started_at",
-                "pattern",
-                "provider",
-                "model",
-                "latency_s",
-                "usage_reported",
-                "input_tokens",
-                "cached_input_tokens",
-                "output_tokens",
-                "reasoning_tokens",
-                "total_tokens",
-                "finish_reason",
-                "status",
-                "error",
-            ]
-        )
+        rows = []
         for r in self.records():
             u = r.usage
-            writer.writerow(
+            rows.append(
                 [
                     time.strftime("%Y-%m-%dT%H:%M:%S", time.localtime(r.started_at)),
                     r.pattern,
@@ -188,7 +168,14 @@ class SessionLedger:
                     r.error or "",
                 ]
             )
-        return out.getvalue()
+        return csv_text(LEDGER_CSV_COLUMNS, rows)
+
+
+LEDGER_CSV_COLUMNS = (
+    "started_at", "pattern", "provider", "model", "latency_s", "usage_reported", "input_tokens",
+    "cached_input_tokens", "output_tokens", "reasoning_tokens", "total_tokens", "finish_reason",
+    "status", "error",
+)
 
 
 def _is_cache_hit(response_metadata: dict[str, object] | None) -> bool:

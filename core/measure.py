@@ -9,9 +9,7 @@ metrics (the JSON also carries the definitions and the endpoint, never a key).
 
 from __future__ import annotations
 
-import csv
 import enum
-import io
 import json
 import threading
 import time
@@ -26,6 +24,7 @@ from core.errors import redact
 from core.metric_definitions import as_json as definitions_json
 from core.stats import CallMarks, CallMetrics, RunSummary, call_metrics, summarize
 from core.streaming import StreamCapture, StreamRecord
+from core.untrusted import csv_text
 
 MAX_RUNS = 200
 MAX_WARMUP = 10
@@ -251,12 +250,11 @@ def run_rows(records: Sequence[StreamRecord], *secrets: str) -> list[dict[str, A
 
 def runs_to_csv(records: Sequence[StreamRecord], *secrets: str) -> str:
     """The runs as CSV; empty cells are figures not reported; chunk times joined by spaces."""
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(EXPORT_COLUMNS))
-    writer.writeheader()
-    for row in run_rows(records, *secrets):
-        writer.writerow({**row, "chunk_times_s": " ".join(f"{t:.6f}" for t in row["chunk_times_s"])})
-    return out.getvalue()
+    return csv_text(
+        list(EXPORT_COLUMNS),
+        ({**row, "chunk_times_s": " ".join(f"{t:.6f}" for t in row["chunk_times_s"])}
+         for row in run_rows(records, *secrets)),
+    )
 
 
 def summary_json(summary: RunSummary) -> dict[str, Any]:

@@ -18,7 +18,6 @@ as $0, which would make an unknown cost look free.
 from __future__ import annotations
 
 import csv
-import io
 import json
 import math
 import re
@@ -27,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from core.untrusted import csv_text
 from core.usage import Usage
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
@@ -196,12 +196,11 @@ class PriceTable:
 
     def to_csv(self) -> str:
         """The table as CSV text in the shipped file's format (blank = no such price)."""
-        out = io.StringIO()
-        writer = csv.DictWriter(out, fieldnames=list(PRICE_COLUMNS), lineterminator="\n")
-        writer.writeheader()
-        for record in self.as_records():
-            writer.writerow({k: "" if v is None else _fmt_number(v) for k, v in record.items()})
-        return out.getvalue()
+        return csv_text(
+            list(PRICE_COLUMNS),
+            ({k: None if v is None else _fmt_number(v) for k, v in record.items()} for record in self.as_records()),
+            line_end="\n",
+        )
 
 
 def _fmt_number(value: Any) -> str:

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from collections.abc import Iterable
 
 from core.events.recorded import RecordedEvent
+from core.untrusted import csv_text
 
 
 def events_jsonl(events: Iterable[RecordedEvent], secrets: tuple[str, ...] = ()) -> str:
@@ -29,12 +28,8 @@ def events_csv(events: Iterable[RecordedEvent]) -> str:
         >>> events_csv([e]).splitlines()[1]
         '0,500.000,on_chain_start,seq,r1,,,'
     """
-    out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(["index", "at_ms", "event", "name", "run_id", "parent_id", "tags", "summary"])
-    for e in events:
-        writer.writerow(
-            [e.index, f"{e.at_s * 1000:.3f}", e.event, e.name, e.run_id, e.parent_id or "",
-             ";".join(e.tags), e.summary]
-        )
-    return out.getvalue()
+    return csv_text(
+        ["index", "at_ms", "event", "name", "run_id", "parent_id", "tags", "summary"],
+        ([e.index, f"{e.at_s * 1000:.3f}", e.event, e.name, e.run_id, e.parent_id or "",
+          ";".join(e.tags), e.summary] for e in events),
+    )
