@@ -12,6 +12,22 @@ from dataclasses import dataclass
 
 TOOLS: tuple[str, ...] = ("vLLM bench serve", "GuideLLM", "llmperf", "AIPerf")
 
+#: How each figure of one call is derived (`core.trace.CallTrace`, its only derivation): shown
+#: beside the figures, exported with them. Keys are the trace's property names.
+METRIC_DEFINITIONS: dict[str, str] = {
+    "ttft_s": "Time to first token: from the call's start (before LangChain) to the first "
+    "streamed chunk that carries text.",
+    "e2e_s": "End-to-end latency: from the call's start to the runner having consumed the last "
+    "chunk (or the whole answer).",
+    "itl_s": "Inter-token latency: each gap between consecutive chunks with text, after the "
+    "first.",
+    "tpot_s": "Time per output token: (e2e − TTFT) / (output tokens − 1).",
+    "output_tokens_per_s": "Output tokens per second: (output tokens − 1) / (last text chunk − "
+    "first text chunk); the wait for the first token is TTFT's, not this figure's.",
+    "output_tokens": "Output tokens as the endpoint reported them (usage); when it reported no "
+    "usage, the number of text chunks (one token per chunk on llama.cpp and OpenAI), marked so.",
+}
+
 
 @dataclass(frozen=True)
 class Source:
@@ -92,7 +108,7 @@ DEFINITIONS: tuple[MetricDefinition, ...] = (
     MetricDefinition(
         "ttft_s", "TTFT",
         "Call start (before LangChain) → first streamed chunk with text; the call trace's marks "
-        "(core/trace.py: metrics), perf_counter.",
+        "(core/trace.py: CallTrace.ttft_s), perf_counter.",
         (
             ToolDefinition(TOOLS[0], "→ first SSE message with `choices`, even one whose delta has no "
                            "text (e.g. a role-only first chunk).", _VLLM_CHAT),

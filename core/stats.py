@@ -20,10 +20,9 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from enum import Enum
-from typing import Any
+from typing import Any, Protocol
 
-from core.trace import CallTrace, Outcome, StreamChunk
+from core.trace import CallTrace, Outcome, StreamChunk, TokenSource
 from core.trace import metrics as trace_metrics
 from core.usage import Usage
 
@@ -31,11 +30,32 @@ from core.usage import Usage
 PERCENTILES: tuple[int, ...] = (50, 90, 99)
 
 
-class TokenSource(str, Enum):
-    """Where a call's output-token count came from."""
+class Figures(Protocol):
+    """What a distribution or an SLO reads of one call: a `CallTrace` has all of it."""
 
-    USAGE = "usage"  # the endpoint's reported completion tokens
-    CHUNKS = "chunks"  # text chunks counted (usage not reported)
+    @property
+    def ok(self) -> bool: ...
+
+    @property
+    def ttft_s(self) -> float | None: ...
+
+    @property
+    def itl_s(self) -> tuple[float, ...]: ...
+
+    @property
+    def tpot_s(self) -> float | None: ...
+
+    @property
+    def e2e_s(self) -> float | None: ...
+
+    @property
+    def output_tokens(self) -> int | None: ...
+
+    @property
+    def output_tokens_per_s(self) -> float | None: ...
+
+    @property
+    def token_source(self) -> TokenSource | None: ...
 
 
 def min_samples_for(p: float) -> int:
@@ -287,7 +307,7 @@ class RunSummary:
         )
 
 
-def summarize(metrics: Sequence[CallMetrics]) -> RunSummary:
+def summarize(metrics: Sequence[Figures]) -> RunSummary:
     """Distributions of every metric over the successful calls.
 
     Example:
@@ -366,7 +386,7 @@ class Slo:
             parts.append(f"e2e ≤ {self.e2e_s:g} s")
         return " · ".join(parts) if parts else "no SLO set"
 
-    def met_by(self, m: CallMetrics) -> bool:
+    def met_by(self, m: Figures) -> bool:
         """Whether one call met every SLO set. A failed call never does.
 
         A metric that could not be observed for the call (no TTFT for a call invoked whole)
@@ -405,7 +425,7 @@ class Goodput:
         return self.good / self.calls if self.calls else None
 
 
-def goodput(metrics: Sequence[CallMetrics], slo: Slo, wall_s: float | None = None) -> Goodput:
+def goodput(metrics: Sequence[Figures], slo: Slo, wall_s: float | None = None) -> Goodput:
     """Share and rate of calls that met `slo`.
 
     Example:

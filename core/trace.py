@@ -26,8 +26,10 @@ from __future__ import annotations
 import itertools
 import time
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import TYPE_CHECKING, Any
 
+from core.metric_definitions import METRIC_DEFINITIONS
 from core.usage import Usage
 
 if TYPE_CHECKING:  # core.errors loads openai and httpx: this module stays pure data
@@ -37,6 +39,15 @@ if TYPE_CHECKING:  # core.errors loads openai and httpx: this module stays pure 
 COMPLETE = "complete"
 INCOMPLETE = "incomplete"
 FAILED = "failed"
+
+__all__ = ["METRIC_DEFINITIONS"]  # re-exported: the definitions live in core.metric_definitions
+
+
+class TokenSource(str, Enum):
+    """Where a call's output-token count came from."""
+
+    USAGE = "usage"  # the endpoint's reported completion tokens
+    CHUNKS = "chunks"  # text chunks counted (usage not reported)
 
 
 @dataclass(slots=True)
@@ -337,6 +348,103 @@ class CallTrace:
     def status(self) -> str:
         return self.outcome.status if self.outcome else "running"
 
+    # --- the call's figures: each derived here and nowhere else -----------------------------
+    # Computed on read from the marks, so a trace still streaming reads live figures; the
+    # definitions are `core.metric_definitions.METRIC_DEFINITIONS`.
+
+    @property
+    def text(self) -> str:
+        """The answer, or what arrived of it ("" while running)."""
+        return self.outcome.text if self.outcome else ""
+
+    @property
+    def usage(self) -> Usage | None:
+        """Token counts as the endpoint reported them; None = "not reported", never 0."""
+        return self.outcome.usage if self.outcome else None
+
+    @property
+    def finish_reason(self) -> str | None:
+        return self.outcome.finish_reason if self.outcome else None
+
+    @property
+    def model(self) -> str | None:
+        """The model the endpoint says answered, else the one requested (None if neither)."""
+        answered = self.outcome.model if self.outcome else None
+        return answered or self.model_requested or None
+
+    @property
+    def problem(self) -> CallProblem | None:
+        """What went wrong, explained; None for a call that went well or is still running."""
+        return self.outcome.problem if self.outcome else None
+
+    @property
+    def text_times(self) -> list[float]:
+        """Arrival (perf_counter) of every chunk with text, in order."""
+        return [c.at for c in self.chunks if c.text]
+
+    @property
+    def ttft_s(self) -> float | None:
+        """Time to first token: origin → the first chunk with text (None: no text streamed).
+
+        The one place TTFT is computed (tests/unit/test_trace.py guards that it stays so).
+
+        Example:
+            >>> CallTrace("r", origin=1.0, chunks=[StreamChunk(1.1, ""), StreamChunk(1.25, "Hi")]).ttft_s
+            0.25
+        """
+        return self.rel(self.first_text)
+
+    @property
+    def e2e_s(self) -> float | None:
+        """End-to-end latency: origin → the call's `end` (None while it has none)."""
+        return self.rel(self.end)
+
+    @property
+    def itl_s(self) -> tuple[float, ...]:
+        """Inter-token latencies: each gap between consecutive text chunks."""
+        return tuple(b - a for a, b in itertools.pairwise(self.text_times))
+
+    @property
+    def token_source(self) -> TokenSource | None:
+        """Whether `output_tokens` was reported (usage) or counted (text chunks); None: neither."""
+        usage = self.usage
+        if usage is not None and usage.output_tokens:
+            return TokenSource.USAGE
+        return TokenSource.CHUNKS if any(c.text for c in self.chunks) else None
+
+    @property
+    def usage_reported(self) -> bool:
+        return self.token_source is TokenSource.USAGE
+
+    @property
+    def output_tokens(self) -> int | None:
+        """Output tokens: reported (usage), else text chunks counted, else None."""
+        source = self.token_source
+        if source is TokenSource.USAGE:
+            return self.usage.output_tokens  # type: ignore[union-attr]  # USAGE means usage is set
+        return len(self.text_times) if source is TokenSource.CHUNKS else None
+
+    @property
+    def tpot_s(self) -> float | None:
+        """Time per output token: (e2e − TTFT) / (output tokens − 1); None below 2 tokens."""
+        ttft, e2e, tokens = self.ttft_s, self.e2e_s, self.output_tokens
+        if ttft is None or e2e is None or tokens is None or tokens < 2:
+            return None
+        return (e2e - ttft) / (tokens - 1)
+
+    @property
+    def output_tokens_per_s(self) -> float | None:
+        """(output tokens − 1) / (last text chunk − first text chunk): decode speed, TTFT left out."""
+        times, tokens = self.text_times, self.output_tokens
+        if tokens is None or tokens < 2 or len(times) < 2:
+            return None
+        span = times[-1] - times[0]
+        return (tokens - 1) / span if span > 0 else None
+
+    def anatomy(self) -> Anatomy | None:
+        """Where this call's time went (see the module function `anatomy`)."""
+        return anatomy(self)
+
     def marks(self) -> list[tuple[str, str, float]]:
         """Every named mark as (layer, name, seconds from origin), in time order.
 
@@ -375,22 +483,6 @@ class CallTrace:
 # --- derived metrics -----------------------------------------------------------------------
 
 
-#: How each derived metric is computed here: shown beside the figures, exported with them.
-METRIC_DEFINITIONS: dict[str, str] = {
-    "ttft_s": "Time to first token: from the call's start (before LangChain) to the first "
-    "streamed chunk that carries text.",
-    "e2e_s": "End-to-end latency: from the call's start to the runner having consumed the last "
-    "chunk (or the whole answer).",
-    "itl_s": "Inter-token latency: each gap between consecutive chunks with text, after the "
-    "first.",
-    "tpot_s": "Time per output token: (e2e − TTFT) / (output tokens − 1).",
-    "tokens_per_s": "Output tokens per second: (output tokens − 1) / (last text chunk − first "
-    "text chunk); the wait for the first token is TTFT's, not this figure's.",
-    "output_tokens": "Output tokens as the endpoint reported them (usage); when it reported no "
-    "usage, the number of text chunks (one token per chunk on llama.cpp and OpenAI), marked so.",
-}
-
-
 @dataclass(frozen=True)
 class CallMetrics:
     """The serving figures of one call, each None when it cannot be measured.
@@ -423,26 +515,10 @@ def metrics(trace: CallTrace) -> CallMetrics:
         >>> round(m.tpot_s, 3), m.tokens_counted_from
         (0.4, 'text chunks')
     """
-    text_times = [c.at for c in trace.chunks if c.text]
-    ttft = trace.rel(text_times[0]) if text_times else None
-    e2e = trace.rel(trace.end)
-    itl = tuple(b - a for a, b in itertools.pairwise(text_times))
-    usage = trace.outcome.usage if trace.outcome else None
-    if usage is not None and usage.output_tokens:
-        tokens: int | None = usage.output_tokens
-        source: str | None = "usage"
-    elif text_times:
-        tokens, source = len(text_times), "text chunks"
-    else:
-        tokens, source = None, None
-    tpot = None
-    if ttft is not None and e2e is not None and tokens is not None and tokens > 1:
-        tpot = (e2e - ttft) / (tokens - 1)
-    rate = None
-    if tokens is not None and tokens > 1 and len(text_times) >= 2:
-        span = text_times[-1] - text_times[0]
-        rate = (tokens - 1) / span if span > 0 else None
-    return CallMetrics(ttft, e2e, itl, tpot, rate, tokens, source)
+    named = {TokenSource.USAGE: "usage", TokenSource.CHUNKS: "text chunks"}
+    source = None if trace.token_source is None else named[trace.token_source]
+    return CallMetrics(trace.ttft_s, trace.e2e_s, trace.itl_s, trace.tpot_s, trace.output_tokens_per_s,
+                       trace.output_tokens, source)
 
 
 # --- anatomy: where the time went --------------------------------------------------------------
@@ -663,7 +739,7 @@ def anatomy(trace: CallTrace) -> Anatomy | None:
 def _finish(trace: CallTrace, b: _Builder, first_text: float | None, end: float) -> Anatomy:
     return Anatomy(
         segments=tuple(b.segments),
-        ttft_s=trace.rel(first_text),
+        ttft_s=trace.ttft_s,
         total_s=end - trace.origin,
         server_timings=trace.server is not None and trace.server.prompt_ms is not None,
     )
