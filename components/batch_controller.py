@@ -250,6 +250,8 @@ def _sweep_panel(store: JobStore, sweep_id: str, polling: bool, slo: Slo | None)
             f"{sweep.endpoint} · levels {', '.join(map(str, sweep.levels))} · "
             f"**{sweep.outcome}**"
         )
+        if sweep.problem:  # the sweep itself broke, beside whatever its levels' calls did
+            st.warning(f"The sweep stopped: {sweep.problem}", icon=":material/warning:")
         failed_levels = sweep_failure_lines(sweep, store)
         if failed_levels:
             st.error("  \n".join(failed_levels), icon=":material/error:")

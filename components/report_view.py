@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import logging
 from collections.abc import Callable
 from typing import Any
 
@@ -34,6 +35,8 @@ from core.report import (
     report_filename,
 )
 from core.settings import Provider
+
+_log = logging.getLogger(__name__)
 
 # The pages' session-state keys (pages/*.py, components/measure_view.py): read here, never written.
 STREAMING_COMPARISON = "streaming.last_comparison"
@@ -71,16 +74,19 @@ def remember_endpoint() -> None:
 
 
 def page_sections(state: Any) -> list[ReportSection]:
-    """The pages' kept results as report sections (whatever exists; errors in one are skipped)."""
+    """The pages' kept results as report sections (whatever exists).
+
+    A section that cannot be made (a page's state from an older shape, a bug) does not cost the
+    whole report, nor vanish: it is listed under its heading with the reason, and the terminal
+    gets the traceback.
+    """
     sections: list[ReportSection] = []
-    makers: list[Callable[[Any], ReportSection | None]] = [
-        _comparison, _measure, _events, _batch, _sweep, _async, _compare,
-    ]
-    for make in makers:
+    for make, pattern, title in SECTION_MAKERS:
         try:
             made = make(state)
-        except Exception:  # a page's state from an older shape must not cost the whole report
-            made = None
+        except Exception as exc:
+            _log.exception("the report's section %r could not be drawn", title)
+            made = ReportSection.not_drawn(pattern, title, exc)
         if made is not None:
             sections.append(made)
     return sections
@@ -164,6 +170,7 @@ def _sweep(state: Any) -> ReportSection | None:
         slo = slo if slo.is_set else None
     facts = [("sweep", f"{sweep.id} · {sweep.n_rows} prompts from {sweep.source} · {sweep.endpoint}"),
              ("levels", ", ".join(map(str, sweep.levels))), ("outcome", sweep.outcome),
+             *([("problem", sweep.problem)] if sweep.problem else []),
              ("goodput SLO", slo.describe() if slo else "none set: goodput not measured")]
     tables = [ReportTable.of_records("Levels", _records(sweep_table(sweep)),
                                      "ideal = ceil(N / c) × one call's latency at c = 1.")]
@@ -256,6 +263,17 @@ def _async(state: Any) -> ReportSection | None:
         return None
     return ReportSection("async", "Async runs", tuple(facts), tuple(figures))
 
+
+#: Each page's section maker, with the pattern and heading its section is filed under.
+SECTION_MAKERS: tuple[tuple[Callable[[Any], ReportSection | None], str, str], ...] = (
+    (_comparison, "streaming", "Stream vs. wait"),
+    (_measure, "streaming", "Measure: the same call N times"),
+    (_events, "events", "Last events run"),
+    (_batch, "batch", "Batch summary"),
+    (_sweep, "batch", "Concurrency sweep"),
+    (_async, "async", "Async runs"),
+    (_compare, "compare", "Compare"),
+)
 
 PAGE_KEYS = (STREAMING_COMPARISON, MEASURE_JOB, EVENTS_RUN, ASYNC_RUNS, BATCH_JOB, BATCH_SWEEP,
              *BATCH_SLO, COMPARE_RUN)

@@ -139,6 +139,21 @@ class ReportSection:
     figures: tuple[ReportFigure, ...] = ()
     tables: tuple[ReportTable, ...] = ()
 
+    @classmethod
+    def not_drawn(cls, pattern: str, title: str, error: BaseException) -> ReportSection:
+        """The section a page's results could not be turned into: its heading, and why.
+
+        A section that fails keeps its place in the report with the reason, instead of leaving
+        the reader to wonder whether the page was ever used.
+
+        Example:
+            >>> ReportSection.not_drawn("batch", "Batch summary", KeyError("rows")).facts
+            (('not drawn', "This section could not be drawn (KeyError: 'rows'). The rest of the report is complete; the app's terminal has the details."),)
+        """
+        reason = f"{type(error).__name__}: {error}" if str(error) else type(error).__name__
+        return cls(pattern, title, (("not drawn", f"This section could not be drawn ({reason}). The "
+                                     "rest of the report is complete; the app's terminal has the details."),))
+
 
 @dataclass(frozen=True)
 class EndpointLine:

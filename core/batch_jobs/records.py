@@ -222,6 +222,7 @@ class SweepInfo:
     status: JobStatus
     points: list[SweepPoint]
     note: str = ""
+    problem: str | None = None  # why the sweep failed outside its levels' calls, when it did
 
     @property
     def outcome(self) -> str:

@@ -83,7 +83,8 @@ CREATE TABLE IF NOT EXISTS sweeps (
     status TEXT NOT NULL,
     owner_pid INTEGER,
     note TEXT NOT NULL DEFAULT '',
-    kind TEXT NOT NULL DEFAULT 'sweep'
+    kind TEXT NOT NULL DEFAULT 'sweep',
+    problem TEXT
 );
 CREATE TABLE IF NOT EXISTS row_marks (
     job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
@@ -386,10 +387,14 @@ class JobStore:
             )
         return sweep_id
 
-    def set_sweep_status(self, sweep_id: str, status: JobStatus) -> None:
-        """Where the sweep as a whole is (its levels are jobs with their own status)."""
+    def set_sweep_status(self, sweep_id: str, status: JobStatus, *, problem: str | None = None) -> None:
+        """Where the sweep as a whole is (its levels are jobs with their own status).
+
+        `problem` says why a sweep failed outside its levels' calls (kept with it, shown on reload).
+        """
         with self._writing() as db:
-            db.execute("UPDATE sweeps SET status = ? WHERE id = ?", (status.value, sweep_id))
+            db.execute("UPDATE sweeps SET status = ?, problem = COALESCE(?, problem) WHERE id = ?",
+                       (status.value, problem, sweep_id))
 
     def _mark_sweep_interrupted(self, sweep_id: str) -> JobStatus:
         """Interrupted, unless the sweep ended between the read and now (as `_mark_interrupted`
@@ -423,7 +428,7 @@ class JobStore:
         return SweepInfo(
             id=sweep_id, created_at=row["created_at"], source=row["source"],
             endpoint=row["endpoint"], levels=json.loads(row["levels"]), n_rows=row["n_rows"],
-            status=status, points=points, note=row["note"],
+            status=status, points=points, note=row["note"], problem=row["problem"],
         )
 
     def latest_sweep_id(self) -> str | None:
@@ -438,6 +443,7 @@ def _migrate(db: sqlite3.Connection) -> None:
     Rows kept their fix (`error_fix`) later; jobs and sweeps got a stored `kind` later still:
     before it, a sweep was told from a job by its id ("s" + 11 hex digits) and a sweep's level
     by its `sweep_id`, so an old job linked to a sweep becomes a level and every other a batch.
+    Sweeps got their `problem` (why one failed) last; older failed sweeps have none.
     """
     def columns(table: str) -> set[str]:
         return {r["name"] for r in db.execute(f"PRAGMA table_info({table})")}
@@ -453,6 +459,8 @@ def _migrate(db: sqlite3.Connection) -> None:
             db.execute("UPDATE jobs SET kind = ? WHERE sweep_id IS NOT NULL", (RunKind.SWEEP_LEVEL.value,))
         if "kind" not in columns("sweeps"):
             db.execute(f"ALTER TABLE sweeps ADD COLUMN kind TEXT NOT NULL DEFAULT '{RunKind.SWEEP.value}'")
+        if "problem" not in columns("sweeps"):  # a failed sweep's reason, kept since issue 30
+            db.execute("ALTER TABLE sweeps ADD COLUMN problem TEXT")
         db.execute("COMMIT")
     except BaseException:
         db.execute("ROLLBACK")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import threading
 from collections.abc import Callable, Sequence
@@ -12,6 +13,9 @@ from core.batch_jobs import active
 from core.batch_jobs.records import JobStatus
 from core.batch_jobs.runner import RunOptions, run_job
 from core.batch_jobs.store import JobStore
+from core.errors import explain_error
+
+_log = logging.getLogger(__name__)
 
 
 def ideal_wall_s(n_calls: int, concurrency: int, per_call_s: float) -> float:
@@ -50,6 +54,7 @@ def start_sweep(
 
     def sweep() -> None:
         status = JobStatus.DONE
+        problem: str | None = None
         try:
             for level in levels:
                 if cancel.is_set():
@@ -65,10 +70,12 @@ def start_sweep(
                 run_job(store, job_id, make_llm(), level_options, cancel=cancel)
             if cancel.is_set():
                 status = JobStatus.CANCELLED
-        except Exception:  # recorded as the sweep's status; its rows are kept
+        except Exception as exc:  # the sweep itself broke (the model, the store): keep why, and its rows
             status = JobStatus.FAILED
+            problem = explain_error(exc, *options.secrets).as_text()
+            _log.exception("sweep %s failed", sweep_id)  # the terminal keeps the traceback
         finally:
-            store.set_sweep_status(sweep_id, status)
+            store.set_sweep_status(sweep_id, status, problem=problem)
             active.release(sweep_id)
 
     threading.Thread(target=sweep, name=f"sweep-{sweep_id}", daemon=True).start()
