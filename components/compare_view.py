@@ -23,6 +23,7 @@ from components.runtime import (
     environment,
     recording_endpoint,
     replay_endpoint,
+    sidebar_typed_key,
 )
 from core.compare import (
     KIND_NAMES,
@@ -34,10 +35,20 @@ from core.compare import (
     compare_tags,
 )
 from core.embedded_server import EmbeddedModelUnavailable
+from core.keys import KeyGrant, key_for
 from core.models import Endpoint, resolve_endpoint
 from core.netem import PRESETS
 from core.replay import SPEEDS
-from core.settings import ModelSettings, Provider, provider_defaults, validate
+from core.settings import (
+    OPENAI_BASE_URL,
+    ModelSettings,
+    Provider,
+    environment_key,
+    key_field_words,
+    provider_defaults,
+    validate,
+)
+from core.untrusted import escape_markdown
 
 NONE = "— none —"
 LIVE_REFRESH_S = 0.25  # per column: a few redraws a second read as "growing" and cost little
@@ -79,10 +90,11 @@ def endpoint_picker(index: int, *, default_kind: str, default_network: str, opti
         default_model = _sidebar_or_env(kind, env)[0]
         model = st.text_input("Model", default_model, key=f"compare.model.{index}")
     elif kind is Provider.COMPATIBLE:
-        default_model, default_url, _ = _sidebar_or_env(kind, env)
+        default_model, default_url = _sidebar_or_env(kind, env)
         base_url = st.text_input("Base URL", default_url, key=f"compare.url.{index}",
                                  placeholder="http://localhost:11434/v1")
         model = st.text_input("Model", default_model, key=f"compare.model.{index}", placeholder="llama3.2")
+        _column_key_field(index, base_url.strip(), env)
     network = st.selectbox(
         "Network", list(PRESETS), index=list(PRESETS).index(default_network), key=f"compare.net.{index}",
         help="Through the lab's network proxy on 127.0.0.1: e.g. 'Remote API ~300 ms' holds every "
@@ -91,19 +103,45 @@ def endpoint_picker(index: int, *, default_kind: str, default_network: str, opti
     return EndpointSpec(kind, network, model.strip(), base_url.strip().rstrip("/"))
 
 
-def _sidebar_or_env(kind: Provider, env: dict[str, str]) -> tuple[str, str, str]:
-    """(model, base_url, key) for `kind`: the sidebar's when it is set to `kind`, else the environment's."""
+def _sidebar_or_env(kind: Provider, env: dict[str, str]) -> tuple[str, str]:
+    """(model, base_url) for `kind`: the sidebar's when it is set to `kind`, else the environment's."""
     settings = current_settings()
     if settings.provider is kind:
-        return settings.model, settings.base_url, settings.api_key.get_secret_value()
-    return provider_defaults(kind, env)
+        return settings.model, settings.base_url
+    return provider_defaults(kind, env)[:2]
 
 
-def resolve(spec: EndpointSpec) -> ResolvedEndpoint | str:
+def _column_key_field(index: int, base_url: str, env: dict[str, str]) -> None:
+    """An OpenAI-compatible column's own key field, saying which key its Base URL gets."""
+    env_key = environment_key(Provider.COMPATIBLE, env)
+    words = key_field_words(Provider.COMPATIBLE, base_url, env_key)
+    from_sidebar = key_for(base_url, [sidebar_typed_key(Provider.COMPATIBLE)])
+    placeholder = "using the key typed in the sidebar" if from_sidebar else words.placeholder
+    typed = st.text_input("API key (optional)", type="password", key=_column_key(index),
+                          placeholder=placeholder, help=words.help)
+    if words.warning and not from_sidebar and not typed.strip():
+        st.caption(f":material/key_off: {escape_markdown(words.warning)}")
+
+
+def _column_key(index: int) -> str:
+    return f"compare.key.{index}"
+
+
+def _column_grant(spec: EndpointSpec, index: int | None, env: dict[str, str]) -> KeyGrant | None:
+    """The key a column may send: the one typed in it, the sidebar's typed for the same origin,
+    then the environment's for its own endpoint (core.keys.key_for); None = no key."""
+    url = OPENAI_BASE_URL if spec.kind is Provider.OPENAI else spec.base_url
+    typed = str(st.session_state.get(_column_key(index)) or "") if index is not None and spec.kind is Provider.COMPATIBLE else ""
+    return key_for(url, [KeyGrant(typed.strip(), None, "typed"), sidebar_typed_key(spec.kind),
+                         environment_key(spec.kind, env)])
+
+
+def resolve(spec: EndpointSpec, index: int | None = None) -> ResolvedEndpoint | str:
     """The column's settings and endpoint, or a plain-words reason why it cannot be called.
 
-    The key comes from the sidebar (when it is set to the same provider) or the environment,
-    and stays a `SecretStr` in this process: it is never put in the page.
+    The key is the one typed in column `index`, else the sidebar's or the environment's when
+    it belongs to the column's Base URL (`_column_grant`); it stays a `SecretStr` in this
+    process and is never put in the page.
     """
     base = current_settings()
     if spec.replay:
@@ -116,9 +154,12 @@ def resolve(spec: EndpointSpec) -> ResolvedEndpoint | str:
     if spec.kind is Provider.LOCAL:
         settings = spec.settings(base, model="", base_url="", api_key=SecretStr(""))
     else:
-        default_model, _, key = _sidebar_or_env(spec.kind, environment())
-        url = spec.base_url if spec.kind is Provider.COMPATIBLE else "https://api.openai.com/v1"
-        settings = spec.settings(base, model=spec.model or default_model, base_url=url, api_key=SecretStr(key))
+        env = environment()
+        default_model = _sidebar_or_env(spec.kind, env)[0]
+        grant = _column_grant(spec, index, env)
+        url = spec.base_url if spec.kind is Provider.COMPATIBLE else OPENAI_BASE_URL
+        settings = spec.settings(base, model=spec.model or default_model, base_url=url,
+                                 api_key=SecretStr(grant.key if grant else ""))
     problems = validate(settings)
     if problems:
         return " ".join(problems)

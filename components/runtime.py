@@ -26,12 +26,13 @@ from core.embedded_server import (
     EmbeddedModelUnavailable,
     launch_embedded_server,
 )
+from core.keys import KeyGrant
 from core.langsmith import TracingStatus, load_env_file, tracing_status
 from core.ledger import SessionLedger
 from core.models import KEY_ENV_VARS, Endpoint, resolve_endpoint
 from core.netem import NetworkConditions, NetworkProxy, RouteStats, preset_name, start_network_proxy
 from core.replay import Recording, ReplayServer
-from core.settings import ModelSettings, Provider, settings_from_env
+from core.settings import OPENAI_BASE_URL, ModelSettings, Provider, settings_from_env
 
 if TYPE_CHECKING:  # loads more of langchain_core than the first screen needs
     from langchain_core.runnables import RunnableConfig
@@ -146,6 +147,30 @@ SETTINGS_KEY = "lab.settings"
 LEDGER_KEY = "lab.ledger"
 NETWORK_KEY = "lab.network"
 SESSION_SCOPE_KEY = "lab.session_scope"
+
+
+# The sidebar's Base URL and key fields (widget keys). Defined here, below the sidebar, because
+# the Compare page and the redaction of downloads read what was typed in them.
+SIDEBAR_BASE_URL_KEY = "sidebar.base_url"
+
+
+def sidebar_key_field(provider: Provider) -> str:
+    """The widget key of the sidebar's API-key field for `provider`."""
+    return f"sidebar.key.{provider.value}"
+
+
+def sidebar_typed_key(provider: Provider) -> KeyGrant:
+    """The key typed in the sidebar for `provider`, bound to the Base URL it was typed beside
+    (OpenAI's own for OpenAI): another endpoint gets it only if it is that same origin."""
+    typed = str(st.session_state.get(sidebar_key_field(provider)) or "").strip()
+    if provider is Provider.OPENAI:
+        url = OPENAI_BASE_URL
+    else:
+        settings = current_settings()
+        url = settings.base_url if settings.provider is provider else str(
+            st.session_state.get(SIDEBAR_BASE_URL_KEY) or ""
+        )
+    return KeyGrant(typed, url, "the key typed in the sidebar")
 
 
 def current_settings() -> ModelSettings:

@@ -7,6 +7,7 @@ from pydantic import SecretStr
 
 from components.replay_view import render_record_and_replay, replay_badge
 from components.runtime import (
+    SIDEBAR_BASE_URL_KEY,
     current_conditions,
     current_settings,
     current_tracing,
@@ -15,10 +16,19 @@ from components.runtime import (
     network_stats,
     set_conditions,
     set_settings,
+    sidebar_key_field,
 )
 from core.embedded_server import MODEL_NAME
 from core.netem import PRESETS, NetworkConditions, preset_name
-from core.settings import ModelSettings, Provider, provider_defaults, validate
+from core.settings import (
+    ModelSettings,
+    Provider,
+    environment_key,
+    key_field_words,
+    key_to_send,
+    provider_defaults,
+    validate,
+)
 
 
 def render_settings_sidebar() -> ModelSettings:
@@ -226,23 +236,26 @@ def _duration(seconds: float) -> str:
 
 
 def _remote_fields(settings: ModelSettings, provider: Provider, env: dict[str, str]) -> ModelSettings:
-    env_var = "OPENAI_API_KEY" if provider is Provider.OPENAI else "LAB_COMPAT_API_KEY"
     if provider is Provider.COMPATIBLE:
         base_url = st.text_input(
-            "Base URL", settings.base_url, key="sidebar.base_url",
+            "Base URL", settings.base_url, key=SIDEBAR_BASE_URL_KEY,
             placeholder="http://localhost:11434/v1",
             help="Ollama: http://localhost:11434/v1 · vLLM: http://localhost:8000/v1 · "
             "LM Studio: http://localhost:1234/v1 · llama.cpp: http://localhost:8080/v1",
         )
         settings = settings.with_changes(base_url=base_url)
     model = st.text_input("Model name", settings.model, key=f"sidebar.model.{provider.value}")
-    from_env = bool(env.get(env_var, "").strip())
+    field = key_field_words(provider, settings.base_url, environment_key(provider, env))
     typed = st.text_input(
         "API key" + (" (optional)" if provider is Provider.COMPATIBLE else ""),
         type="password",
-        key=f"sidebar.key.{provider.value}",
-        placeholder=f"using {env_var} from the environment" if from_env else "paste a key",
-        help=f"Kept in this browser session only. Or set {env_var} in .env.",
+        key=sidebar_key_field(provider),
+        placeholder=field.placeholder,
+        help=field.help,
     )
-    key = typed.strip() or env.get(env_var, "").strip()
-    return settings.with_changes(model=model, api_key=SecretStr(key))
+    if field.warning and not typed.strip():
+        st.caption(f":material/key_off: {field.warning}")
+    # The environment's key goes to its own endpoint only (core.keys): a Base URL typed here
+    # never receives the operator's key.
+    grant = key_to_send(provider, settings.base_url, typed, env)
+    return settings.with_changes(model=model, api_key=SecretStr(grant.key if grant else ""))

@@ -14,6 +14,8 @@ from urllib.parse import urlparse
 
 from pydantic import SecretStr
 
+from core.keys import DEFAULT_PORTS, KeyGrant, key_for, origin
+
 DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 
@@ -131,6 +133,105 @@ def provider_defaults(provider: Provider, env: Mapping[str, str]) -> tuple[str, 
             env.get("LAB_COMPAT_API_KEY", "").strip(),
         )
     return ("", "", "")
+
+
+#: The environment variable each remote provider's key is read from.
+KEY_VARIABLES = {Provider.OPENAI: "OPENAI_API_KEY", Provider.COMPATIBLE: "LAB_COMPAT_API_KEY"}
+
+
+def environment_key(provider: Provider, env: Mapping[str, str]) -> KeyGrant:
+    """The environment's key for `provider`, bound to the base URL it was configured for.
+
+    `OPENAI_API_KEY` belongs to OpenAI's base URL; `LAB_COMPAT_API_KEY` to `LAB_COMPAT_BASE_URL`
+    (without one it goes nowhere). `core.keys.key_for` sends it to that origin only.
+
+    Example:
+        >>> grant = environment_key(Provider.COMPATIBLE, {"LAB_COMPAT_API_KEY": "k-operator",
+        ...                         "LAB_COMPAT_BASE_URL": "http://gpu-box:8000/v1"})
+        >>> grant.for_url, grant.source
+        ('http://gpu-box:8000/v1', 'LAB_COMPAT_API_KEY')
+    """
+    if provider is Provider.OPENAI:
+        return KeyGrant(env.get("OPENAI_API_KEY", "").strip(), OPENAI_BASE_URL, "OPENAI_API_KEY")
+    if provider is Provider.COMPATIBLE:
+        return KeyGrant(
+            env.get("LAB_COMPAT_API_KEY", "").strip(),
+            env.get("LAB_COMPAT_BASE_URL", "").strip(),
+            "LAB_COMPAT_API_KEY",
+        )
+    return KeyGrant("", "", "")
+
+
+def key_to_send(provider: Provider, base_url: str, typed: str, env: Mapping[str, str]) -> KeyGrant | None:
+    """The key a call to `base_url` may carry: the one typed beside it, else the environment's
+    when `base_url` is the environment's own endpoint; None when neither applies.
+
+    Example:
+        >>> env = {"LAB_COMPAT_API_KEY": "k-operator", "LAB_COMPAT_BASE_URL": "http://gpu-box:8000/v1"}
+        >>> key_to_send(Provider.COMPATIBLE, "http://gpu-box:8000/v1", "", env).source
+        'LAB_COMPAT_API_KEY'
+        >>> key_to_send(Provider.COMPATIBLE, "http://elsewhere.example/v1", "", env) is None
+        True
+    """
+    url = OPENAI_BASE_URL if provider is Provider.OPENAI else base_url
+    return key_for(url, [KeyGrant(typed.strip(), None, "typed"), environment_key(provider, env)])
+
+
+@dataclass(frozen=True)
+class KeyFieldWords:
+    """What an API-key field says: its placeholder, its help, and a warning to show beside it
+    when the environment's key exists but will not be sent to the URL in the form ("" = none)."""
+
+    placeholder: str
+    help: str
+    warning: str = ""
+
+
+def key_field_words(provider: Provider, base_url: str, env_key: KeyGrant) -> KeyFieldWords:
+    """The words of the key field for `provider` at `base_url`, given the environment's key.
+
+    Example:
+        >>> env = KeyGrant("k-operator", "http://gpu-box:8000/v1", "LAB_COMPAT_API_KEY")
+        >>> key_field_words(Provider.COMPATIBLE, "http://gpu-box:8000/v1", env).placeholder
+        'using LAB_COMPAT_API_KEY from the environment'
+        >>> key_field_words(Provider.COMPATIBLE, "http://elsewhere:9000/v1", env).placeholder
+        "type this endpoint's key"
+    """
+    var = KEY_VARIABLES.get(provider, "")
+    url = OPENAI_BASE_URL if provider is Provider.OPENAI else base_url
+    kept = "Kept in this browser session only."
+    if not env_key.key:
+        bound = (" with LAB_COMPAT_BASE_URL (that key is then sent to that URL only)"
+                 if provider is Provider.COMPATIBLE else "")
+        return KeyFieldWords(
+            "paste a key" + (", if the endpoint needs one" if provider is Provider.COMPATIBLE else ""),
+            f"{kept} Or set {var} in .env{bound}.",
+        )
+    home = _host(env_key.for_url or "") or "its configured endpoint"
+    if key_for(url, [env_key]) is not None:
+        other = " Another Base URL needs its own key, typed here." if provider is Provider.COMPATIBLE else ""
+        return KeyFieldWords(
+            f"using {var} from the environment",
+            f"{var} from the environment is sent only to {home}. A key typed here replaces it "
+            f"({kept.lower().rstrip('.')}).{other}",
+        )
+    here = _host(url) or "this Base URL"
+    return KeyFieldWords(
+        "type this endpoint's key",
+        f"{var} from the environment is sent only to {home}, never to another host. For {here}, "
+        f"type its key here ({kept.lower().rstrip('.')}), or leave it empty if it needs none.",
+        f"{var} is not sent to {here}: it belongs to {home}. Type this endpoint's key above if it "
+        "needs one.",
+    )
+
+
+def _host(url: str) -> str:
+    """"host:port" of a URL as a person reads it, "" when it names none."""
+    found = origin(url)
+    if found is None:
+        return ""
+    scheme, host, port = found
+    return host if port == DEFAULT_PORTS[scheme] else f"{host}:{port}"
 
 
 def validate(settings: ModelSettings) -> list[str]:

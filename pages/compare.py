@@ -62,8 +62,9 @@ for i, col in enumerate(pickers):
         if spec is not None:
             specs.append((i, spec))
 st.caption(
-    "Keys come from the sidebar (when it is set to the same provider) or the environment "
-    "(`OPENAI_API_KEY`, `LAB_COMPAT_API_KEY`); they stay on the server. The sidebar's network "
+    "Keys come from a column's own key field, the sidebar, or the environment (`OPENAI_API_KEY`, "
+    "`LAB_COMPAT_API_KEY`), each only for the endpoint it belongs to; they stay on the server. "
+    "The sidebar's network "
     "conditions do not apply here: each column has its own."
 )
 
@@ -83,7 +84,7 @@ def resolved_columns() -> list[tuple[str, ResolvedEndpoint]]:
     """The picked columns, resolved; stops the page with each column's reason when one cannot run."""
     columns, problems = [], []
     for index, spec in specs:
-        got = resolve(spec)
+        got = resolve(spec, index)
         label = column_label(index, spec)
         if isinstance(got, str):
             problems.append(f"**{label}:** {got}")
@@ -185,7 +186,7 @@ else:
         icon=":material/flag:",
     )
 
-code_columns = [resolve(spec) for _, spec in specs]
+code_columns = [resolve(spec, index) for index, spec in specs]
 ready = [c for c in code_columns if not isinstance(c, str)]
 if len(ready) >= 2 and prompt.strip():
     show_code(

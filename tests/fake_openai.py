@@ -45,6 +45,7 @@ class FakeOpenAI:
         self.reply = reply
         self.models = (*models, *MALFORMED_MODELS)
         self.port = 0
+        self.received_keys: list[str] = []  # the bearer token of every request, in order
         self._served: LoopbackServer | None = None
 
     @property
@@ -72,6 +73,7 @@ class FakeOpenAI:
                 break
         headers = {k.decode().lower(): v.decode() for k, v in scope["headers"]}
         received = headers.get("authorization", "").removeprefix("Bearer ").strip()
+        self.received_keys.append(received)
         request = json.loads(body or b"{}")
         model = request.get("model", "")
         if model == "reject-key" or received != self.key:
