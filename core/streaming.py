@@ -10,12 +10,12 @@ chunk times are the trace's, counted from the moment the runner began the call.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessageChunk
+from langchain_core.messages import AIMessageChunk, BaseMessage
 from langchain_core.runnables import RunnableConfig
 
 from core.errors import CallProblem
@@ -134,6 +134,8 @@ class StreamCapture:
 
     Feed `text_chunks()` to `st.write_stream`; read `record` during or after. The call is
     traced by the `CallTracer` in `config` (the session ledger's), or by one of its own.
+    `messages`, when given, is what is sent (a conversation's history and its new message);
+    `prompt` then only names the call in the record.
 
     Example:
         >>> from langchain_core.language_models import GenericFakeChatModel
@@ -154,10 +156,12 @@ class StreamCapture:
         *,
         secrets: tuple[str, ...] = (),
         clock: Clock = time.perf_counter,
+        messages: Sequence[BaseMessage] | None = None,
     ) -> None:
         self.llm = llm
         self.config = config
         self.record = StreamRecord(prompt=prompt)
+        self._input: str | list[BaseMessage] = list(messages) if messages is not None else prompt
         self._secrets = secrets
         self._clock = clock
         self.done = False
@@ -174,7 +178,7 @@ class StreamCapture:
         received: list[AIMessageChunk] = []
         failure: Exception | None = None
         try:
-            for chunk in self.llm.stream(record.prompt, config=call):
+            for chunk in self.llm.stream(self._input, config=call):
                 record.chunk_count_all += 1
                 received.append(chunk)
                 text = message_text(chunk)
