@@ -27,7 +27,8 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from core.pricing import CostBreakdown, ModelPrice, call_cost, format_usd
-from core.trace import COMPLETE, FAILED, CallTrace, metrics
+from core.run import Run
+from core.trace import COMPLETE, FAILED, CallTrace
 from core.usage import Usage
 
 if TYPE_CHECKING:  # langchain_core loads at the first turn, not with the page
@@ -136,7 +137,7 @@ def input_tokens_of(trace: CallTrace) -> InputTokens:
         >>> input_tokens_of(CallTrace("r")).source
         'not reported'
     """
-    usage = trace.outcome.usage if trace.outcome else None
+    usage = trace.usage
     server = trace.server
     timings = server is not None and server.cached_tokens is not None and server.prompt_tokens is not None
     check = None
@@ -162,7 +163,7 @@ def input_tokens_of(trace: CallTrace) -> InputTokens:
 def priced_usage(trace: CallTrace) -> Usage | None:
     """The call's usage, with its cached share filled from llama.cpp's timings when the usage
     itself did not carry one (so the cached tokens are priced at the cached rate either way)."""
-    usage = trace.outcome.usage if trace.outcome else None
+    usage = trace.usage
     if usage is None:
         return None
     split = input_tokens_of(trace)
@@ -356,8 +357,8 @@ def call_figures(
     else:
         split = input_tokens_of(trace)
         server = trace.server
-        usage = trace.outcome.usage if trace.outcome else None
-        ttft = metrics(trace).ttft_s
+        usage = trace.usage
+        ttft = trace.ttft_s
     prefill = server.prompt_ms if server is not None else None
     costs = [call_cost_of(t, price) for t in (trace, *extra) if t is not None]
     known = bool(costs) and all(c is not None for c in costs)
@@ -432,6 +433,11 @@ class Conversation:
             if turn.trace is not None:
                 found.append(turn.trace)
         return found
+
+    def run(self) -> Run:
+        """The conversation as a run of calls (answers and summaries): the aggregate every page
+        reads — wall time, distributions, tokens, failures by cause."""
+        return Run.of(self.traces(), label="turns")
 
     def figures(self, price: ModelPrice | None) -> list[TurnFigures]:
         """Every turn's figures, the cumulative cost carried from turn to turn."""
