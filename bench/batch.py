@@ -18,7 +18,9 @@ and the ideal is well defined:
   - the Async page's abatch mode (`core.concurrency.run_mode`: a fresh event loop and HTTP
     client, a timer callback per call) and a bare `await llm.abatch`.
 
-Targets: the batch runner ≤ 1.10 × ideal at c = 16 and ≤ 1.05 × bare `llm.batch`.
+Targets (issue 34): each app path ≤ 1.02 × its bare LangChain call (`llm.batch`, `llm.abatch`) on
+the same rows in the same run, at every level: the margin the lab adds over the floor it is built
+on. "× ideal" is information: LangChain's and openai's CPU per call on this machine set its floor.
 
 Run: `.venv/bin/python -m bench.batch` (or `make bench` for every benchmark).
 """
@@ -39,8 +41,7 @@ N_CALLS = 64
 LEVELS = (1, 4, 16)
 LATENCY_MS = 300
 REPEATS = 5  # per level, except c = 1 (one run: it is the slow one, and the steadiest)
-TARGET_IDEAL = {16: "≤ 1.10"}
-TARGET_BARE = "≤ 1.05"
+TARGET_BARE = "≤ 1.02"
 # Each app path and the bare LangChain call it wraps.
 BARE_OF = {"app batch runner": "bare llm.batch", "app async (abatch mode)": "bare llm.abatch"}
 
@@ -145,9 +146,8 @@ def run(n_calls: int = N_CALLS, levels: tuple[int, ...] = LEVELS, repeats: int =
                         "ideal (s)": ideal,
                         "median wall (s)": wall,
                         "client CPU per call (ms)": median(cpu[name]) * 1000,
-                        "× ideal": _with_target(wall / ideal, TARGET_IDEAL.get(c) if name == "app batch runner" else None),
-                        "× bare": "" if bare is None else _with_target(
-                            wall / walls[bare], TARGET_BARE if name == "app batch runner" else None),
+                        "× ideal": _with_target(wall / ideal, None),
+                        "× bare": "" if bare is None else _with_target(wall / walls[bare], TARGET_BARE),
                     }
                 )
         return rows

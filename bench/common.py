@@ -6,6 +6,7 @@ when run as a script, so `python -m bench` can collect every module's rows into 
 
 from __future__ import annotations
 
+import os
 import statistics
 import sys
 from collections.abc import Callable, Iterable, Sequence
@@ -51,6 +52,22 @@ def paired_rounds(
 def median(values: Iterable[float]) -> float:
     """Median of the values (the benchmark's summary statistic: robust to one slow run)."""
     return float(statistics.median(list(values)))
+
+
+def cpu_model() -> str:
+    """The CPU's model name as /proc/cpuinfo gives it ("unknown CPU" where it cannot be read)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return "unknown CPU"
+
+
+def load_average() -> float:
+    """The machine's 1-minute load average: how many processes wanted a core, lately."""
+    return os.getloadavg()[0]
 
 
 def format_table(rows: Sequence[dict[str, object]]) -> str:

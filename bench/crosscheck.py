@@ -239,16 +239,25 @@ def run() -> list[dict[str, object]]:
 def main() -> None:
     from bench import __main__ as bench_main
     from bench import report
+    from bench.common import load_average
 
+    when, load_start = bench_main.now(), load_average()
     rows = run()
+    fresh = {MODULE: rows if rows and rows[0].get("metric") != "GuideLLM could not run"
+             else format_table(rows)}  # a failure, kept apart from the saved figures
+    fresh_taken = {MODULE: report.taken_here(when, load_start, load_average())}
     print(format_table(rows))
     saved = bench_main.SAVED
-    results, machine = report.load(saved) if saved.exists() else ({}, bench_main.machine_summary())
     # Only this module's rows change: the others keep their last run. Not in `make bench`'s
     # list, because its first run installs GuideLLM (with torch) into its own venv.
-    results[MODULE] = rows
-    report.save(results, machine, saved)
-    report.write_markdown(results, {**bench_main.TITLES, MODULE: TITLE}, machine, bench_main.RESULTS)
+    if saved.exists():
+        before, before_machine = report.load(saved)
+        results, machine = bench_main.merged_with_saved(fresh, before, before_machine, when)
+        taken = bench_main.merged_taken(fresh, fresh_taken, before, report.load_taken(saved), when)
+    else:
+        results, machine, taken = dict(fresh), bench_main.machine_summary(), fresh_taken
+    report.save(results, machine, saved, taken)
+    report.write_markdown(results, bench_main.TITLES, machine, bench_main.RESULTS, taken)
     report.write_chart(results, bench_main.CHART)
     print(f"wrote {bench_main.RESULTS.relative_to(ROOT)}")
 

@@ -5,9 +5,9 @@ time in front of a stub that answers at once, in a child process), so every call
 wait and the ideal wall time is `ceil(N / c) × per-call latency` (the median of single calls).
 
 * the job: the app's batch runner (`core.batch_jobs.run_job`: a SQLite write when each row starts
-  and ends, the ledger callback) over 1,000 rows at c = 16 and c = 64; targets ≤ 1.05 × ideal at
-  c = 16 and ≤ 1.10 × at c = 64. A bare `llm.batch` of the same rows follows each job, so the
-  table shows the floor that LangChain's and openai's CPU per call sets on this machine;
+  and ends, the ledger callback) over 1,000 rows at c = 16 and c = 64. A bare `llm.batch` of the
+  same rows follows each job: the floor that LangChain's and openai's CPU per call sets on this
+  machine. Target (issue 34): the job ≤ 1.02 × that floor; ÷ ideal is shown as information;
 * SQLite: the same two writes per row (`mark_row_running`, `save_row`) alone, one row after
   another, as rows stored per second; target ≥ 10 × the rows finished per second at c = 64, so
   the store is never what the job waits for;
@@ -32,7 +32,8 @@ from bench.latency_endpoint import latency_bound_endpoint
 
 N_ROWS = int(os.environ.get("BENCH_SCALE_ROWS", "1000"))
 SMALL_ROWS = 10
-LEVELS = {16: 1.05, 64: 1.10}  # concurrency → target × ideal
+LEVELS = (16, 64)
+TARGET_BARE = 1.02  # the job ÷ a bare llm.batch of the same rows, same run
 LATENCY_MS = 300
 POLL_RUNS = int(os.environ.get("BENCH_SCALE_POLL_RUNS", "7"))
 
@@ -115,7 +116,7 @@ def run(n_rows: int = N_ROWS) -> list[dict[str, object]]:
         per_call = median(singles)
         finished_per_s = {}
         big_job = ""
-        for c, target in LEVELS.items():
+        for c in LEVELS:
             big_job, wall = _job_rows(store, n_rows, llm, config, c)
             ideal = math.ceil(n_rows / c) * per_call
             finished_per_s[c] = n_rows / wall
@@ -125,9 +126,12 @@ def run(n_rows: int = N_ROWS) -> list[dict[str, object]]:
             llm.batch(_prompts(n_rows), config={"max_concurrency": c})
             bare = time.perf_counter() - start
             rows.append({"measure": f"job of {n_rows:,} rows at c = {c}: wall ÷ ideal",
-                         "value": f"{wall / ideal:.3f}×", "target": f"≤ {target:.2f}×",
+                         "value": f"{wall / ideal:.3f}×", "target": "(information)",
                          "detail": f"{wall:.2f} s against {ideal:.2f} s ({per_call * 1000:.0f} ms a call); "
                                    f"bare llm.batch, same rows, right after: {bare / ideal:.3f}×"})
+            rows.append({"measure": f"job of {n_rows:,} rows at c = {c}: wall ÷ bare llm.batch",
+                         "value": f"{wall / bare:.3f}×", "target": f"≤ {TARGET_BARE:.2f}×",
+                         "detail": f"{wall:.2f} s against {bare:.2f} s, the same rows right after"})
         small_job, _ = _job_rows(store, SMALL_ROWS, llm, config, 16)
     stored = _store_rate(store, n_rows)
     rows.append({"measure": "SQLite rows stored/s ÷ rows finished/s at c = 64",
