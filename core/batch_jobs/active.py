@@ -1,13 +1,25 @@
-"""The jobs and sweeps this process is running now, with the event that cancels each.
+"""The jobs and sweeps this process is running now, with the event that cancels each, and the
+token that names this process in the job store.
 
-The store asks here whether a job marked running still has a worker, so a job left running by
-a stopped app is recognised as interrupted rather than shown as running forever.
+Every app process on a data directory gets a random `PROCESS_TOKEN` when it starts. The store
+saves it beside each job the process runs, and the process writes a heartbeat under it while
+it runs any (`core.batch_jobs.store`). A job marked running counts as running while its
+process's heartbeat is fresh: a process id would not do, since a stopped app's id can be
+reused by any other program, which then kept a dead job "running" forever.
 """
 
 from __future__ import annotations
 
-import os
 import threading
+import uuid
+
+#: Names this app process in the job store; random, so no later process can reuse it.
+PROCESS_TOKEN = uuid.uuid4().hex
+#: How often a process that runs jobs writes its heartbeat and reads cancel requests.
+HEARTBEAT_S = 1.0
+#: A process whose heartbeat is older than this is gone (stopped, crashed or frozen): its
+#: running jobs are shown interrupted. Several missed beats, so a busy machine is not mistaken.
+STALE_AFTER_S = 10.0
 
 _ACTIVE: dict[str, threading.Event] = {}
 _ACTIVE_LOCK = threading.Lock()
@@ -49,19 +61,3 @@ def is_running(run_id: str) -> bool:
     """Whether this process is running the job (or sweep) now."""
     with _ACTIVE_LOCK:
         return run_id in _ACTIVE
-
-
-def owner_runs(owner_pid: int | None, run_id: str) -> bool:
-    """Whether the process that owns `run_id` still runs it: this one (asked here), or another
-    app process on the same data directory that is still alive."""
-    if owner_pid == os.getpid():
-        return is_running(run_id)
-    if owner_pid is None:
-        return False
-    try:
-        os.kill(owner_pid, 0)  # another app process on the same data dir: is it alive?
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

@@ -106,6 +106,8 @@ class JobInfo:
         wall_s: wall time of the latest run of the job (first run, or a retry).
         counts: rows per status.
         priced: whether a price was known for the model when the job started.
+        owner: the visitor who made it (`core.access`), None when unknown; `shared`: every
+            visitor may see it.
     """
 
     id: str
@@ -127,6 +129,8 @@ class JobInfo:
     cancel_requested: bool = False
     problem: str | None = None
     kind: RunKind = RunKind.BATCH
+    owner: str | None = None
+    shared: bool = False
 
     def count(self, status: RowStatus) -> int:
         return self.counts.get(status, 0)
@@ -223,6 +227,8 @@ class SweepInfo:
     points: list[SweepPoint]
     note: str = ""
     problem: str | None = None  # why the sweep failed outside its levels' calls, when it did
+    owner: str | None = None
+    cancel_requested: bool = False
 
     @property
     def outcome(self) -> str:

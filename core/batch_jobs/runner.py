@@ -23,7 +23,7 @@ from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.config import merge_configs
 
 from core.batch_jobs import active
-from core.batch_jobs.records import CostFunction, JobInfo, JobStatus, RowStatus, RunKind
+from core.batch_jobs.records import CostFunction, JobInfo, JobStatus, RowStatus
 from core.batch_jobs.store import JobStore
 from core.errors import explain_error, redact
 from core.trace import CallTrace
@@ -256,13 +256,18 @@ def start_job(
 
 def cancel_job(store: JobStore, job_id: str) -> bool:
     """Ask a running job (or sweep) to stop: rows not yet started are cancelled, running ones
-    finish and are kept. Returns False when nothing in this process is running it."""
+    finish and are kept. Returns False when no app process is running it.
+
+    The request goes through the store, so it reaches the app process that runs the job wherever
+    it is (another process on the same data directory stops it at its next heartbeat,
+    `active.HEARTBEAT_S`); when that is this process, its event is set at once.
+    """
     event = active.cancel_event(job_id)
-    if event is None:
+    if event is None and not store.is_running(job_id):
         return False
-    event.set()
-    if store.kind_of(job_id) is not RunKind.SWEEP:  # a sweep's levels see the event; a job notes it
-        store.request_cancel(job_id)
+    store.request_cancel(job_id)
+    if event is not None:
+        event.set()
     return True
 
 

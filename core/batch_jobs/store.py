@@ -51,7 +51,10 @@ CREATE TABLE IF NOT EXISTS jobs (
     owner_pid INTEGER,
     cancel_requested INTEGER NOT NULL DEFAULT 0,
     problem TEXT,
-    kind TEXT NOT NULL DEFAULT 'batch'
+    kind TEXT NOT NULL DEFAULT 'batch',
+    worker TEXT,
+    owner TEXT,
+    shared INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS rows (
     job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
@@ -84,7 +87,10 @@ CREATE TABLE IF NOT EXISTS sweeps (
     owner_pid INTEGER,
     note TEXT NOT NULL DEFAULT '',
     kind TEXT NOT NULL DEFAULT 'sweep',
-    problem TEXT
+    problem TEXT,
+    worker TEXT,
+    owner TEXT,
+    cancel_requested INTEGER NOT NULL DEFAULT 0
 );
 CREATE TABLE IF NOT EXISTS row_marks (
     job_id TEXT NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,
@@ -92,8 +98,16 @@ CREATE TABLE IF NOT EXISTS row_marks (
     chunk_times TEXT NOT NULL,
     PRIMARY KEY (job_id, idx)
 );
+CREATE TABLE IF NOT EXISTS workers (
+    token TEXT PRIMARY KEY,
+    pid INTEGER NOT NULL,
+    started_at REAL NOT NULL,
+    beat_at REAL NOT NULL
+);
 CREATE INDEX IF NOT EXISTS jobs_by_time ON jobs(created_at);
 """
+# `owner_pid` (both tables) is what files made before worker tokens told liveness by; it is no
+# longer written or read (a process id can be reused), and stays only because the file has it.
 
 
 class JobStore:
@@ -101,6 +115,14 @@ class JobStore:
 
     Each operation opens its own short connection (SQLite connections must not cross threads),
     in WAL mode so the page can read while the worker writes.
+
+    A run marked running names its app process (`worker`, that process's `active.PROCESS_TOKEN`),
+    which beats in the `workers` table while it runs anything here, and reads cancel requests
+    there: so any app process on the same file sees whether the run still has a worker, and can
+    cancel it (`request_cancel`).
+
+    `owner` is who made a job or sweep (a visitor's id, see `core.access`; None for files made
+    before owners, and for callers that do not say); `shared` lets every visitor see a job.
 
     Example:
         >>> import tempfile
@@ -123,6 +145,8 @@ class JobStore:
         # several milliseconds; a Python lock queues them for well under one instead.
         self._write_lock = threading.Lock()
         self._writer: sqlite3.Connection | None = None
+        self._beat_lock = threading.Lock()
+        self._beater: threading.Thread | None = None
 
     @classmethod
     def in_data_dir(cls, env: Mapping[str, str] | None = None) -> JobStore:
@@ -185,10 +209,12 @@ class JobStore:
         priced: bool = False,
         price_note: str = "",
         sweep_id: str | None = None,
+        owner: str | None = None,
     ) -> str:
         """Store a new job with all its rows queued; return its id.
 
         A job given a `sweep_id` is one of that sweep's levels (`RunKind.SWEEP_LEVEL`), else a batch.
+        `owner` is the visitor who made it (see `recent_jobs`).
         """
         kind = RunKind.BATCH if sweep_id is None else RunKind.SWEEP_LEVEL
         if not prompts:
@@ -199,11 +225,11 @@ class JobStore:
             db.execute("BEGIN")
             db.execute(
                 "INSERT INTO jobs (id, created_at, source, endpoint, model, max_concurrency, retries,"
-                " status, n_rows, priced, price_note, sweep_id, owner_pid, kind)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " status, n_rows, priced, price_note, sweep_id, worker, kind, owner)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (job_id, time.time(), source, endpoint, model, int(max_concurrency), int(retries),
-                 JobStatus.QUEUED.value, len(prompts), int(priced), price_note, sweep_id, os.getpid(),
-                 kind.value),
+                 JobStatus.QUEUED.value, len(prompts), int(priced), price_note, sweep_id,
+                 active.PROCESS_TOKEN, kind.value, owner),
             )
             db.executemany(
                 "INSERT INTO rows (job_id, idx, line, input, status) VALUES (?, ?, ?, ?, ?)",
@@ -217,27 +243,106 @@ class JobStore:
         with self._writing() as db:
             db.execute(f"UPDATE jobs SET {names} WHERE id = ?", (*values.values(), job_id))
 
-    def mark_job_running(self, job_id: str, *, started_at: float | None = None, owner_pid: int | None = None) -> None:
-        """The job is running in `owner_pid` (this process by default), no cancel asked.
+    def mark_job_running(self, job_id: str, *, started_at: float | None = None) -> None:
+        """The job is running in this process, no cancel asked; the process starts beating.
 
         With `started_at` (a wall-clock time) a new run of it begins: the previous run's end,
         wall time and problem are cleared.
         """
-        values: dict[str, Any] = {"status": JobStatus.RUNNING.value,
-                                  "owner_pid": os.getpid() if owner_pid is None else owner_pid,
+        self.beat()
+        values: dict[str, Any] = {"status": JobStatus.RUNNING.value, "worker": active.PROCESS_TOKEN,
                                   "cancel_requested": 0}
         if started_at is not None:
             values |= {"started_at": started_at, "finished_at": None, "wall_s": None, "problem": None}
         self._set_job(job_id, **values)
+        self._keep_beating()
 
     def mark_job_finished(self, job_id: str, status: JobStatus, *, wall_s: float | None = None,
                           problem: str | None = None) -> None:
         """The job's run ended now with `status` after `wall_s` seconds (`problem`: why it failed)."""
         self._set_job(job_id, status=status.value, finished_at=time.time(), wall_s=wall_s, problem=problem)
 
-    def request_cancel(self, job_id: str) -> None:
-        """Note that a cancel was asked, so every session's page shows the job stopping."""
-        self._set_job(job_id, cancel_requested=1)
+    def request_cancel(self, run_id: str) -> None:
+        """Ask the job or sweep to stop: every session's page shows it stopping, and the app
+        process that runs it (this one or another) stops it at its next heartbeat."""
+        with self._writing() as db:
+            db.execute("UPDATE jobs SET cancel_requested = 1 WHERE id = ?", (run_id,))
+            db.execute("UPDATE sweeps SET cancel_requested = 1 WHERE id = ?", (run_id,))
+
+    def set_shared(self, job_id: str, shared: bool) -> None:
+        """Let every visitor see the job (`shared`), or only its owner again."""
+        self._set_job(job_id, shared=int(shared))
+
+    # -- which process runs what -------------------------------------------------------------
+
+    def beat(self) -> None:
+        """Write this process's heartbeat now (`active.PROCESS_TOKEN`)."""
+        now = time.time()
+        with self._writing() as db:
+            db.execute(
+                "INSERT INTO workers (token, pid, started_at, beat_at) VALUES (?, ?, ?, ?)"
+                " ON CONFLICT(token) DO UPDATE SET beat_at = excluded.beat_at",
+                (active.PROCESS_TOKEN, os.getpid(), now, now),
+            )
+
+    def worker_alive(self, worker: str | None, run_id: str) -> bool:
+        """Whether the app process `worker` still runs `run_id`: this one (asked in `active`),
+        or another whose heartbeat is fresher than `active.STALE_AFTER_S`."""
+        if worker == active.PROCESS_TOKEN:
+            return active.is_running(run_id)
+        if worker is None:  # a file made before worker tokens: its process is long gone
+            return False
+        with self._connect() as db:
+            row = db.execute("SELECT beat_at FROM workers WHERE token = ?", (worker,)).fetchone()
+        return row is not None and time.time() - row["beat_at"] < active.STALE_AFTER_S
+
+    def is_running(self, run_id: str) -> bool:
+        """Whether a job or sweep is running now, in this app process or another."""
+        job = self.job(run_id)
+        if job is not None:
+            return job.status is JobStatus.RUNNING
+        sweep = self.sweep(run_id)
+        return sweep is not None and sweep.status is JobStatus.RUNNING
+
+    def _keep_beating(self) -> None:
+        """Start the heartbeat thread unless it runs; it stops once nothing here runs."""
+        with self._beat_lock:
+            if self._beater is None:
+                self._beater = threading.Thread(target=self._beat_loop, name="job-store-heartbeat",
+                                                daemon=True)
+                self._beater.start()
+
+    def _beat_loop(self) -> None:
+        while True:
+            with self._beat_lock:
+                try:
+                    mine = self._runs_of_this_process()
+                except sqlite3.Error:  # the file is gone (`make clean-data`, a test's temp dir)
+                    mine = []
+                running = [(run_id, asked) for run_id, asked in mine if active.is_running(run_id)]
+                if not running:
+                    self._beater = None
+                    return
+            # A missed beat is no fault: the next one may succeed, and a reader allows several.
+            with contextlib.suppress(sqlite3.Error):
+                self.beat()
+            for run_id, asked in running:
+                event = active.cancel_event(run_id)
+                if asked and event is not None:
+                    event.set()  # asked through the store, maybe by another app process
+            time.sleep(active.HEARTBEAT_S)
+
+    def _runs_of_this_process(self) -> list[tuple[str, bool]]:
+        """(id, cancel asked) of every job and sweep marked running by this process."""
+        with self._connect() as db:
+            return [
+                (r["id"], bool(r["cancel_requested"]))
+                for table in ("jobs", "sweeps")
+                for r in db.execute(
+                    f"SELECT id, cancel_requested FROM {table} WHERE worker = ? AND status = ?",
+                    (active.PROCESS_TOKEN, JobStatus.RUNNING.value),
+                )
+            ]
 
     def kind_of(self, run_id: str) -> RunKind | None:
         """Whether `run_id` is a batch job, a sweep's level or a sweep; None if it is none of them.
@@ -331,7 +436,7 @@ class JobStore:
                 )
             }
         info = _job_from_row(row, counts)
-        if info.status is JobStatus.RUNNING and not active.owner_runs(row["owner_pid"], job_id):
+        if info.status is JobStatus.RUNNING and not self.worker_alive(row["worker"], job_id):
             self._mark_interrupted(job_id)
             return self.job(job_id)
         return info
@@ -347,12 +452,17 @@ class JobStore:
             return [r["input"] for r in db.execute(
                 "SELECT input FROM rows WHERE job_id = ? ORDER BY idx", (job_id,))]
 
-    def recent_jobs(self, limit: int = 10) -> list[JobInfo]:
-        """The latest batch jobs (sweep runs left out), newest first."""
+    def recent_jobs(self, limit: int = 10, *, visible_to: str | None = None) -> list[JobInfo]:
+        """The latest batch jobs (sweep runs left out), newest first.
+
+        With `visible_to` (a visitor's id) only the jobs that visitor made or that were shared;
+        without it, every job.
+        """
+        mine = "" if visible_to is None else " AND (owner = ? OR shared = 1)"
         with self._connect() as db:
             ids = [r["id"] for r in db.execute(
-                "SELECT id FROM jobs WHERE kind = ? ORDER BY created_at DESC LIMIT ?",
-                (RunKind.BATCH.value, limit))]
+                f"SELECT id FROM jobs WHERE kind = ?{mine} ORDER BY created_at DESC LIMIT ?",
+                (RunKind.BATCH.value, *([] if visible_to is None else [visible_to]), limit))]
         return [j for j in (self.job(i) for i in ids) if j is not None]
 
     def _mark_interrupted(self, job_id: str) -> None:
@@ -376,25 +486,31 @@ class JobStore:
     # -- sweeps ----------------------------------------------------------------------------
 
     def create_sweep(self, *, source: str, endpoint: str, levels: Sequence[int], n_rows: int,
-                     note: str = "") -> str:
+                     note: str = "", owner: str | None = None) -> str:
+        """Store a new sweep (its levels are jobs created as it reaches them); return its id."""
         sweep_id = "s" + uuid.uuid4().hex[:11]
         with self._writing() as db:
             db.execute(
                 "INSERT INTO sweeps (id, created_at, source, endpoint, levels, n_rows, status,"
-                " owner_pid, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                " worker, note, owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (sweep_id, time.time(), source, endpoint, json.dumps(list(levels)), n_rows,
-                 JobStatus.QUEUED.value, os.getpid(), note),
+                 JobStatus.QUEUED.value, active.PROCESS_TOKEN, note, owner),
             )
         return sweep_id
 
     def set_sweep_status(self, sweep_id: str, status: JobStatus, *, problem: str | None = None) -> None:
-        """Where the sweep as a whole is (its levels are jobs with their own status).
+        """Where the sweep as a whole is (its levels are jobs with their own status); running
+        means running in this process, which then beats.
 
         `problem` says why a sweep failed outside its levels' calls (kept with it, shown on reload).
         """
+        if status is JobStatus.RUNNING:
+            self.beat()
         with self._writing() as db:
-            db.execute("UPDATE sweeps SET status = ?, problem = COALESCE(?, problem) WHERE id = ?",
-                       (status.value, problem, sweep_id))
+            db.execute("UPDATE sweeps SET status = ?, problem = COALESCE(?, problem), worker = ? WHERE id = ?",
+                       (status.value, problem, active.PROCESS_TOKEN, sweep_id))
+        if status is JobStatus.RUNNING:
+            self._keep_beating()
 
     def _mark_sweep_interrupted(self, sweep_id: str) -> JobStatus:
         """Interrupted, unless the sweep ended between the read and now (as `_mark_interrupted`
@@ -415,7 +531,7 @@ class JobStore:
                 "SELECT id FROM jobs WHERE sweep_id = ? AND kind = ? ORDER BY created_at",
                 (sweep_id, RunKind.SWEEP_LEVEL.value))]
         status = JobStatus(row["status"])
-        if status is JobStatus.RUNNING and not active.owner_runs(row["owner_pid"], sweep_id):
+        if status is JobStatus.RUNNING and not self.worker_alive(row["worker"], sweep_id):
             status = self._mark_sweep_interrupted(sweep_id)
         points = []
         for job_id in job_ids:
@@ -428,7 +544,8 @@ class JobStore:
         return SweepInfo(
             id=sweep_id, created_at=row["created_at"], source=row["source"],
             endpoint=row["endpoint"], levels=json.loads(row["levels"]), n_rows=row["n_rows"],
-            status=status, points=points, note=row["note"], problem=row["problem"],
+            status=status, points=points, note=row["note"], problem=row["problem"], owner=row["owner"],
+            cancel_requested=bool(row["cancel_requested"]),
         )
 
     def latest_sweep_id(self) -> str | None:
@@ -443,7 +560,10 @@ def _migrate(db: sqlite3.Connection) -> None:
     Rows kept their fix (`error_fix`) later; jobs and sweeps got a stored `kind` later still:
     before it, a sweep was told from a job by its id ("s" + 11 hex digits) and a sweep's level
     by its `sweep_id`, so an old job linked to a sweep becomes a level and every other a batch.
-    Sweeps got their `problem` (why one failed) last; older failed sweeps have none.
+    Sweeps got their `problem` (why one failed); older failed sweeps have none. Then runs got
+    their `worker` (the process token that replaced `owner_pid`: an old file's running job has
+    none, so it reads as interrupted), their visitor `owner` (none: only a lab served on this
+    machine alone lists it) and `shared`, and sweeps a `cancel_requested`.
     """
     def columns(table: str) -> set[str]:
         return {r["name"] for r in db.execute(f"PRAGMA table_info({table})")}
@@ -461,6 +581,14 @@ def _migrate(db: sqlite3.Connection) -> None:
             db.execute(f"ALTER TABLE sweeps ADD COLUMN kind TEXT NOT NULL DEFAULT '{RunKind.SWEEP.value}'")
         if "problem" not in columns("sweeps"):  # a failed sweep's reason, kept since issue 30
             db.execute("ALTER TABLE sweeps ADD COLUMN problem TEXT")
+        for table, column, declared in (
+            ("jobs", "worker", "TEXT"), ("jobs", "owner", "TEXT"),
+            ("jobs", "shared", "INTEGER NOT NULL DEFAULT 0"),
+            ("sweeps", "worker", "TEXT"), ("sweeps", "owner", "TEXT"),
+            ("sweeps", "cancel_requested", "INTEGER NOT NULL DEFAULT 0"),
+        ):
+            if column not in columns(table):
+                db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declared}")
         db.execute("COMMIT")
     except BaseException:
         db.execute("ROLLBACK")
@@ -475,6 +603,7 @@ def _job_from_row(row: sqlite3.Row, counts: dict[RowStatus, int]) -> JobInfo:
         started_at=row["started_at"], finished_at=row["finished_at"], wall_s=row["wall_s"],
         priced=bool(row["priced"]), price_note=row["price_note"], sweep_id=row["sweep_id"],
         cancel_requested=bool(row["cancel_requested"]), problem=row["problem"], kind=RunKind(row["kind"]),
+        owner=row["owner"], shared=bool(row["shared"]),
     )
 
 

@@ -6,8 +6,6 @@ about what the model says.
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -31,9 +29,7 @@ def test_a_job_left_running_by_a_stopped_app_is_shown_interrupted_with_its_rows_
     job_id = store.create_job(QUESTIONS, source="test", endpoint="Local", model="m", max_concurrency=2)
     store.save_row(job_id, 0, status=RowStatus.DONE, output="Paris.")
     store.mark_row_running(job_id, 1)
-    gone = subprocess.Popen([sys.executable, "-c", "pass"])
-    gone.wait()
-    store.mark_job_running(job_id, owner_pid=gone.pid)
+    store.mark_job_running(job_id)  # by this process, which then stops running it (as a stop would)
 
     job = store.job(job_id)
     assert job.status is JobStatus.INTERRUPTED and "retry the rest" in job.problem
@@ -101,9 +97,42 @@ def test_a_data_file_made_before_job_kinds_opens_with_its_jobs_and_sweeps_told_a
     assert JobStore(path).kind_of(new_id) is RunKind.BATCH  # opening it again migrates nothing twice
 
 
-def test_cancelling_a_sweep_is_told_from_cancelling_a_job_by_its_stored_kind(store: JobStore) -> None:
-    """A job notes the cancel request (every session's page then shows it stopping); a sweep
-    stops through its levels. Neither is told by the shape of its id."""
+BEFORE_OWNERS = Path(__file__).parent / "data" / "batch-before-owners.sqlite3"
+
+
+def test_a_data_file_made_before_worker_tokens_and_owners_opens_and_its_stuck_job_is_interrupted(
+    tmp_path: Path,
+) -> None:
+    """Written by the store as it was before worker tokens, visitors' owners and shared jobs:
+    a finished job, a job left "running" under process id 1 (alive on every machine: the store
+    then showed it running forever), a finished sweep of two levels. It opens with everything
+    kept; the stuck job is interrupted; old jobs have no owner, so only a lab that lists every
+    job (served on this machine alone) shows them."""
+    import shutil
+
+    path = tmp_path / "batch.sqlite3"
+    shutil.copyfile(BEFORE_OWNERS, path)
+    store = JobStore(path)
+
+    stuck, done = store.recent_jobs()
+    assert stuck.status is JobStatus.INTERRUPTED and done.status is JobStatus.DONE
+    assert [r.status for r in store.rows(done.id)] == [RowStatus.DONE, RowStatus.FAILED]
+    assert store.rows(stuck.id)[0].status is RowStatus.CANCELLED
+    assert (done.owner, done.shared) == (None, False)
+    assert store.recent_jobs(visible_to="a-visitor") == []
+    sweep = store.sweep(store.latest_sweep_id())
+    assert sweep.status is JobStatus.DONE and [p.concurrency for p in sweep.points] == [1, 2]
+
+    mine = store.create_job(["Who wrote Hamlet?"], source="test", endpoint="Local", model="m",
+                            max_concurrency=1, owner="a-visitor")
+    assert [j.id for j in store.recent_jobs(visible_to="a-visitor")] == [mine]
+    store.set_shared(mine, True)
+    assert [j.id for j in JobStore(path).recent_jobs(visible_to="another")] == [mine]
+
+
+def test_cancelling_a_job_or_a_sweep_sets_its_event_and_notes_the_request(store: JobStore) -> None:
+    """Both note the cancel request in the store (every session's page then shows it stopping,
+    and another app process would stop it there); this process's own run stops at once."""
     import threading
 
     from core.batch_jobs import RunKind, active, cancel_job
@@ -114,10 +143,12 @@ def test_cancelling_a_sweep_is_told_from_cancelling_a_job_by_its_stored_kind(sto
     events = {run_id: threading.Event() for run_id in (job_id, sweep_id)}
     for run_id, event in events.items():
         active.claim(run_id, event)
+    store.mark_job_running(job_id)
+    store.set_sweep_status(sweep_id, JobStatus.RUNNING)
     try:
         assert cancel_job(store, job_id) and cancel_job(store, sweep_id)
         assert all(event.is_set() for event in events.values())
-        assert store.job(job_id).cancel_requested
+        assert store.job(job_id).cancel_requested and store.sweep(sweep_id).cancel_requested
     finally:
         for run_id, event in events.items():
             active.release(run_id, event)
@@ -134,11 +165,11 @@ def test_a_sweep_that_ends_while_it_is_read_keeps_its_end_not_interrupted(
     sweep_id = store.create_sweep(source="test", endpoint="Local", levels=[1], n_rows=1, note="")
     store.set_sweep_status(sweep_id, JobStatus.RUNNING)
 
-    def sweep_ends_meanwhile(owner_pid: int | None, run_id: str) -> bool:
+    def sweep_ends_meanwhile(run_id: str) -> bool:
         store.set_sweep_status(run_id, JobStatus.DONE)  # what the sweep's thread does last
         return False  # ... and then it is no longer running
 
-    monkeypatch.setattr(store_module.active, "owner_runs", sweep_ends_meanwhile)
+    monkeypatch.setattr(store_module.active, "is_running", sweep_ends_meanwhile)
     assert store.sweep(sweep_id).status is JobStatus.DONE
     monkeypatch.undo()
     assert store.sweep(sweep_id).status is JobStatus.DONE
