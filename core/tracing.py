@@ -15,6 +15,8 @@
   finds it. LangChain runs inline handlers in the caller's context (``run_inline``), batch
   workers in copied contexts, and gathered calls in tasks of their own, so concurrent calls
   never see each other's trace.
+* Whoever else wants every closed trace (the OpenTelemetry export, `core.otel`) registers a
+  `TraceListener` with `add_listener`: it is told on the calling thread, so it must only queue.
 * The sync→async bridge (a fresh event loop per action with its own traced async client,
   closed with it) lives in `core.bridge`.
 
@@ -26,12 +28,13 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from contextvars import ContextVar
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 import httpx2
@@ -122,6 +125,43 @@ def _speaks_openai(trace: CallTrace) -> bool:
     return bool(trace.attempts) or trace.provider_protocol == "openai"
 
 
+# --- listeners: who else hears of every closed trace ------------------------------------------
+
+
+class TraceListener(Protocol):
+    """Told of every trace any `CallTracer` closes, on the thread or task that closed it.
+
+    Attributes:
+        wants_prompts: the tracer keeps each call's input messages for it (content capture);
+            otherwise it never holds them.
+    """
+
+    wants_prompts: bool
+
+    def closed(self, trace: CallTrace, secrets: tuple[str, ...], prompt: list[tuple[str, str]] | None) -> None:
+        """A call ended. Runs on the caller's hot path: queue the work, never do it here."""
+
+
+_LISTENERS: list[TraceListener] = []
+
+
+def add_listener(listener: TraceListener) -> None:
+    """Tell `listener` of every trace closed from now on, by any tracer in this process."""
+    if listener not in _LISTENERS:
+        _LISTENERS.append(listener)
+
+
+def remove_listener(listener: TraceListener) -> None:
+    """Stop telling `listener` (nothing happens when it was not listening)."""
+    if listener in _LISTENERS:
+        _LISTENERS.remove(listener)
+
+
+def _prompt_of(messages: list[list[Any]]) -> list[tuple[str, str]]:
+    """(role, text) of each input message of a chat-model run's first prompt."""
+    return [(str(getattr(m, "type", "") or "user"), message_text(m)) for m in (messages[0] if messages else [])]
+
+
 # --- the callback ------------------------------------------------------------------------------
 
 
@@ -162,6 +202,7 @@ class CallTracer(BaseCallbackHandler):
         self.clock = clock
         self._traces: dict[UUID, CallTrace] = {}
         self._expected: dict[UUID, float] = {}
+        self._prompts: dict[str, list[tuple[str, str]]] = {}
         self._lock = threading.Lock()
 
     def expect(self, origin: float | None = None) -> UUID:
@@ -212,6 +253,8 @@ class CallTracer(BaseCallbackHandler):
             )
             trace.provider_protocol = str(meta.get("ls_provider") or "")
             self._traces[run_id] = trace
+            if any(listener.wants_prompts for listener in _LISTENERS):
+                self._prompts[trace.run_id] = _prompt_of(messages)
         _ACTIVE.set(trace)
 
     def on_llm_new_token(self, token: Any, *, run_id: UUID, chunk: Any = None, **kwargs: Any) -> None:
@@ -254,6 +297,12 @@ class CallTracer(BaseCallbackHandler):
             _ACTIVE.set(None)
         if self.sink is not None:
             self.sink(trace)
+        prompt = self._prompts.pop(trace.run_id, None)
+        for listener in tuple(_LISTENERS):
+            try:
+                listener.closed(trace, self.secrets, prompt)
+            except Exception:  # a listener's fault never becomes the call's
+                logging.getLogger(__name__).warning("a trace listener failed", exc_info=True)
 
 
 def find_tracer(config: RunnableConfig | None) -> CallTracer | None:
