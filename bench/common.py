@@ -18,11 +18,13 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from core.langsmith import switch_tracing_off  # noqa: E402 - needs ROOT on sys.path
+from core.otel import switch_export_off  # noqa: E402 - needs ROOT on sys.path
 
 # Benchmarks measure the app, not LangSmith uploads: no traces, whatever the shell exports. Every
 # bench module imports this one (`make bench` and a module run alone); the app and browser
 # processes they start inherit the setting.
 switch_tracing_off()
+switch_export_off()  # nor OpenTelemetry export (bench/otel_overhead.py turns its own on)
 
 
 S = TypeVar("S")

@@ -31,6 +31,7 @@ from core.langsmith import TracingStatus, load_env_file, tracing_status
 from core.ledger import SessionLedger
 from core.models import KEY_ENV_VARS, Endpoint, resolve_endpoint
 from core.netem import NetworkConditions, NetworkProxy, RouteStats, preset_name, start_network_proxy
+from core.otel import ExportStatus, export_status, start_export
 from core.replay import Recording, ReplayServer
 from core.settings import OPENAI_BASE_URL, ModelSettings, Provider, settings_from_env
 
@@ -141,6 +142,23 @@ def environment() -> dict[str, str]:
 def current_tracing() -> TracingStatus:
     """Whether LangChain traces this app's calls to LangSmith, and to which project."""
     return tracing_status(environment())
+
+
+def current_otel() -> ExportStatus:
+    """Whether call traces go to an OpenTelemetry receiver, and where; starts the export.
+
+    The export starts once per process, with the variables of the run that first sees them set
+    (as for LangSmith, a change in `.env` takes a restart).
+    """
+    status = export_status(environment())
+    if status.enabled:
+        _otel_export()
+    return status
+
+
+@st.cache_resource(show_spinner=False)
+def _otel_export() -> bool:
+    return start_export(environment()) is not None
 
 
 SETTINGS_KEY = "lab.settings"

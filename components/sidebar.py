@@ -9,6 +9,7 @@ from components.replay_view import render_record_and_replay, replay_badge
 from components.runtime import (
     SIDEBAR_BASE_URL_KEY,
     current_conditions,
+    current_otel,
     current_settings,
     current_tracing,
     embedded_status_if_ready,
@@ -109,6 +110,14 @@ def _tracing_line() -> None:
             st.info(tracing.describe(), icon=":material/query_stats:")
         else:
             st.caption(tracing.describe())
+    otel = current_otel()  # OpenTelemetry export: on and where to (never a header), or how to switch it on
+    with st.container(key="sidebar-otel"):
+        if otel.problem:
+            st.warning(otel.problem, icon=":material/warning:")
+        elif otel.enabled:
+            st.info(otel.describe(), icon=":material/hub:")
+        else:
+            st.caption(otel.describe())
 
 
 def _embedded_model_line() -> None:

@@ -32,6 +32,7 @@ from langchain_core.runnables import RunnableConfig
 from core import stats
 from core.errors import CallProblem, explain_error
 from core.netem import PRESETS
+from core.otel import run_group
 from core.pricing import PriceTable, call_cost, format_usd
 from core.settings import ModelSettings, Provider
 from core.trace import CallTrace, metrics
@@ -279,15 +280,16 @@ async def race(
     """
     started = clock()
     keys = list(secrets) or [()] * len(llms)
-    return list(
-        await asyncio.gather(
-            *(
-                stream_one(llm, prompt, configs[i], endpoint=i, secrets=keys[i], on_chunk=on_chunk,
-                           started=started, clock=clock)
-                for i, llm in enumerate(llms)
+    with run_group("compare race", f"{len(llms)} endpoints", endpoints=len(llms)):
+        return list(
+            await asyncio.gather(
+                *(
+                    stream_one(llm, prompt, configs[i], endpoint=i, secrets=keys[i], on_chunk=on_chunk,
+                               started=started, clock=clock)
+                    for i, llm in enumerate(llms)
+                )
             )
         )
-    )
 
 
 async def repeat(
@@ -317,13 +319,14 @@ async def repeat(
     started = clock()
     keys = list(secrets) or [()] * len(llms)
     calls: list[CompareCall] = []
-    for round_, index in interleaved_schedule(len(llms), rounds):
-        if on_call_start is not None:
-            on_call_start(round_, index)
-        calls.append(
-            await stream_one(llms[index], prompt, configs[index], endpoint=index, round=round_,
-                             secrets=keys[index], on_chunk=on_chunk, started=started, clock=clock)
-        )
+    with run_group("compare repeat", f"{len(llms)} endpoints × {rounds}", endpoints=len(llms), rounds=rounds):
+        for round_, index in interleaved_schedule(len(llms), rounds):
+            if on_call_start is not None:
+                on_call_start(round_, index)
+            calls.append(
+                await stream_one(llms[index], prompt, configs[index], endpoint=index, round=round_,
+                                 secrets=keys[index], on_chunk=on_chunk, started=started, clock=clock)
+            )
     return calls
 
 

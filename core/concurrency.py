@@ -42,6 +42,7 @@ from langchain_core.runnables.config import merge_configs
 
 from core.bridge import run_async
 from core.errors import CallProblem, explain_error
+from core.otel import run_group
 from core.trace import CallTrace
 from core.tracing import ensure_tracer, message_text, outcome_of
 from core.usage import Usage
@@ -592,7 +593,15 @@ def run_mode(
         >>> [run_mode(Mode.GATHER, ["q"], build).calls[0].text for _ in range(2)]
         ['ok', 'ok']
     """
-    common: dict[str, Any] = {"setup": setup, "secrets": secrets, "on_progress": on_progress, "clock": clock}
+    with run_group("async mode", mode.value, calls=len(prompts), max_concurrency=max_concurrency):
+        return _run_mode(mode, prompts, build_llm, config, max_concurrency, on_chunk,
+                         {"setup": setup, "secrets": secrets, "on_progress": on_progress, "clock": clock})
+
+
+def _run_mode(
+    mode: Mode, prompts: Sequence[str], build_llm: Callable[..., BaseChatModel], config: RunnableConfig | None,
+    max_concurrency: int, on_chunk: Callable[[int, str], None] | None, common: dict[str, Any],
+) -> ModeRun:
     if mode is Mode.SEQUENTIAL:
         return run_sequential(build_llm(), prompts, config, **common)
 

@@ -22,6 +22,7 @@ from langchain_core.runnables import RunnableConfig
 
 from core.errors import redact
 from core.metric_definitions import as_json as definitions_json
+from core.otel import run_group
 from core.stats import CallMarks, CallMetrics, RunSummary, call_metrics, summarize
 from core.streaming import StreamCapture, StreamRecord
 from core.untrusted import csv_text
@@ -179,6 +180,11 @@ class MeasureJob:
         return capture.record
 
     def _run(self) -> None:
+        # One run in an OpenTelemetry export (named by its size: the prompt is content, sent only on opt-in).
+        with run_group("measure series", f"{self.runs} runs", runs=self.runs, warmup=self.warmup):
+            self._run_series()
+
+    def _run_series(self) -> None:
         phase = MeasurePhase.DONE
         try:
             llm = self._make_llm()

@@ -46,10 +46,11 @@ import contextlib
 import itertools
 import json
 import logging
+import os
 import queue
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping, MutableMapping, Sequence
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
@@ -737,6 +738,19 @@ def stop_export() -> None:
 
         remove_listener(export)
         export.shutdown()
+
+
+def switch_export_off(environ: MutableMapping[str, str] | None = None) -> None:
+    """No span leaves this process: for tests and benchmarks, whatever the shell exported.
+
+    Every ``OTEL_*`` variable is removed (the app processes they start inherit that; `.env` is
+    theirs to point elsewhere, `LAB_DOTENV_PATH`), and a running export stops. Not
+    ``OTEL_SDK_DISABLED``: the SDK would then refuse the spans of a test that starts its own.
+    """
+    environ = os.environ if environ is None else environ
+    for name in [n for n in environ if n.startswith("OTEL_")]:
+        del environ[name]
+    stop_export()
 
 
 def running_export() -> TraceExport | None:

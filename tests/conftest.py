@@ -1,6 +1,6 @@
 """Shared fixtures: an isolated environment and the real embedded model.
 
-Every test runs with no API keys, LangSmith tracing off, and no `.env` of the developer's (LAB_DOTENV_PATH points at
+Every test runs with no API keys, LangSmith tracing and OpenTelemetry export off, and no `.env` of the developer's (LAB_DOTENV_PATH points at
 an empty file), so what a test sees never depends on the machine it runs on.
 """
 
@@ -21,6 +21,7 @@ from core.embedded_server import EmbeddedModelServer, start_embedded_server  # n
 from core.langsmith import forget_cached_settings, switch_tracing_off  # noqa: E402 - after the sys.path line above
 from core.models import Endpoint, build_chat_model, resolve_endpoint  # noqa: E402 - after the sys.path line above
 from core.netem import NetworkProxy, start_network_proxy  # noqa: E402 - after the sys.path line above
+from core.otel import switch_export_off  # noqa: E402 - after the sys.path line above
 from core.settings import ModelSettings, Provider  # noqa: E402 - after the sys.path line above
 
 _LEAKY_VARS = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_API_BASE", "OPENAI_MODEL")
@@ -35,6 +36,7 @@ def isolated_environment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[N
             del os.environ[name]
     # A developer's shell may export LANGSMITH_TRACING=true: tests never send traces anywhere.
     switch_tracing_off()
+    switch_export_off()  # and no OpenTelemetry export, unless a test starts one itself
     empty_env = tmp_path_factory.mktemp("env") / "empty.env"
     empty_env.write_text("")
     os.environ["LAB_DOTENV_PATH"] = str(empty_env)

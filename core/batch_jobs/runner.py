@@ -23,9 +23,10 @@ from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.config import merge_configs
 
 from core.batch_jobs import active
-from core.batch_jobs.records import CostFunction, JobInfo, JobStatus, RowStatus
+from core.batch_jobs.records import CostFunction, JobInfo, JobStatus, RowStatus, RunKind
 from core.batch_jobs.store import JobStore
 from core.errors import explain_error, redact
+from core.otel import run_group
 from core.trace import CallTrace
 from core.tracing import ensure_tracer, outcome_of
 
@@ -122,7 +123,10 @@ def run_job(
     cancel = cancel or threading.Event()
     active.claim(job_id, cancel)
     try:
-        return _run(store, job_id, llm, options, cancel, rows)
+        # The job is one run: its rows' calls are its children in an OpenTelemetry export.
+        kind = store.kind_of(job_id) or RunKind.BATCH
+        with run_group(kind.value.replace("_", " "), job_id, concurrency=options.max_concurrency):
+            return _run(store, job_id, llm, options, cancel, rows)
     finally:
         active.release(job_id, cancel)
 

@@ -14,6 +14,7 @@ from core.batch_jobs.records import JobStatus
 from core.batch_jobs.runner import RunOptions, run_job
 from core.batch_jobs.store import JobStore
 from core.errors import explain_error
+from core.otel import run_group
 
 _log = logging.getLogger(__name__)
 
@@ -53,6 +54,10 @@ def start_sweep(
     store.set_sweep_status(sweep_id, JobStatus.RUNNING)
 
     def sweep() -> None:
+        with run_group("sweep", sweep_id, levels=",".join(map(str, levels))):  # its levels' parent
+            run_levels()
+
+    def run_levels() -> None:
         status = JobStatus.DONE
         problem: str | None = None
         try:

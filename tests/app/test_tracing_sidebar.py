@@ -65,3 +65,32 @@ def test_tracing_on_without_a_key_is_a_warning_with_the_fix(
     tracing_env_file.write_text("LANGSMITH_TRACING=true\nLANGSMITH_PROJECT=lab-demo\n")
     at = open_page("pages/home.py")
     assert any("LANGSMITH_API_KEY is not set" in w.value for w in at.sidebar.warning)
+
+
+def test_the_sidebar_says_opentelemetry_export_is_off_by_default(open_page: Callable[[str], AppTest]) -> None:
+    at = open_page("pages/home.py")
+    assert "OpenTelemetry export off" in _sidebar_text(at)
+
+
+def test_opentelemetry_from_env_file_says_where_and_never_the_headers(
+    tracing_env_file: Path, open_page: Callable[[str], AppTest]
+) -> None:
+    from components.runtime import _otel_export
+    from core.otel import running_export, stop_export
+
+    tracing_env_file.write_text(
+        "OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:9\nOTEL_SERVICE_NAME=lab-demo\n"
+        "OTEL_EXPORTER_OTLP_HEADERS=Authorization=Bearer%20otel-planted-header-key\n"
+    )
+    try:
+        at = open_page("pages/home.py")
+        (info,) = [i for i in at.sidebar.info if "OpenTelemetry" in i.value]
+        assert "**on**" in info.value and "http://127.0.0.1:9/v1/traces" in info.value and "lab-demo" in info.value
+        page = " ".join(repr(getattr(node, "proto", "")) for node in _walk(at._tree))
+        assert "otel-planted-header-key" not in page and "Bearer" not in page
+        assert running_export() is not None  # the sidebar's status started the export
+    finally:
+        stop_export()
+        _otel_export.clear()
+        for name in [n for n in os.environ if n.startswith("OTEL_")]:
+            del os.environ[name]

@@ -263,3 +263,22 @@ def test_a_call_made_with_no_export_running_costs_no_listener() -> None:
 
     assert running_export() is None and tracing._LISTENERS == []
     assert isinstance(ExportStatus(False).describe(), str)
+
+
+def test_the_lab_runs_are_parents_a_batch_job_and_an_async_mode(
+    exported: tuple[Any, Any, Any], tmp_path: Any,
+) -> None:
+    from core.batch_jobs import JobStore, RunOptions, run_job
+    from core.concurrency import Mode, run_mode
+
+    export, spans, _ = exported
+    store = JobStore(tmp_path / "batch.sqlite3")
+    job_id = store.create_job(["a", "b"], source="test", endpoint="fake", model="fake", max_concurrency=2)
+    run_job(store, job_id, FakeListChatModel(responses=["x", "y"]), RunOptions(max_concurrency=2))
+    run_mode(Mode.GATHER, ["q1", "q2"], lambda **_: FakeListChatModel(responses=["ok"]))
+    assert export.flush()
+    finished = list(spans.get_finished_spans())
+    for run_name in (f"batch {job_id}", "async mode gather"):
+        (run,) = _by_name(finished, run_name)
+        children = [s for s in finished if s.parent is not None and s.parent.span_id == run.context.span_id]
+        assert len(children) == 2 and all(c.name.startswith("chat ") for c in children), run_name

@@ -1,0 +1,190 @@
+"""OpenTelemetry export into a real receiver on this machine: Arize Phoenix, started here.
+
+Real calls to the embedded model, through the real `ChatOpenAI` and traced client, exported by
+the real SDK over OTLP/HTTP; the assertions read what Phoenix stored, through its REST API.
+Then a receiver that refuses connections and one that never answers: the calls go on, the
+export drops its batches with one warning line.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import secrets
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from pydantic import SecretStr
+
+from core.models import Endpoint, build_chat_model
+from core.otel import CONTENT_VAR, run_group, start_export, stop_export
+from core.streaming import StreamCapture, timed_invoke
+from core.tracing import CallTracer
+from tests.otel_receiver import Phoenix, start_phoenix
+
+
+@pytest.fixture(scope="module")
+def phoenix(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Phoenix]:
+    server = start_phoenix(tmp_path_factory.mktemp("phoenix"))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def no_export_left() -> Iterator[None]:
+    yield
+    stop_export()
+
+
+def _stream(llm: Any, prompt: str, tracer: CallTracer) -> Any:
+    capture = StreamCapture(llm, prompt, {"callbacks": [tracer]})
+    for _ in capture.text_chunks():
+        pass
+    return capture.record
+
+
+def _flat(attributes: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    # Phoenix nests dotted keys ({"gen_ai": {"usage": ...}}) or keeps them flat: read both.
+    flat: dict[str, Any] = {}
+    for key, value in attributes.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat |= _flat(value, f"{name}.")
+        else:
+            flat[name] = value
+    return flat
+
+
+def test_streamed_calls_arrive_with_genai_attributes_marks_anatomy_and_their_run(
+    phoenix: Phoenix, embedded_server: Any, local_llm: Any, local_endpoint: Endpoint, local_settings: Any,
+    no_export_left: None,
+) -> None:
+    planted = "sk-planted-" + secrets.token_hex(12)
+    export = start_export({"OTEL_EXPORTER_OTLP_ENDPOINT": phoenix.base_url, "OTEL_METRICS_EXPORTER": "none",
+                           "OTEL_SERVICE_NAME": "lab-test", CONTENT_VAR: "true"})
+    assert export is not None
+    tracer = CallTracer(pattern="streaming", provider=local_endpoint.provider.label,
+                        secrets=(embedded_server.api_key, planted))
+    run_name = f"m-{secrets.token_hex(4)}"
+    wrong_key = dataclasses.replace(local_endpoint, api_key=SecretStr(planted))
+    with run_group("measure series", run_name, runs=3):
+        records = [_stream(local_llm, f"Say hello. (ignore this: {planted})", tracer) for _ in range(2)]
+        failed = timed_invoke(build_chat_model(local_settings, wrong_key), "hi", {"callbacks": [tracer]})
+    assert all(r.ok for r in records) and not failed.ok
+    assert export.flush()
+
+    spans = phoenix.wait_for_spans(3 + 2 * 6)  # the run, three calls, each ok call's segments
+    raw = phoenix.raw_spans()
+    assert planted not in raw and embedded_server.api_key not in raw
+    by_id = {s["context"]["span_id"]: s for s in spans}
+    (run,) = [s for s in spans if s["name"] == f"measure series {run_name}"]
+    assert run["parent_id"] is None
+    calls = [s for s in spans if s["parent_id"] == run["context"]["span_id"]]
+    assert len(calls) == 3 and all(c["name"].startswith("chat ") for c in calls)
+    assert {c["context"]["trace_id"] for c in calls} == {run["context"]["trace_id"]}
+    assert _flat(run["attributes"])["lab.run.calls"] == 3
+
+    ok = [c for c in calls if c["status_code"] != "ERROR"]
+    assert len(ok) == 2
+    for call in ok:
+        attrs = _flat(call["attributes"])
+        assert attrs["gen_ai.operation.name"] == "chat"
+        assert attrs["gen_ai.provider.name"] == "llama.cpp"
+        assert attrs["gen_ai.request.model"] == local_endpoint.model
+        assert attrs["gen_ai.request.stream"] is True
+        assert attrs["gen_ai.usage.input_tokens"] > 0 and attrs["gen_ai.usage.output_tokens"] > 0
+        assert attrs["gen_ai.response.finish_reasons"] in (["stop"], ["length"])
+        assert 0 < attrs["gen_ai.response.time_to_first_chunk"] <= attrs["lab.ttft_s"] <= attrs["lab.e2e_s"]
+        assert "[redacted]" in attrs["gen_ai.input.messages"]  # content on, the key still out
+        marks = [e["name"] for e in call["events"]]
+        for mark in ("request sent", "response headers", "first chunk", "first chunk with text",
+                     "last chunk with text", "usage chunk", "model run ended"):
+            assert mark in marks
+        segments = [s for s in spans if s["parent_id"] == call["context"]["span_id"]]
+        names = [s["name"] for s in segments]
+        assert any(n.startswith("Server: prefill") for n in names), names
+        assert all(by_id[s["parent_id"]] is call for s in segments)
+        assert all(call["start_time"] <= s["start_time"] <= s["end_time"] <= call["end_time"] for s in segments)
+
+    (refused,) = [c for c in calls if c["status_code"] == "ERROR"]
+    assert _flat(refused["attributes"])["error.type"] == "auth"
+
+
+class _Receiver:
+    """A TCP port that accepts connections and never answers (a hung receiver); or, stopped, one
+    that refuses them."""
+
+    def __init__(self) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = int(self.sock.getsockname()[1])
+        self.held: list[socket.socket] = []
+        self.accepted = threading.Event()
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            self.held.append(conn)
+            self.accepted.set()
+
+    def close(self) -> None:
+        for conn in self.held:
+            conn.close()
+        self.sock.close()
+
+
+def test_a_receiver_that_never_answers_slows_no_call(
+    local_llm: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, no_export_left: None,
+) -> None:
+    receiver = _Receiver()
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "4")  # the SDK reads its timeout itself
+    export = start_export({"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{receiver.port}",
+                           "OTEL_METRICS_EXPORTER": "none"})
+    assert export is not None
+    tracer = CallTracer(pattern="streaming")
+    try:
+        with caplog.at_level(logging.WARNING, logger="lab.otel"):
+            assert _stream(local_llm, "hi", tracer).ok
+            flushing = threading.Thread(target=export.flush)
+            flushing.start()  # the export now waits on a receiver that never answers
+            assert receiver.accepted.wait(10)
+            began = time.perf_counter()
+            record = _stream(local_llm, "hi again", tracer)
+            took = time.perf_counter() - began
+            assert record.ok
+            assert flushing.is_alive(), "the call finished while the export was still hanging"
+            assert took < 4.0
+            flushing.join(15)
+        warnings = [r.getMessage() for r in caplog.records if r.name == "lab.otel"]
+        assert len(warnings) == 1 and "failed; dropped" in warnings[0]
+        assert f"127.0.0.1:{receiver.port}/v1/traces" in warnings[0]
+    finally:
+        receiver.close()
+
+
+def test_a_receiver_that_is_down_drops_with_one_warning_line(
+    local_llm: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture, no_export_left: None,
+) -> None:
+    receiver = _Receiver()
+    receiver.close()  # nothing listens there now: connections are refused
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "1")
+    export = start_export({"OTEL_EXPORTER_OTLP_ENDPOINT": f"http://127.0.0.1:{receiver.port}",
+                           "OTEL_METRICS_EXPORTER": "none"})
+    assert export is not None
+    tracer = CallTracer(pattern="streaming")
+    with caplog.at_level(logging.DEBUG):
+        for _ in range(2):  # two batches, two failures: one line
+            assert _stream(local_llm, "hi", tracer).ok
+            export.flush()
+    lines = [r for r in caplog.records if r.levelno >= logging.WARNING]
+    assert [r.name for r in lines] == ["lab.otel"], [r.getMessage() for r in lines]
+    assert "\n" not in lines[0].getMessage()
