@@ -67,7 +67,7 @@ def _core_stream(llm, prompt: str) -> Sample:
         pass
     total = time.perf_counter() - start
     record = capture.record
-    return record.time_to_first_token_s or float("nan"), total, record.chunk_count, time.thread_time() - cpu_start
+    return record.trace.ttft_s or float("nan"), total, record.chunk_count, time.thread_time() - cpu_start
 
 
 def run(rounds: int = ROUNDS) -> list[dict[str, object]]:

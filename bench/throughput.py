@@ -59,8 +59,8 @@ def run(rounds: int = ROUNDS) -> list[dict[str, object]]:
                 capture = StreamCapture(llm, prompt)
                 for _ in capture.text_chunks():
                     pass
-                if capture.record.tokens_per_second:
-                    app_speeds.append(capture.record.tokens_per_second)
+                if capture.record.trace.output_tokens_per_s:
+                    app_speeds.append(capture.record.trace.output_tokens_per_s)
                 server_speeds.append(_server_timings(server, prompt))
     finally:
         server.stop()

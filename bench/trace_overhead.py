@@ -59,7 +59,7 @@ def _traced(llm, prompt: str) -> Sample:
     total = time.perf_counter() - start
     record = capture.record
     assert record.trace is not None and record.trace.attempts, "the traced path took no HTTP marks"
-    return record.time_to_first_token_s or float("nan"), total, time.thread_time() - cpu_start
+    return record.trace.ttft_s or float("nan"), total, time.thread_time() - cpu_start
 
 
 def run(rounds: int = ROUNDS) -> list[dict[str, object]]:

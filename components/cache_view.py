@@ -58,7 +58,7 @@ def _one(label: str, call: CallTiming, price_of: Callable[[str, Usage | None], s
         show_problem(call.error)
         return
     a, b, c = st.columns(3)
-    a.metric("Latency", fmt_seconds(call.total_s))
+    a.metric("Latency", fmt_seconds(call.trace.e2e_s))
     usage = call.usage
     tokens = f"{usage.input_tokens} / {usage.output_tokens}" if usage else "not reported"
     b.metric("Tokens in / out", tokens,

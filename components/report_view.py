@@ -217,10 +217,10 @@ def _comparison(state: Any) -> ReportSection | None:
     if not (waited.ok and streamed.ok):
         return None
     facts = (
-        ("invoke: whole answer after", f"{waited.total_s:.3f} s"),
-        ("stream: first word after", f"{streamed.time_to_first_token_s:.3f} s"
-         if streamed.time_to_first_token_s is not None else "not reported"),
-        ("stream: done after", f"{streamed.total_s:.3f} s"),
+        ("invoke: whole answer after", f"{waited.trace.e2e_s:.3f} s"),
+        ("stream: first word after", f"{streamed.trace.ttft_s:.3f} s"
+         if streamed.trace.ttft_s is not None else "not reported"),
+        ("stream: done after", f"{streamed.trace.e2e_s:.3f} s"),
     )
     return ReportSection("streaming", "Stream vs. wait", facts, (
         ReportFigure("Characters on screen over time", stream_vs_wait_figure(waited, streamed),

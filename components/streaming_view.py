@@ -17,10 +17,10 @@ def stream_metrics(record: StreamRecord, *, running: bool = False) -> None:
     """Time to first token, tokens/s, total time, chunks and usage, as one metric strip."""
     usage = record.usage
     cols = st.columns(5)
-    cols[0].metric("Time to first token", fmt_seconds(record.time_to_first_token_s))
-    tps = record.tokens_per_second
+    cols[0].metric("Time to first token", fmt_seconds(record.trace.ttft_s))
+    tps = record.trace.output_tokens_per_s
     cols[1].metric("Tokens / second", "—" if tps is None else f"{tps:.0f}" if tps >= 10 else f"{tps:.1f}")
-    cols[2].metric("Total time", "…" if running else fmt_seconds(record.total_s))
+    cols[2].metric("Total time", "…" if running else fmt_seconds(record.trace.e2e_s))
     cols[3].metric("Chunks", f"{record.chunk_count:,}")
     if usage is not None:
         cols[4].metric(
@@ -53,16 +53,17 @@ def stream_vs_wait_figure(waited: InvokeRecord, streamed: StreamRecord) -> go.Fi
                 line={"color": color, "width": 4},
             )
         )
-    first = streamed.time_to_first_token_s
+    first = streamed.trace.ttft_s
     if first is not None:
         fig.add_vline(x=first, line_dash="dot", line_color=STREAM_COLOR)
         fig.add_annotation(
             x=first, y=1, yref="paper", text=f"first word · {fmt_seconds(first)}",
             showarrow=False, xanchor="left", font={"color": STREAM_COLOR, "size": 16},
         )
-    if waited.total_s is not None:
+    waited_s = waited.trace.e2e_s
+    if waited_s is not None:
         fig.add_annotation(
-            x=waited.total_s, y=0.9, yref="paper", text=f"invoke returns · {fmt_seconds(waited.total_s)}",
+            x=waited_s, y=0.9, yref="paper", text=f"invoke returns · {fmt_seconds(waited_s)}",
             showarrow=False, xanchor="right", font={"color": WAIT_COLOR, "size": 16},
         )
     fig.update_layout(
@@ -84,7 +85,7 @@ def usage_line(record: StreamRecord | InvokeRecord) -> str:
     )
     return (
         f"model `{record.model_name or '?'}` · finish reason `{record.finish_reason or 'none'}` · "
-        f"{tokens} · {fmt_optional(record.total_s, '{:.2f} s')}"
+        f"{tokens} · {fmt_optional(record.trace.e2e_s, '{:.2f} s')}"
     )
 
 

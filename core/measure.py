@@ -240,16 +240,16 @@ def run_rows(records: Sequence[StreamRecord], *secrets: str) -> list[dict[str, A
             "ok": m.ok,
             "ttft_s": _round(m.ttft_s),
             "tpot_s": _round(m.tpot_s),
-            "e2e_s": _round(record.total_s),
+            "e2e_s": _round(record.trace.e2e_s),
             "itl_mean_s": _round(sum(m.itl_s) / len(m.itl_s)) if m.itl_s else None,
             "itl_max_s": _round(max(m.itl_s)) if m.itl_s else None,
-            "text_chunks": len(record.chunks),
+            "text_chunks": record.chunk_count,
             "output_tokens": m.output_tokens,
             "token_source": None if m.token_source is None else m.token_source.value,
             "output_tokens_per_s": _round(m.output_tokens_per_s),
             "finish_reason": record.finish_reason,
             "error": None if m.error is None else redact(m.error, *secrets),
-            "chunk_times_s": [round(c.at_s, 6) for c in record.chunks],
+            "chunk_times_s": [round(at, 6) for at in record.trace.text_times_s],
         })
     return rows
 

@@ -176,7 +176,7 @@ class CallMarks:
 
     Attributes:
         ok: the call finished without an error.
-        e2e_s: from the request to the end of the stream (`record.total_s`).
+        e2e_s: from the request to the end of the stream (`record.trace.e2e_s`).
         chunk_times_s: arrival of each chunk with text, seconds since the request.
         reported_output_tokens: completion tokens the endpoint reported; None = not reported.
         error: the problem in plain words when the call failed.
@@ -192,13 +192,13 @@ class CallMarks:
 
     @classmethod
     def from_stream_record(cls, record: Any) -> CallMarks:
-        """From a `core.streaming.StreamRecord` (its `.chunks[i].at_s`, `.total_s`, `.usage`)."""
+        """From a `core.streaming.StreamRecord` (its trace's text times and e2e, its usage)."""
         usage = getattr(record, "usage", None)
         error = getattr(record, "error", None)
         return cls(
             ok=error is None,
-            e2e_s=record.total_s,
-            chunk_times_s=tuple(c.at_s for c in record.chunks),
+            e2e_s=record.trace.e2e_s,
+            chunk_times_s=record.trace.text_times_s,
             reported_output_tokens=None if usage is None else usage.output_tokens,
             error=None if error is None else _problem_text(error),
         )

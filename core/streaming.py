@@ -3,8 +3,8 @@
 `StreamCapture` sits between `llm.stream(...)` and `st.write_stream`: it keeps every chunk (the
 usage-only final chunk included, which `st.write_stream` would skip, its text being empty), and
 turns a failure mid-stream into a recorded problem while keeping the partial text. Timing comes
-from the call's `CallTrace` (`core.tracing.CallTracer`, the one timing callback): a record's
-chunk times are the trace's, counted from the moment the runner began the call.
+from the call's `CallTrace` (`core.tracing.CallTracer`, the one timing callback): a record holds
+the trace and reads every figure off it, counted from the moment the runner began the call.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from langchain_core.messages import AIMessageChunk, BaseMessage
 from langchain_core.runnables import RunnableConfig
 
 from core.errors import CallProblem
-from core.trace import CallTrace, Outcome
+from core.trace import CallTrace, Outcome, StreamChunk
 from core.tracing import ensure_tracer, failed_outcome, for_one_call, message_text, outcome_of
 from core.usage import Usage
 
@@ -34,34 +34,52 @@ LATER_FRAME_INTERVAL_S = 0.2
 FAST_FRAMES_FOR_S = 1.0
 
 
-@dataclass(frozen=True)
-class ChunkArrival:
-    """One streamed chunk: when it arrived (seconds since the call began) and its text."""
-
-    at_s: float
-    text: str
-
-
 @dataclass
 class CallTiming:
-    """What every timed call has: the text, when it ended, usage and how it finished.
+    """A timed call: its prompt and its `CallTrace`, which knows every figure.
+
+    The record copies nothing: what the page shows (text, usage, finish reason, problem) is
+    read off the trace, and the timings are the trace's own (``record.trace.ttft_s``,
+    ``.e2e_s``, ``.output_tokens_per_s``). While a stream runs, the trace is the live one.
 
     Attributes:
-        error: the call's problem, explained — a failure, or an answer that is not whole (a
-            stream that ended without a finish reason: kind "incomplete", its text kept).
-        trace: the call's full trace (marks, server and proxy reports), when one was taken.
+        prompt: what was asked.
+        trace: the call's trace (marks, outcome, server and proxy reports).
     """
 
     prompt: str
-    started_at: float = field(default_factory=time.time)
-    text: str = ""
-    total_s: float | None = None
-    usage: Usage | None = None
-    finish_reason: str | None = None
-    model_name: str | None = None
-    response_metadata: dict[str, Any] = field(default_factory=dict)
-    error: CallProblem | None = None
-    trace: CallTrace | None = field(default=None, repr=False, compare=False)
+    trace: CallTrace = field(default_factory=lambda: CallTrace(""), repr=False, compare=False)
+
+    @property
+    def text(self) -> str:
+        return self.trace.text
+
+    @property
+    def usage(self) -> Usage | None:
+        return self.trace.usage
+
+    @property
+    def finish_reason(self) -> str | None:
+        return self.trace.finish_reason
+
+    @property
+    def model_name(self) -> str | None:
+        """The model the endpoint says answered; None when it did not say."""
+        return self.trace.outcome.model if self.trace.outcome else None
+
+    @property
+    def response_metadata(self) -> dict[str, Any]:
+        return self.trace.outcome.response_metadata if self.trace.outcome else {}
+
+    @property
+    def error(self) -> CallProblem | None:
+        """The call's problem, explained — a failure, or an answer that is not whole (a stream
+        that ended without a finish reason: kind "incomplete", its text kept)."""
+        return self.trace.problem
+
+    @property
+    def started_at(self) -> float:
+        return self.trace.started_wall
 
     @property
     def ok(self) -> bool:
@@ -72,61 +90,25 @@ class CallTiming:
         """The answer arrived only in part: the stream ended early, or failed mid-way."""
         return self.error is not None and (self.error.kind in ("incomplete", "stream_cut") or bool(self.text))
 
-    def take_outcome(self, outcome: Outcome) -> None:
-        """Copy a trace's outcome into this record (the text already shown stays)."""
-        if outcome.text and not self.text:
-            self.text = outcome.text
-        self.usage = outcome.usage
-        self.finish_reason = outcome.finish_reason
-        self.model_name = outcome.model
-        self.response_metadata = dict(outcome.response_metadata)
-        self.error = outcome.problem
-
 
 @dataclass
 class StreamRecord(CallTiming):
-    """A timed `stream` call.
-
-    Attributes:
-        chunks: every chunk with content, stamped on arrival.
-        chunk_count_all: every chunk received, including empty and usage-only ones.
-    """
-
-    chunks: list[ChunkArrival] = field(default_factory=list)
-    chunk_count_all: int = 0
-
-    @property
-    def time_to_first_token_s(self) -> float | None:
-        """Seconds from the call to the first chunk with text."""
-        return self.chunks[0].at_s if self.chunks else None
+    """A timed `stream` call."""
 
     @property
     def chunk_count(self) -> int:
-        return len(self.chunks)
+        """Chunks with text."""
+        return len(self.trace.text_chunks)
 
     @property
-    def output_tokens(self) -> int | None:
-        """Output tokens as the endpoint reported them; None when it reported no usage."""
-        return self.usage.output_tokens if self.usage else None
-
-    @property
-    def tokens_per_second(self) -> float | None:
-        """Generation speed: tokens after the first, over the time from first to last chunk.
-
-        Uses the reported output-token count when there is one, else the number of text
-        chunks (one token per chunk on llama.cpp and OpenAI). Excludes the wait for the first
-        token, which `time_to_first_token_s` shows on its own.
-        """
-        if len(self.chunks) < 2:
-            return None
-        tokens = self.output_tokens if self.output_tokens else len(self.chunks)
-        span = self.chunks[-1].at_s - self.chunks[0].at_s
-        return (tokens - 1) / span if span > 0 else None
+    def chunk_count_all(self) -> int:
+        """Every chunk received, including empty and usage-only ones."""
+        return len(self.trace.chunks)
 
 
 @dataclass
 class InvokeRecord(CallTiming):
-    """A timed `invoke` call: the whole answer arrives at `total_s`."""
+    """A timed `invoke` call: the whole answer arrives at its trace's end."""
 
 
 class StreamCapture:
@@ -172,31 +154,29 @@ class StreamCapture:
         config, tracer = ensure_tracer(self.config, secrets=self._secrets, clock=self._clock)
         origin = self._clock()
         call, run_id = for_one_call(config, tracer, origin)
-        trace: CallTrace | None = None
+        # Until the tracer has the call's trace (its model run started), and for a model that
+        # fires no callbacks at all, the record holds one of its own with the same origin.
+        record.trace = CallTrace(str(run_id), origin=origin, streamed=True)
         # Merged once at the end: adding chunk by chunk would copy the growing message on every
         # token, which is measurable client time on long answers (bench/stream_overhead.py).
         received: list[AIMessageChunk] = []
         failure: Exception | None = None
         try:
             for chunk in self.llm.stream(self._input, config=call):
-                record.chunk_count_all += 1
                 received.append(chunk)
+                traced = tracer.trace(run_id)
+                if traced is not None:
+                    record.trace = traced  # it stamped this chunk as LangChain produced it
+                else:
+                    record.trace.chunks.append(StreamChunk(self._clock(), message_text(chunk)))
                 text = message_text(chunk)
                 if text:
-                    if trace is None:
-                        trace = tracer.trace(run_id)
-                    # The tracer stamped this chunk as LangChain produced it, just before it came here.
-                    at = trace.chunks[-1].at if trace is not None and trace.chunks else self._clock()
-                    record.chunks.append(ChunkArrival(at_s=at - origin, text=text))
-                    record.text += text
                     yield text
         except Exception as exc:  # a failed call is data here: keep what arrived
             failure = exc
         finally:
             end = self._clock()
-            record.total_s = end - origin
-            trace = tracer.trace(run_id)
-            _settle(record, trace, end, received, failure, self._secrets + tracer.secrets)
+            _settle(record, tracer.trace(run_id), end, received, failure, self._secrets + tracer.secrets)
             self.done = True
 
 
@@ -221,6 +201,7 @@ def timed_invoke(
     config, tracer = ensure_tracer(config, secrets=secrets, clock=clock)
     origin = clock()
     call, run_id = for_one_call(config, tracer, origin)
+    record.trace = CallTrace(str(run_id), origin=origin)
     message: Any = None
     failure: Exception | None = None
     try:
@@ -228,40 +209,38 @@ def timed_invoke(
     except Exception as exc:
         failure = exc
     end = clock()
-    record.total_s = end - origin
     _settle(record, tracer.trace(run_id), end, [message] if message is not None else [], failure, secrets + tracer.secrets)
     return record
 
 
 def _settle(
     record: CallTiming,
-    trace: CallTrace | None,
+    traced: CallTrace | None,
     end: float,
     received: list[Any],
     failure: Exception | None,
     secrets: tuple[str, ...],
 ) -> None:
-    """Give the record its outcome: the trace's, or (no trace was taken) one read here."""
-    record.trace = trace
-    if trace is not None:
-        trace.finished = end
-        record.started_at = trace.started_wall
+    """End the record's trace and give it its outcome: the tracer's, or one read here."""
+    trace = record.trace = traced if traced is not None else record.trace
+    trace.finished = end
     merged = (received[0] + received[1:] if len(received) > 1 else received[0]) if received else None
+    shown = "".join(c.text for c in trace.chunks)
     if failure is not None:
-        outcome = failed_outcome(failure, trace, secrets, record.text)
+        outcome = failed_outcome(failure, traced, secrets, shown)
         # Metadata that arrived before the failure (a model name, a usage chunk) is kept too.
         if merged is not None:
             meta = outcome_of(merged)
             outcome.usage, outcome.model, outcome.response_metadata = meta.usage, meta.model, meta.response_metadata
-        if trace is not None:
-            trace.outcome = outcome
-    elif trace is not None and trace.outcome is not None:
+    elif trace.outcome is not None:
         outcome = trace.outcome
     elif merged is not None:
-        outcome = outcome_of(merged, trace, secrets)
+        outcome = outcome_of(merged, traced, secrets)
     else:
         outcome = Outcome(status="complete")
-    record.take_outcome(outcome)
+    if shown and not outcome.text:  # the text already shown stays
+        outcome.text = shown
+    trace.outcome = outcome
 
 
 def in_frames(
@@ -317,23 +296,27 @@ def text_over_time(record: CallTiming) -> list[tuple[float, int]]:
     """Characters visible to the user over time, as (seconds, characters) steps.
 
     For a stream, the count grows chunk by chunk; for `invoke`, nothing is visible until the
-    whole answer lands at `total_s`. This is the curve that shows why streaming feels fast.
+    whole answer lands at the trace's end. This is the curve that shows why streaming feels fast.
 
     Example:
-        >>> r = InvokeRecord(prompt="p", text="abc", total_s=2.0)
+        >>> from core.trace import Outcome
+        >>> r = InvokeRecord("p", CallTrace("r", origin=0.0, finished=2.0, outcome=Outcome("complete", "abc")))
         >>> text_over_time(r)
         [(0.0, 0), (2.0, 0), (2.0, 3)]
     """
+    trace = record.trace
     points: list[tuple[float, int]] = [(0.0, 0)]
+    total = trace.e2e_s
     if isinstance(record, StreamRecord):
         visible = 0
-        for chunk in record.chunks:
-            points.append((chunk.at_s, visible))
+        for chunk in trace.text_chunks:
+            at = chunk.at - trace.origin
+            points.append((at, visible))
             visible += len(chunk.text)
-            points.append((chunk.at_s, visible))
-        if record.total_s is not None:
-            points.append((record.total_s, visible))
+            points.append((at, visible))
+        if total is not None:
+            points.append((total, visible))
         return points
-    if record.total_s is not None:
-        points += [(record.total_s, 0), (record.total_s, len(record.text))]
+    if total is not None:
+        points += [(total, 0), (total, len(record.text))]
     return points

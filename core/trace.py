@@ -354,8 +354,13 @@ class CallTrace:
 
     @property
     def text(self) -> str:
-        """The answer, or what arrived of it ("" while running)."""
-        return self.outcome.text if self.outcome else ""
+        """The answer, or what arrived of it (while streaming: the chunks so far)."""
+        return self.outcome.text if self.outcome else "".join(c.text for c in self.chunks)
+
+    @property
+    def text_times_s(self) -> tuple[float, ...]:
+        """Arrival of every chunk with text, in seconds from the origin."""
+        return tuple(c.at - self.origin for c in self.chunks if c.text)
 
     @property
     def usage(self) -> Usage | None:

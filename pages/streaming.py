@@ -64,7 +64,7 @@ prompt = st.text_area(
 def draw_metrics(slot, record: StreamRecord, *, compact: bool, running: bool = False) -> None:
     with slot.container():
         if compact:
-            first_word_metrics(record.time_to_first_token_s, None if running else record.total_s)
+            first_word_metrics(record.trace.ttft_s, None if running else record.trace.e2e_s)
         else:
             stream_metrics(record, running=running)
 
@@ -132,7 +132,7 @@ def render_stored(record: StreamRecord | InvokeRecord, answers: AnswerBoxes, *, 
     if isinstance(record, StreamRecord):
         draw_metrics(st.empty(), record, compact=compact)
     else:
-        first_word_metrics(record.total_s if record.ok else None, record.total_s)
+        first_word_metrics(record.trace.e2e_s if record.ok else None, record.trace.e2e_s)
     if record.text:
         answers.show(record.text)
     # The same slots as `stream_here`, so the next click's empties replace all of it at once

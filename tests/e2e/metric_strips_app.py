@@ -41,7 +41,7 @@ def main() -> None:
         st.selectbox("Provider", ["Embedded model (SmolLM2-135M, offline)"])
 
     stream = SimpleNamespace(
-        usage=None, time_to_first_token_s=12.34, tokens_per_second=1234.0, total_s=123.45, chunk_count=12_345,
+        usage=None, trace=SimpleNamespace(ttft_s=12.34, output_tokens_per_s=1234.0, e2e_s=123.45), chunk_count=12_345,
     )
     with strip("Streaming no usage"):
         stream_metrics(stream)  # type: ignore[arg-type]  # a stand-in record with the fields the strip reads

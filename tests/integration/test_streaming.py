@@ -16,14 +16,14 @@ def test_stream_records_chunks_in_arrival_order_with_usage(local_llm) -> None:
     record = capture.record
     assert record.ok
     assert len(pieces) > 3 and "".join(pieces) == record.text
-    times = [c.at_s for c in record.chunks]
+    times = list(record.trace.text_times_s)
     assert times == sorted(times)
-    assert 0 < record.time_to_first_token_s <= record.total_s
+    assert 0 < record.trace.ttft_s <= record.trace.e2e_s
     # Usage arrives in a final chunk with no text: it must be captured, not skipped.
     assert record.usage is not None and record.usage.output_tokens > 0
     assert record.chunk_count_all > record.chunk_count
     assert record.finish_reason in ("stop", "length")
-    assert record.tokens_per_second and record.tokens_per_second > 1
+    assert record.trace.output_tokens_per_s and record.trace.output_tokens_per_s > 1
 
 
 def test_max_tokens_cut_gives_finish_reason_length(local_llm) -> None:
@@ -47,10 +47,10 @@ def test_frames_show_every_piece_in_order_and_keep_per_token_timings(local_llm) 
     frames = list(in_frames(capture.text_chunks()))
     # What the page shows is exactly what arrived, in order; the first frame is the first token.
     assert "".join(frames) == capture.record.text
-    assert frames[0] == capture.record.chunks[0].text
+    assert frames[0] == capture.record.trace.text_chunks[0].text
     # Grouping is for the screen only: the record still has one stamp per token.
     assert len(frames) <= capture.record.chunk_count
-    assert capture.record.tokens_per_second is not None
+    assert capture.record.trace.output_tokens_per_s is not None
 
 
 def test_streamed_calls_reach_the_ledger_with_usage(local_llm) -> None:

@@ -9,7 +9,6 @@ from langchain_core.language_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 
 from core.streaming import (
-    ChunkArrival,
     InvokeRecord,
     StreamCapture,
     StreamRecord,
@@ -17,6 +16,7 @@ from core.streaming import (
     text_over_time,
     timed_invoke,
 )
+from core.trace import CallTrace, Outcome, StreamChunk
 
 
 class DroppingAfterThreeChunks(GenericFakeChatModel):
@@ -36,7 +36,7 @@ def test_stream_failure_keeps_partial_text() -> None:
     assert text and text == capture.record.text
     assert capture.record.error is not None
     assert capture.record.error.kind == "connection"
-    assert capture.record.total_s is not None
+    assert capture.record.trace.e2e_s is not None
 
 
 def test_frames_pass_on_pieces_after_a_pause_and_flush_what_a_cut_stream_left() -> None:
@@ -70,17 +70,17 @@ def test_time_to_first_token_and_rate_from_a_fake_clock() -> None:
     record = capture.record
     # Reads: the runner's start (0.0), LangChain's run start (0.5), then one per chunk. Time to
     # first token counts from the runner's start, so LangChain's own setup is inside it.
-    assert record.time_to_first_token_s == 1.0
-    assert [c.at_s for c in record.chunks] == [1.0, 1.5, 2.0, 2.5, 3.0]
+    assert record.trace.ttft_s == 1.0
+    assert list(record.trace.text_times_s) == [1.0, 1.5, 2.0, 2.5, 3.0]
     assert record.trace is not None and record.trace.rel(record.trace.lc_start) == 0.5
     # No usage reported by the fake: the rate falls back to counting text chunks.
-    assert record.tokens_per_second == pytest.approx(4 / 2.0)
+    assert record.trace.output_tokens_per_s == pytest.approx(4 / 2.0)
 
 
 def test_text_over_time_shows_stream_ramp_and_invoke_step() -> None:
-    streamed = StreamRecord(prompt="p", chunks=[ChunkArrival(0.1, "ab"), ChunkArrival(0.3, "cde")], total_s=0.4)
+    streamed = StreamRecord("p", CallTrace("r", origin=0.0, finished=0.4, chunks=[StreamChunk(0.1, "ab"), StreamChunk(0.3, "cde")]))
     assert text_over_time(streamed) == [(0.0, 0), (0.1, 0), (0.1, 2), (0.3, 2), (0.3, 5), (0.4, 5)]
-    waited = InvokeRecord(prompt="p", text="abcde", total_s=0.4)
+    waited = InvokeRecord("p", CallTrace("r", origin=0.0, finished=0.4, outcome=Outcome("complete", "abcde")))
     assert text_over_time(waited)[-1] == (0.4, 5)
     assert text_over_time(waited)[-2] == (0.4, 0)
 

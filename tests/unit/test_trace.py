@@ -181,11 +181,11 @@ def test_the_traced_client_records_every_layer_of_a_stream(fake: FakeOpenAI) -> 
     assert attempt.first_byte is not None and attempt.ended is not None
     assert len(attempt.chunk_times) >= len(trace.text_chunks)
     # The record's chunk times are the trace's, counted from the runner's start.
-    assert capture.record.chunks[0].at_s == pytest.approx(trace.first_text - trace.origin)
+    assert capture.record.trace.text_times_s[0] == pytest.approx(trace.first_text - trace.origin)
     parts = anatomy(trace)
     assert parts is not None
-    assert parts.total_ms() == pytest.approx(capture.record.total_s * 1000, abs=1.0)
-    assert parts.to_first_text_ms() == pytest.approx(capture.record.time_to_first_token_s * 1000, abs=1.0)
+    assert parts.total_ms() == pytest.approx(capture.record.trace.e2e_s * 1000, abs=1.0)
+    assert parts.to_first_text_ms() == pytest.approx(capture.record.trace.ttft_s * 1000, abs=1.0)
     (record,) = ledger.records()
     assert record.trace is trace and record.status == "complete"
 

