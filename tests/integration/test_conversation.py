@@ -40,7 +40,9 @@ def test_from_turn_two_the_prefix_comes_from_the_cache_and_the_cache_off_replay_
     assert all(t.complete for t in conv.turns)
     # The count made before sending is the count the server then reported.
     assert [t.sent_tokens for t in conv.turns] == [f.input.total for f in figures]
-    assert figures[0].input.cached == 0
+    # Turn 1 may find a few tokens cached already: the chat template's opening is the same for every
+    # call this server has answered (in the whole suite, other tests' calls); its question is new.
+    assert figures[0].input.new > 0
     for f in figures[1:]:
         assert f.input.source == CACHE_FROM_USAGE and f.input.cached > 0 and f.input.new < f.input.total
         assert f.input.server_check is not None and "agree" in f.input.server_check
