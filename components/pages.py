@@ -77,6 +77,14 @@ PATTERN_PAGES: tuple[PatternPage, ...] = (
         "totals every call made on every page.",
     ),
     PatternPage(
+        "pages/chat.py",
+        "Chat",
+        ":material/forum:",
+        "A conversation (`st.chat_input`, `st.write_stream`), where every turn resends the history: "
+        "input tokens cached vs new, prefill, TTFT and cost per turn, adding up on a chart; trim or "
+        "summarise the history, and replay it with the prompt cache off.",
+    ),
+    PatternPage(
         "pages/compare.py",
         "Compare endpoints",
         ":material/compare_arrows:",

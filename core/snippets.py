@@ -771,3 +771,69 @@ async def main() -> None:
 
 asyncio.run(main())
 '''
+
+
+def chat_code(
+    settings: ModelSettings,
+    endpoint: Endpoint,
+    system_prompt: str,
+    strategy: str,
+    *,
+    budget_tokens: int = 300,
+    keep_turns: int = 2,
+    questions: tuple[str, ...] = ("My name is Ada. Say hello.", "What is 2 + 2?", "What is my name?"),
+) -> str:
+    """A script that holds a conversation with the page's history strategy and prints, per turn,
+    input tokens (cached vs new, from ``usage_metadata``) and time to first token.
+
+    `strategy` is a `core.chat_history.Strategy` value: "Keep everything", "Trim to a token
+    budget" or "Summarise older turns".
+    """
+    from core.settings import Provider
+
+    if strategy.startswith("Trim"):
+        counter = "llm" if endpoint.direct.provider is Provider.OPENAI else "count_tokens_approximately"
+        note = ("# tiktoken, as ChatOpenAI counts" if counter == "llm"
+                else "# LangChain's own estimate: this endpoint's tokenizer is not in LangChain")
+        prepare = f"""
+        messages = trim_messages(
+            messages, max_tokens={budget_tokens}, token_counter={counter},  {note}
+            strategy="last", include_system=True, start_on="human",
+        )"""
+    elif strategy.startswith("Summarise"):
+        prepare = f"""
+        older, recent = history[: max(len(history) - {2 * keep_turns}, 0)], history[max(len(history) - {2 * keep_turns}, 0):]
+        if older:  # one more model call: it is billed too
+            transcript = "\\n".join(f"{{m.type}}: {{m.content}}" for m in older)
+            summary = llm.invoke("Summarise this conversation in at most three sentences. Keep names, "
+                                 "numbers and facts the user gave.\\n\\n" + transcript).content
+            messages = [system, SystemMessage("Summary of the conversation so far: " + summary),
+                        *recent, HumanMessage(question)]"""
+    else:
+        prepare = ""
+    body = f"""
+    import time
+
+    from langchain_core.messages import AIMessage, HumanMessage, SystemMessage, trim_messages
+    from langchain_core.messages.utils import count_tokens_approximately
+
+    system = SystemMessage({system_prompt!r})
+    history = []  # every exchange so far: HumanMessage, AIMessage, ...
+    for turn, question in enumerate({list(questions)!r}, start=1):
+        messages = [system, *history, HumanMessage(question)]{prepare}
+        start = time.perf_counter()
+        first_token_at, answer, usage = None, "", None
+        for chunk in llm.stream(messages):
+            if chunk.content and first_token_at is None:
+                first_token_at = time.perf_counter() - start
+            answer += chunk.content
+            if chunk.usage_metadata:  # the last chunk carries usage (stream_usage=True)
+                usage = chunk.usage_metadata
+        history += [HumanMessage(question), AIMessage(answer)]
+        cached = (usage.get("input_token_details") or {{}}).get("cache_read") if usage else None
+        print(f"turn {{turn}}: {{answer!r}}")
+        print(f"  input tokens: {{usage['input_tokens'] if usage else 'not reported'}}"
+              f" (cached: {{'not reported' if cached is None else cached}})"
+              f", time to first token: {{first_token_at:.3f}} s")
+    """
+    return model_setup_code(settings, endpoint) + "\n" + textwrap.dedent(body)
