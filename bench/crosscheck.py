@@ -7,7 +7,7 @@ prompts to the same embedded llama.cpp server at the same fixed concurrency, alt
 (lab, GuideLLM, lab) because the model's speed drifts between runs on 2 shared cores.
 
 The lab's figures come from its own sweep path (`core.batch_jobs.run_job` with a streaming
-model, `core.sweep_load.row_metrics`); GuideLLM's from the per-request statistics in its JSON
+model, `RowResult.as_trace`); GuideLLM's from the per-request statistics in its JSON
 output, summarised with the lab's percentile method (linear) so only the *definitions* and
 the clocks differ, and GuideLLM's own percentiles (nearest rank) are shown beside them.
 
@@ -73,7 +73,6 @@ def lab_pass(server: Any, prompts: list[str]) -> dict[str, list[float]]:
     from core.batch_jobs import JobStore, RunOptions, run_job
     from core.models import build_chat_model, resolve_endpoint
     from core.settings import ModelSettings, Provider
-    from core.sweep_load import row_metrics
 
     settings = ModelSettings(provider=Provider.LOCAL, temperature=0.0, max_tokens=MAX_TOKENS,
                              max_retries=0, timeout_s=600)
@@ -84,7 +83,7 @@ def lab_pass(server: Any, prompts: list[str]) -> dict[str, list[float]]:
     run_job(store, job_id, build_chat_model(settings, endpoint, streaming=True),
             RunOptions(max_concurrency=CONCURRENCY))
     marks = store.row_marks(job_id)
-    metrics = [row_metrics(r, marks.get(r.index)) for r in store.rows(job_id)]
+    metrics = [r.as_trace(marks.get(r.index)) for r in store.rows(job_id)]
     good = [m for m in metrics if m is not None and m.ok]
     return {
         "ttft": [m.ttft_s * 1000 for m in good if m.ttft_s is not None],

@@ -311,7 +311,7 @@ def load_frame(points: Sequence[LoadPoint], slo: Slo | None) -> pd.DataFrame:
             "max_concurrency": p.concurrency,
             "calls (failed)": f"{p.calls} ({p.failed})",
             "requests / s": f"{p.request_throughput:.2f}" if p.request_throughput else "—",
-            "output tokens / s": f"{p.output_tokens_per_s:.1f}" if p.output_tokens_per_s else "—",
+            "output tokens / s": f"{p.output_token_throughput:.1f}" if p.output_token_throughput else "—",
         }
         for key, label in (("ttft_s", "TTFT"), ("e2e_s", "e2e")):
             d = summary.distributions[key]
@@ -332,7 +332,7 @@ def load_frame(points: Sequence[LoadPoint], slo: Slo | None) -> pd.DataFrame:
 
 def load_figure(points: Sequence[LoadPoint], slo: Slo | None) -> go.Figure:
     """Left: TTFT and e2e p50 / p90 per level. Right: request throughput and goodput, peak marked."""
-    done = [p for p in points if p.finished and p.wall_s]
+    done = [p for p in points if p.finished and p.run.wall_s]
     fig = make_subplots(rows=1, cols=2, horizontal_spacing=0.1,
                         subplot_titles=("Latency percentiles (lower is better)",
                                         "Requests / s and goodput (higher is better)"))
@@ -377,7 +377,7 @@ def load_section(store: JobStore, sweep: SweepInfo, slo: Slo | None) -> None:
     if not points:
         return
     if all_failed(points) and sweep.status.finished:
-        first = next((m.error for p in points for m in p.metrics if m.error), "")
+        first = next((t.problem.as_text() for p in points for t in p.run if t.problem), "")
         st.error(
             "Every call of this sweep failed, so there is no latency, throughput or goodput to "
             f"show. The rows are kept (table above). First error: {first}",
@@ -385,7 +385,7 @@ def load_section(store: JobStore, sweep: SweepInfo, slo: Slo | None) -> None:
         )
         return
     st.markdown("**Load per level**")
-    if any(p.finished and p.wall_s for p in points):
+    if any(p.finished and p.run.wall_s for p in points):
         st.plotly_chart(load_figure(points, slo), width="stretch", key="batch.load_chart")
     st.dataframe(load_frame(points, slo), hide_index=True, width="stretch", key="batch.load_table")
     notes = ["Failed calls are counted and left out of the latency columns; they are not good calls."]

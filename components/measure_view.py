@@ -253,5 +253,5 @@ def show_results(snapshot: MeasureSnapshot, secrets: tuple[str, ...]) -> None:
 
 
 def _first_error(snapshot: MeasureSnapshot) -> str:
-    errors = [m.error for m in snapshot.metrics if m.error]
+    errors = [t.problem.as_text() for t in snapshot.run if t.problem]
     return f"First error: {errors[0]}" if errors else ""

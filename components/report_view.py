@@ -182,7 +182,7 @@ def _sweep(state: Any) -> ReportSection | None:
     if points and not all_failed(points):
         tables.append(ReportTable.of_records("Load per level", _records(load_frame(points, slo)),
                                              "Failed calls are counted and left out of the latency columns."))
-        if any(p.finished and p.wall_s for p in points):
+        if any(p.finished and p.run.wall_s for p in points):
             figures.append(ReportFigure("Latency percentiles, requests/s and goodput", load_figure(points, slo)))
     return ReportSection("batch", "Concurrency sweep", tuple(facts), tuple(figures), tuple(tables))
 

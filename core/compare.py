@@ -35,7 +35,7 @@ from core.netem import PRESETS
 from core.otel import run_group
 from core.pricing import PriceTable, call_cost, format_usd
 from core.settings import ModelSettings, Provider
-from core.trace import CallTrace, metrics
+from core.trace import CallTrace
 from core.tracing import ensure_tracer, for_one_call, message_text
 
 Clock = Callable[[], float]
@@ -362,7 +362,7 @@ class CallFigures:
 
 
 def figures_of(call: CompareCall, prices: PriceTable) -> CallFigures:
-    """The call's figures from its trace (`core.trace.metrics`) and the price table.
+    """The call's figures from its trace (its own figures) and the price table.
 
     Example:
         >>> from core.trace import Outcome, StreamChunk
@@ -377,7 +377,6 @@ def figures_of(call: CompareCall, prices: PriceTable) -> CallFigures:
     trace = call.trace
     if trace is None:
         return CallFigures(None, None, None, None, None, None, "usage not reported", None, "failed", None)
-    m = metrics(trace)
     outcome = trace.outcome
     usage = outcome.usage if outcome is not None else None
     model = (outcome.model if outcome is not None else None) or trace.model_requested or None
@@ -392,9 +391,9 @@ def figures_of(call: CompareCall, prices: PriceTable) -> CallFigures:
         cost_text = format_usd(cost)
     status = "failed" if call.problem is not None and call.problem.kind != "incomplete" else trace.status
     return CallFigures(
-        ttft_s=m.ttft_s,
-        tokens_per_s=m.tokens_per_s,
-        total_s=m.e2e_s,
+        ttft_s=trace.ttft_s,
+        tokens_per_s=trace.output_tokens_per_s,
+        total_s=trace.e2e_s,
         input_tokens=usage.input_tokens if usage is not None else None,
         output_tokens=usage.output_tokens if usage is not None else None,
         cost_usd=cost,

@@ -2,8 +2,8 @@
 
 `MeasureJob` runs warm-up calls (discarded) and then N measured calls one after another on a
 background thread, each through `StreamCapture`, so the page only polls `snapshot()`: a rerun or
-a page switch does not stop it or lose finished runs. `core.stats` turns the records into
-distributions; `runs_to_csv` / `runs_to_json` export one row per call with its marks and
+a page switch does not stop it or lose finished runs. The measured calls' traces are a
+`core.run.Run`, whose summary gives the distributions; `runs_to_csv` / `runs_to_json` export one row per call with its marks and
 metrics (the JSON also carries the definitions and the endpoint, never a key).
 """
 
@@ -23,7 +23,8 @@ from langchain_core.runnables import RunnableConfig
 from core.errors import redact
 from core.metric_definitions import as_json as definitions_json
 from core.otel import run_group
-from core.stats import CallMarks, CallMetrics, RunSummary, call_metrics, summarize
+from core.run import Run
+from core.stats import RunSummary, TokenSource
 from core.streaming import StreamCapture, StreamRecord
 from core.untrusted import csv_text
 
@@ -96,11 +97,12 @@ class MeasureSnapshot:
         return (self.warmup_done + self.done) / total if total else 1.0
 
     @property
-    def metrics(self) -> list[CallMetrics]:
-        return [call_metrics(CallMarks.from_stream_record(r)) for r in self.records]
+    def run(self) -> Run:
+        """The measured calls (warm-ups left out), each its record's own trace."""
+        return Run("measure", [r.trace for r in self.records])
 
     def summary(self) -> RunSummary:
-        return summarize(self.metrics)
+        return self.run.summary
 
 
 class MeasureJob:
@@ -228,28 +230,33 @@ def _round(value: float | None) -> float | None:
 
 
 def run_rows(records: Sequence[StreamRecord], *secrets: str) -> list[dict[str, Any]]:
-    """One row per measured call: its marks (chunk arrival times) and derived metrics.
+    """One row per measured call: its marks (chunk arrival times) and its trace's figures.
 
-    A figure that could not be observed is None ("not reported"), never 0.
+    A figure that could not be observed is None ("not reported"), never 0. A failed call's
+    figures are left empty, as they are left out of the summary.
     """
     rows = []
     for index, record in enumerate(records, start=1):
-        m = call_metrics(CallMarks.from_stream_record(record))
+        t = record.trace
+        ok = t.ok
+        itl = t.itl_s if ok else ()
+        source: TokenSource | None = t.token_source if ok else None
+        problem = t.problem
         rows.append({
             "run": index,
-            "ok": m.ok,
-            "ttft_s": _round(m.ttft_s),
-            "tpot_s": _round(m.tpot_s),
-            "e2e_s": _round(record.trace.e2e_s),
-            "itl_mean_s": _round(sum(m.itl_s) / len(m.itl_s)) if m.itl_s else None,
-            "itl_max_s": _round(max(m.itl_s)) if m.itl_s else None,
+            "ok": ok,
+            "ttft_s": _round(t.ttft_s) if ok else None,
+            "tpot_s": _round(t.tpot_s) if ok else None,
+            "e2e_s": _round(t.e2e_s),
+            "itl_mean_s": _round(sum(itl) / len(itl)) if itl else None,
+            "itl_max_s": _round(max(itl)) if itl else None,
             "text_chunks": record.chunk_count,
-            "output_tokens": m.output_tokens,
-            "token_source": None if m.token_source is None else m.token_source.value,
-            "output_tokens_per_s": _round(m.output_tokens_per_s),
+            "output_tokens": t.output_tokens if ok else None,
+            "token_source": None if source is None else source.value,
+            "output_tokens_per_s": _round(t.output_tokens_per_s) if ok else None,
             "finish_reason": record.finish_reason,
-            "error": None if m.error is None else redact(m.error, *secrets),
-            "chunk_times_s": [round(at, 6) for at in record.trace.text_times_s],
+            "error": None if problem is None else redact(problem.as_text(), *secrets),
+            "chunk_times_s": [round(at, 6) for at in t.text_times_s],
         })
     return rows
 

@@ -56,7 +56,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
-from core.trace import FAILED, INCOMPLETE, CallTrace, anatomy, metrics
+from core.trace import FAILED, INCOMPLETE, CallTrace, TokenSource, anatomy
 
 if TYPE_CHECKING:  # the SDK loads when the export starts, never with the first screen
     from opentelemetry.sdk.metrics.export import MetricExporter, MetricReader
@@ -313,7 +313,7 @@ def call_attributes(
         return redact(text, *secrets)
 
     outcome = trace.outcome
-    figures = metrics(trace)
+    figures = trace  # its figures are its own properties
     attrs: dict[str, AttributeValue] = {
         "gen_ai.operation.name": "chat",
         "gen_ai.provider.name": provider_name(trace),
@@ -345,12 +345,13 @@ def call_attributes(
             attrs["error.type"] = outcome.problem.kind or "_OTHER"
             attrs["lab.problem"] = clean(outcome.problem.as_text())
     for name, value in (("lab.ttft_s", figures.ttft_s), ("lab.e2e_s", figures.e2e_s),
-                        ("lab.tpot_s", figures.tpot_s), ("lab.tokens_per_s", figures.tokens_per_s)):
+                        ("lab.tpot_s", figures.tpot_s), ("lab.tokens_per_s", figures.output_tokens_per_s)):
         if value is not None:
             attrs[name] = value
-    if figures.tokens_counted_from is not None and figures.output_tokens is not None:
+    if figures.token_source is not None and figures.output_tokens is not None:
         attrs["lab.output_tokens"] = figures.output_tokens
-        attrs["lab.output_tokens_counted_from"] = figures.tokens_counted_from
+        attrs["lab.output_tokens_counted_from"] = (
+            "usage" if figures.token_source is TokenSource.USAGE else "text chunks")
     attrs["lab.retries"] = trace.retries
     if trace.attempt is not None and trace.attempt.status is not None:
         attrs["http.response.status_code"] = trace.attempt.status

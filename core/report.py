@@ -35,7 +35,7 @@ from core.costs import CostedCall, cost_calls, session_totals
 from core.ledger import CallRecord
 from core.pricing import PriceTable, format_usd
 from core.receipt import receipt_lines
-from core.trace import METRIC_DEFINITIONS, Anatomy, anatomy, metrics
+from core.trace import METRIC_DEFINITIONS, Anatomy, anatomy
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -402,13 +402,13 @@ def _runs_table(calls: list[CostedCall]) -> str:
     rows = []
     for n, item in enumerate(calls, 1):
         r = item.record
-        m = metrics(r.trace) if r.trace is not None else None
+        m = r.trace
         text = r.trace.outcome.text if r.trace is not None and r.trace.outcome else ""
         preview = text[:ANSWER_PREVIEW_CHARS] + ("…" if len(text) > ANSWER_PREVIEW_CHARS else "")
         rows.append((
             n, r.model, "stream" if r.streamed else "whole answer", r.status,
             _s(m.ttft_s if m else None), _s(m.e2e_s if m else r.latency_s),
-            f"{m.tokens_per_s:.1f}" if m and m.tokens_per_s else "not reported",
+            f"{m.output_tokens_per_s:.1f}" if m and m.output_tokens_per_s else "not reported",
             r.finish_reason or "not reported", item.cost_label,
             preview if not r.error else f"{preview} [error: {r.error}]",
         ))

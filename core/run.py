@@ -157,6 +157,19 @@ class Run:
             peak = max(peak, current)
         return peak
 
+    @property
+    def request_throughput(self) -> float | None:
+        """Successful calls per second of wall time (None without a wall time or a success)."""
+        wall, done = self.wall_s, self.succeeded
+        return done / wall if wall and done else None
+
+    @property
+    def output_token_throughput(self) -> float | None:
+        """Output tokens of the successful calls (usage, else text chunks) per second of wall time."""
+        tokens = [t.output_tokens for t in self.calls if t.ok and t.output_tokens is not None]
+        wall = self.wall_s
+        return sum(tokens) / wall if wall and tokens else None
+
     # --- distributions (core.stats) -------------------------------------------------------------
 
     @property

@@ -1,7 +1,8 @@
-"""Benchmark statistics over repeated calls: per-call metrics, percentiles and goodput.
+"""Benchmark statistics over repeated calls: distributions, percentiles and goodput.
 
 One streamed answer is an anecdote; this module turns many timed calls into distributions the
-way serving benchmarks do, with every definition written down (`core.metric_definitions` puts
+way serving benchmarks do (each call's figures are its `CallTrace`'s own; a `core.run.Run`
+summarises a group of them through here), with every definition written down (`core.metric_definitions` puts
 them beside vLLM's, GuideLLM's, llmperf's and AIPerf's).
 
 - **Percentiles** use linear interpolation between the two closest ranks — numpy's default
@@ -20,42 +21,13 @@ from __future__ import annotations
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
 
-from core.trace import CallTrace, Outcome, StreamChunk, TokenSource
-from core.trace import metrics as trace_metrics
-from core.usage import Usage
+from core.trace import CallTrace, TokenSource
+
+__all__ = ["TokenSource"]  # re-exported: where a call's token count came from (core.trace)
 
 # The percentiles every table shows.
 PERCENTILES: tuple[int, ...] = (50, 90, 99)
-
-
-class Figures(Protocol):
-    """What a distribution or an SLO reads of one call: a `CallTrace` has all of it."""
-
-    @property
-    def ok(self) -> bool: ...
-
-    @property
-    def ttft_s(self) -> float | None: ...
-
-    @property
-    def itl_s(self) -> tuple[float, ...]: ...
-
-    @property
-    def tpot_s(self) -> float | None: ...
-
-    @property
-    def e2e_s(self) -> float | None: ...
-
-    @property
-    def output_tokens(self) -> int | None: ...
-
-    @property
-    def output_tokens_per_s(self) -> float | None: ...
-
-    @property
-    def token_source(self) -> TokenSource | None: ...
 
 
 def min_samples_for(p: float) -> int:
@@ -167,106 +139,6 @@ def distribution(name: str, values: Iterable[float], percentiles: Sequence[int] 
     return Distribution(name=name, values=sample, percentiles=computed)
 
 
-# -- one call ---------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CallMarks:
-    """What a timed streamed call left behind, as plain numbers.
-
-    Attributes:
-        ok: the call finished without an error.
-        e2e_s: from the request to the end of the stream (`record.trace.e2e_s`).
-        chunk_times_s: arrival of each chunk with text, seconds since the request.
-        reported_output_tokens: completion tokens the endpoint reported; None = not reported.
-        error: the problem in plain words when the call failed.
-        streamed: False for a call whose chunks nobody saw (no TTFT / ITL can be observed).
-    """
-
-    ok: bool
-    e2e_s: float | None
-    chunk_times_s: tuple[float, ...] = ()
-    reported_output_tokens: int | None = None
-    error: str | None = None
-    streamed: bool = True
-
-    @classmethod
-    def from_stream_record(cls, record: Any) -> CallMarks:
-        """From a `core.streaming.StreamRecord` (its trace's text times and e2e, its usage)."""
-        usage = getattr(record, "usage", None)
-        error = getattr(record, "error", None)
-        return cls(
-            ok=error is None,
-            e2e_s=record.trace.e2e_s,
-            chunk_times_s=record.trace.text_times_s,
-            reported_output_tokens=None if usage is None else usage.output_tokens,
-            error=None if error is None else _problem_text(error),
-        )
-
-
-def _problem_text(error: Any) -> str:
-    as_text = getattr(error, "as_text", None)
-    return as_text() if callable(as_text) else str(error)
-
-
-@dataclass(frozen=True)
-class CallMetrics:
-    """The derived metrics of one call, each None when it cannot be observed.
-
-    Attributes:
-        ttft_s: time to first token: request → first chunk with text.
-        itl_s: inter-token latencies: each gap between consecutive text chunks after the first.
-        tpot_s: time per output token: (e2e − TTFT) / (tokens − 1); None for < 2 tokens.
-        e2e_s: request → end of the stream.
-        output_tokens: the token count used, from `token_source`.
-        token_source: usage reported, or text chunks counted.
-        output_tokens_per_s: (output tokens − 1) / (last text chunk − first text chunk): the
-            generation speed, TTFT excluded (the call trace's `tokens_per_s`).
-    """
-
-    ok: bool
-    ttft_s: float | None
-    itl_s: tuple[float, ...]
-    tpot_s: float | None
-    e2e_s: float | None
-    output_tokens: int | None
-    token_source: TokenSource | None
-    output_tokens_per_s: float | None
-    error: str | None = None
-
-    @property
-    def usage_reported(self) -> bool:
-        return self.token_source is TokenSource.USAGE
-
-
-def call_metrics(marks: CallMarks) -> CallMetrics:
-    """Derive TTFT, ITL, TPOT, e2e and tokens/s from one call's marks.
-
-    The maths is the call trace's (`core.trace.metrics`), so the Measure table, the sweep and
-    the Streaming page's strip compute every figure the same way: the marks are laid on a
-    `CallTrace` (origin 0, text chunks at their times, finished at e2e) and measured there.
-
-    Example:
-        >>> m = call_metrics(CallMarks(ok=True, e2e_s=1.0, chunk_times_s=(0.2, 0.4, 0.6),
-        ...                            reported_output_tokens=5))
-        >>> m.ttft_s, [round(g, 3) for g in m.itl_s], m.tpot_s, m.token_source.value
-        (0.2, [0.2, 0.2], 0.2, 'usage')
-    """
-    if not marks.ok:
-        return CallMetrics(False, None, (), None, None, None, None, None, marks.error)
-    times = marks.chunk_times_s if marks.streamed else ()
-    reported = marks.reported_output_tokens
-    trace = CallTrace(
-        "marks", origin=0.0, finished=marks.e2e_s, streamed=bool(times),
-        chunks=[StreamChunk(at, "·") for at in times],
-        outcome=Outcome("complete", usage=None if reported is None else Usage(0, reported, reported)),
-    )
-    traced = trace_metrics(trace)
-    source = {"usage": TokenSource.USAGE, "text chunks": TokenSource.CHUNKS}.get(traced.tokens_counted_from or "")
-    return CallMetrics(True, traced.ttft_s, traced.itl_s, traced.tpot_s, marks.e2e_s, traced.output_tokens,
-                       source, traced.tokens_per_s)
-
-
 # -- many calls -------------------------------------------------------------------------------
 
 METRICS: tuple[str, ...] = ("ttft_s", "itl_s", "tpot_s", "e2e_s", "output_tokens_per_s")
@@ -307,12 +179,16 @@ class RunSummary:
         )
 
 
-def summarize(metrics: Sequence[Figures]) -> RunSummary:
+def summarize(metrics: Sequence[CallTrace]) -> RunSummary:
     """Distributions of every metric over the successful calls.
 
     Example:
-        >>> ok = call_metrics(CallMarks(ok=True, e2e_s=1.0, chunk_times_s=(0.1, 0.2)))
-        >>> bad = call_metrics(CallMarks(ok=False, e2e_s=5.0, error="timeout"))
+        >>> from core.errors import CallProblem
+        >>> from core.trace import Outcome, StreamChunk
+        >>> ok = CallTrace("a", origin=0.0, finished=1.0, chunks=[StreamChunk(0.1, "a"), StreamChunk(0.2, "b")],
+        ...                outcome=Outcome("complete"))
+        >>> bad = CallTrace("b", origin=0.0, finished=5.0,
+        ...                 outcome=Outcome("failed", problem=CallProblem("timeout", "Timed out", "", "")))
         >>> s = summarize([ok, ok, bad])
         >>> s.calls, s.failed, s.usage_missing, s.distributions["e2e_s"].count
         (3, 1, 2, 2)
@@ -386,7 +262,7 @@ class Slo:
             parts.append(f"e2e ≤ {self.e2e_s:g} s")
         return " · ".join(parts) if parts else "no SLO set"
 
-    def met_by(self, m: Figures) -> bool:
+    def met_by(self, m: CallTrace) -> bool:
         """Whether one call met every SLO set. A failed call never does.
 
         A metric that could not be observed for the call (no TTFT for a call invoked whole)
@@ -425,12 +301,15 @@ class Goodput:
         return self.good / self.calls if self.calls else None
 
 
-def goodput(metrics: Sequence[Figures], slo: Slo, wall_s: float | None = None) -> Goodput:
+def goodput(metrics: Sequence[CallTrace], slo: Slo, wall_s: float | None = None) -> Goodput:
     """Share and rate of calls that met `slo`.
 
     Example:
-        >>> fast = call_metrics(CallMarks(ok=True, e2e_s=0.5, chunk_times_s=(0.1, 0.2)))
-        >>> slow = call_metrics(CallMarks(ok=True, e2e_s=3.0, chunk_times_s=(2.0, 2.5)))
+        >>> from core.trace import Outcome, StreamChunk
+        >>> def call(e2e: float, *texts: float) -> CallTrace:
+        ...     return CallTrace("r", origin=0.0, finished=e2e, chunks=[StreamChunk(t, "x") for t in texts],
+        ...                      outcome=Outcome("complete"))
+        >>> fast, slow = call(0.5, 0.1, 0.2), call(3.0, 2.0, 2.5)
         >>> g = goodput([fast, slow], Slo(ttft_ms=500), wall_s=4.0)
         >>> g.good, g.share, g.rate_per_s
         (1, 0.5, 0.25)

@@ -12,80 +12,65 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from core.batch_jobs import JobStore, RowResult, RowStatus, SweepInfo, SweepPoint
-from core.stats import CallMarks, CallMetrics, Goodput, RunSummary, Slo, call_metrics, goodput, summarize
+from core.batch_jobs import JobStore, SweepInfo, SweepPoint
+from core.run import Run
+from core.stats import Goodput, RunSummary, Slo
 
 
 @dataclass(frozen=True)
 class LoadPoint:
-    """One concurrency level's load figures.
+    """One concurrency level: its calls as a `Run`, and what the level was.
 
     Attributes:
         concurrency: the level (`max_concurrency`).
-        wall_s: the level's wall time (first call started → last call ended).
-        metrics: per-call metrics of every row that started (failed ones included).
+        run: every row that ran, rebuilt as traces (`RowResult.as_trace`), failed ones
+            included; its wall time is the level's (first call started → last call ended).
         streamed: how many rows had their chunks observed (TTFT and ITL need them).
+        finished: the level's job has finished.
     """
 
     concurrency: int
-    wall_s: float | None
-    metrics: tuple[CallMetrics, ...]
+    run: Run
     streamed: int
     finished: bool
 
     @property
-    def summary(self) -> RunSummary:
-        return summarize(self.metrics)
-
-    @property
     def calls(self) -> int:
-        return len(self.metrics)
+        return self.run.count
 
     @property
     def failed(self) -> int:
-        return sum(1 for m in self.metrics if not m.ok)
+        return self.run.failed
+
+    @property
+    def summary(self) -> RunSummary:
+        return self.run.summary
 
     @property
     def request_throughput(self) -> float | None:
-        """Successful calls per second of wall time."""
-        done = self.calls - self.failed
-        return done / self.wall_s if self.wall_s and done else None
+        return self.run.request_throughput
 
     @property
-    def output_tokens_per_s(self) -> float | None:
-        """All output tokens of successful calls (usage, else text chunks) per second of wall time."""
-        tokens = [m.output_tokens for m in self.metrics if m.ok and m.output_tokens is not None]
-        return sum(tokens) / self.wall_s if self.wall_s and tokens else None
+    def output_token_throughput(self) -> float | None:
+        return self.run.output_token_throughput
 
     def goodput(self, slo: Slo) -> Goodput:
-        return goodput(self.metrics, slo, self.wall_s)
+        return self.run.goodput(slo)
 
 
-def row_metrics(row: RowResult, chunk_times_s: Sequence[float] | None) -> CallMetrics | None:
-    """One row's metrics; None for a row that never started (queued or cancelled)."""
-    if row.status not in (RowStatus.DONE, RowStatus.FAILED):
-        return None
-    marks = CallMarks(
-        ok=row.status is RowStatus.DONE,
-        e2e_s=row.latency_s,
-        chunk_times_s=tuple(chunk_times_s or ()),
-        reported_output_tokens=row.output_tokens,
-        error=row.error,
-        streamed=chunk_times_s is not None,
-    )
-    return call_metrics(marks)
+def level_run(store: JobStore, point: SweepPoint) -> Run:
+    """The rows of one level that ran, each rebuilt with its chunk marks, as a run."""
+    marks = store.row_marks(point.job.id)
+    traces = [row.as_trace(marks.get(row.index)) for row in store.rows(point.job.id)]
+    # Rebuilt rows keep no start time of their own: the level's wall time is the job's.
+    return Run(f"c = {point.concurrency}", [t for t in traces if t is not None], started=0.0, ended=point.job.wall_s)
 
 
 def load_point(store: JobStore, point: SweepPoint) -> LoadPoint:
     """The load figures of one sweep level, from its rows and their chunk marks."""
     marks = store.row_marks(point.job.id)
-    metrics = []
-    for row in store.rows(point.job.id):
-        m = row_metrics(row, marks.get(row.index))
-        if m is not None:
-            metrics.append(m)
     return LoadPoint(
-        concurrency=point.concurrency, wall_s=point.job.wall_s, metrics=tuple(metrics),
+        concurrency=point.concurrency, run=level_run(store, point),
         streamed=sum(1 for r in store.rows(point.job.id) if r.index in marks),
         finished=point.job.status.finished,
     )
@@ -101,10 +86,11 @@ def goodput_peak(points: Sequence[LoadPoint], slo: Slo) -> LoadPoint | None:
     level had a good call.
 
     Example:
-        >>> from core.stats import CallMarks, call_metrics
-        >>> ok = call_metrics(CallMarks(ok=True, e2e_s=0.5, chunk_times_s=(0.1, 0.2)))
-        >>> a = LoadPoint(1, 2.0, (ok, ok), 2, True)
-        >>> b = LoadPoint(4, 1.0, (ok, ok), 2, True)
+        >>> from core.trace import CallTrace, Outcome
+        >>> def ok() -> CallTrace:
+        ...     return CallTrace("r", origin=0.0, finished=0.5, outcome=Outcome("complete"))
+        >>> a = LoadPoint(1, Run("c = 1", [ok(), ok()], started=0.0, ended=2.0), 2, True)
+        >>> b = LoadPoint(4, Run("c = 4", [ok(), ok()], started=0.0, ended=1.0), 2, True)
         >>> goodput_peak([a, b], Slo(e2e_s=1)).concurrency
         4
     """

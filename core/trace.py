@@ -12,8 +12,9 @@ model, and a problem or none) and *when* it happened: marks on one monotonic clo
 * the server's own report where it gives one: llama.cpp's ``timings``, OpenAI's
   ``openai-processing-ms`` header.
 
-From the marks, `metrics` derives the usual serving figures once, with their definitions, and
-`anatomy` splits the call into consecutive segments that add up to its measured total: each
+From the marks, the trace derives the usual serving figures itself (its properties `ttft_s`,
+`itl_s`, `tpot_s`, `e2e_s`, `output_tokens_per_s`, `output_tokens`: the only place they are
+computed; definitions in `core.metric_definitions`), and `anatomy` splits the call into consecutive segments that add up to its measured total: each
 segment spans two measured marks, or divides one span by what a server or proxy reported, and
 whatever cannot be attributed is a segment of its own, named as such.
 
@@ -58,11 +59,18 @@ class StreamChunk:
         at: `time.perf_counter()` when LangChain produced it.
         text: its text ("" for role-only, finish-only and usage-only chunks).
         usage: whether it carried the usage block (the final usage-only chunk).
+        text_not_kept: it carried text, but only its time was kept (a stored batch row keeps
+            when its text chunks came, not their text).
     """
 
     at: float
     text: str
     usage: bool = False
+    text_not_kept: bool = False
+
+    @property
+    def has_text(self) -> bool:
+        return bool(self.text) or self.text_not_kept
 
 
 @dataclass(slots=True)
@@ -313,7 +321,7 @@ class CallTrace:
 
     @property
     def text_chunks(self) -> list[StreamChunk]:
-        return [c for c in self.chunks if c.text]
+        return [c for c in self.chunks if c.has_text]
 
     @property
     def first_chunk(self) -> float | None:
@@ -321,11 +329,11 @@ class CallTrace:
 
     @property
     def first_text(self) -> float | None:
-        return next((c.at for c in self.chunks if c.text), None)
+        return next((c.at for c in self.chunks if c.has_text), None)
 
     @property
     def last_text(self) -> float | None:
-        return next((c.at for c in reversed(self.chunks) if c.text), None)
+        return next((c.at for c in reversed(self.chunks) if c.has_text), None)
 
     @property
     def usage_chunk(self) -> float | None:
@@ -360,7 +368,7 @@ class CallTrace:
     @property
     def text_times_s(self) -> tuple[float, ...]:
         """Arrival of every chunk with text, in seconds from the origin."""
-        return tuple(c.at - self.origin for c in self.chunks if c.text)
+        return tuple(c.at - self.origin for c in self.chunks if c.has_text)
 
     @property
     def usage(self) -> Usage | None:
@@ -385,7 +393,7 @@ class CallTrace:
     @property
     def text_times(self) -> list[float]:
         """Arrival (perf_counter) of every chunk with text, in order."""
-        return [c.at for c in self.chunks if c.text]
+        return [c.at for c in self.chunks if c.has_text]
 
     @property
     def ttft_s(self) -> float | None:
@@ -415,7 +423,7 @@ class CallTrace:
         usage = self.usage
         if usage is not None and usage.output_tokens:
             return TokenSource.USAGE
-        return TokenSource.CHUNKS if any(c.text for c in self.chunks) else None
+        return TokenSource.CHUNKS if any(c.has_text for c in self.chunks) else None
 
     @property
     def usage_reported(self) -> bool:
@@ -483,47 +491,6 @@ class CallTrace:
         ]
         stamped = [(layer, name, at - self.origin) for layer, name, at in found if at is not None]
         return sorted(stamped, key=lambda mark: mark[2])
-
-
-# --- derived metrics -----------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CallMetrics:
-    """The serving figures of one call, each None when it cannot be measured.
-
-    Attributes:
-        ttft_s, e2e_s, tpot_s, tokens_per_s: see `METRIC_DEFINITIONS`.
-        itl_s: every inter-token gap, in order.
-        output_tokens: the token count used for TPOT and tokens/s.
-        tokens_counted_from: "usage" (reported by the endpoint) or "text chunks" (counted).
-    """
-
-    ttft_s: float | None
-    e2e_s: float | None
-    itl_s: tuple[float, ...]
-    tpot_s: float | None
-    tokens_per_s: float | None
-    output_tokens: int | None
-    tokens_counted_from: str | None
-
-
-def metrics(trace: CallTrace) -> CallMetrics:
-    """Derive TTFT, ITL, TPOT, e2e and tokens/s from a trace's marks.
-
-    Example:
-        >>> t = CallTrace("r", origin=0.0, finished=1.0, streamed=True,
-        ...               chunks=[StreamChunk(0.2, "a"), StreamChunk(0.4, "b"), StreamChunk(0.6, "c")])
-        >>> m = metrics(t)
-        >>> m.ttft_s, [round(gap, 3) for gap in m.itl_s], round(m.tokens_per_s, 3)
-        (0.2, [0.2, 0.2], 5.0)
-        >>> round(m.tpot_s, 3), m.tokens_counted_from
-        (0.4, 'text chunks')
-    """
-    named = {TokenSource.USAGE: "usage", TokenSource.CHUNKS: "text chunks"}
-    source = None if trace.token_source is None else named[trace.token_source]
-    return CallMetrics(trace.ttft_s, trace.e2e_s, trace.itl_s, trace.tpot_s, trace.output_tokens_per_s,
-                       trace.output_tokens, source)
 
 
 # --- anatomy: where the time went --------------------------------------------------------------

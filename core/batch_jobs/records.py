@@ -12,6 +12,7 @@ from typing import Any
 
 from core.errors import CallProblem
 from core.failures import FailureGroup, outcome_label, problem_from_stored, summarize_failures
+from core.trace import COMPLETE, FAILED, CallTrace, Outcome, StreamChunk
 from core.usage import Usage
 
 DB_NAME = "batch.sqlite3"
@@ -94,6 +95,38 @@ class RowResult:
         if self.status is not RowStatus.FAILED:
             return None
         return problem_from_stored(self.error_kind, self.error, self.error_fix)
+
+    def as_trace(self, chunk_times_s: Sequence[float] | None = None) -> CallTrace | None:
+        """The row's call, rebuilt as a `CallTrace` from what the store kept, so its figures are
+        the trace's like every other call's; None for a row that never finished running.
+
+        The store keeps the latency (from LangChain's run start, the rebuilt trace's origin),
+        usage, finish reason, model and problem and, for a streamed row (`store.row_marks`),
+        when each text chunk came on the same origin — not the chunks' text, so they are
+        `text_not_kept` chunks. A row run whole has no chunks: its TTFT is not observed.
+
+        Example:
+            >>> row = RowResult("j", 0, 1, "q", RowStatus.DONE, "ab", latency_s=1.0, input_tokens=3,
+            ...                 output_tokens=5, total_tokens=8, finish_reason="stop")
+            >>> t = row.as_trace([0.2, 0.4, 0.6])
+            >>> t.ttft_s, t.e2e_s, t.output_tokens, round(t.tpot_s, 3)
+            (0.2, 1.0, 5, 0.2)
+            >>> row.as_trace().ttft_s is None, RowResult("j", 1, 2, "q", RowStatus.QUEUED).as_trace()
+            (True, None)
+        """
+        if self.status not in (RowStatus.DONE, RowStatus.FAILED):
+            return None
+        reported = self.input_tokens is not None or self.output_tokens is not None
+        usage = Usage(self.input_tokens or 0, self.output_tokens or 0, self.total_tokens or 0) if reported else None
+        problem = self.problem
+        return CallTrace(
+            f"{self.job_id}:row:{self.index}", pattern="batch", model_requested=self.model or "",
+            origin=0.0, finished=self.latency_s, streamed=chunk_times_s is not None,
+            chunks=[StreamChunk(at, "", text_not_kept=True) for at in chunk_times_s or ()],
+            outcome=Outcome(FAILED if problem is not None else COMPLETE, self.output or "", usage,
+                            self.finish_reason, self.model, problem),
+            tags=[f"row:{self.index}"],
+        )
 
 
 @dataclass(frozen=True)

@@ -21,7 +21,7 @@ from core.report import (
     scrub,
 )
 from core.streaming import StreamCapture, timed_invoke
-from core.trace import CallTrace, Outcome, metrics
+from core.trace import CallTrace, Outcome
 from core.usage import Usage
 
 PLANTED_KEY = "sk-planted-0123456789abcdefPLANTED"
@@ -71,7 +71,7 @@ def test_the_report_holds_every_calls_figures_and_no_key(real_ledger, embedded_s
     for section in ("pattern-streaming", "pattern-metadata", "pattern-batch", "ledger"):
         assert f'id="{section}"' in page
     stream = real_ledger.records()[0]
-    assert f"{metrics(stream.trace).ttft_s:.3f} s" in page  # the same TTFT the page showed
+    assert f"{stream.trace.ttft_s:.3f} s" in page  # the same TTFT the page showed
     table = load_price_table()
     totals = session_totals(cost_calls(real_ledger.records(), table))
     assert totals.summary() in page
@@ -119,7 +119,7 @@ def test_the_report_opens_offline_in_chromium_with_its_charts(real_ledger, embed
         drawn.first.wait_for()
         assert drawn.count() >= 3  # a waterfall per traced call, drawn by the inline plotly.js
         text = page.inner_text("body")
-        assert f"{metrics(stream.trace).ttft_s:.3f} s" in text
+        assert f"{stream.trace.ttft_s:.3f} s" in text
         totals = session_totals(cost_calls(real_ledger.records(), load_price_table()))
         assert format_usd(totals.cost_usd) in page.inner_text("#total-cost")
         for heading in ("Streaming", "Batch", "Metadata & cost"):

@@ -49,7 +49,7 @@ def test_a_streamed_sweep_observes_ttft_and_counts_failures(
         ttft = summary.distributions["ttft_s"]
         assert ttft.count == 2 and all(0 < t <= e for t, e in zip(sorted(ttft.values), sorted(summary.distributions["e2e_s"].values), strict=True))
         assert summary.usage_missing == 0  # streamed with stream_usage=True: usage still reported
-        assert point.request_throughput and point.output_tokens_per_s
+        assert point.request_throughput and point.output_token_throughput
         generous = point.goodput(Slo(e2e_s=600))
         assert (generous.good, generous.calls) == (2, 3)  # the refused call is not good
     assert goodput_peak(points, Slo(e2e_s=600)) in points
@@ -79,7 +79,7 @@ def test_a_sweep_whose_every_call_failed_is_recognised(
     assert sweep.status is JobStatus.DONE
     points = load_points(store, sweep)
     assert all_failed(points)
-    assert all(p.request_throughput is None and p.output_tokens_per_s is None for p in points)
+    assert all(p.request_throughput is None and p.output_token_throughput is None for p in points)
     assert goodput_peak(points, Slo(e2e_s=60)) is None
     # Nothing is lost: every row is still in the store with its error.
     assert all(r.status is RowStatus.FAILED and r.error for p in sweep.points for r in store.rows(p.job.id))

@@ -1,22 +1,36 @@
-"""The benchmark maths on fixed samples: percentiles, per-call metrics, summaries and goodput."""
+"""The benchmark maths on fixed samples: percentiles, a call's figures, summaries and goodput.
+
+A call here is a `CallTrace` written by hand: text chunks at the given times, done at e2e.
+"""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from core.errors import CallProblem
 from core.stats import (
-    CallMarks,
     Slo,
     SloError,
     TokenSource,
-    call_metrics,
     distribution,
     goodput,
     min_samples_for,
     percentile,
     summarize,
 )
+from core.trace import CallTrace, Outcome, StreamChunk
+from core.usage import Usage
+
+
+def call(*, ok: bool, e2e_s: float, chunk_times_s: tuple[float, ...] = (), reported_output_tokens: int | None = None,
+         error: str | None = None) -> CallTrace:
+    """A call that began at 0, streamed text chunks at `chunk_times_s` and ended at `e2e_s`."""
+    usage = None if reported_output_tokens is None else Usage(0, reported_output_tokens, reported_output_tokens)
+    problem = None if ok else CallProblem("unexpected", error or "Failed", "", "")
+    return CallTrace("r", origin=0.0, finished=e2e_s, streamed=bool(chunk_times_s),
+                     chunks=[StreamChunk(at, "tok") for at in chunk_times_s],
+                     outcome=Outcome("complete" if ok else "failed", usage=usage, problem=problem))
 
 
 @pytest.mark.parametrize(
@@ -57,7 +71,7 @@ def test_empty_sample_has_no_figures() -> None:
 
 
 def test_call_metrics_from_chunk_times_and_reported_usage() -> None:
-    m = call_metrics(CallMarks(ok=True, e2e_s=1.3, chunk_times_s=(0.3, 0.5, 0.6, 1.2), reported_output_tokens=6))
+    m = call(ok=True, e2e_s=1.3, chunk_times_s=(0.3, 0.5, 0.6, 1.2), reported_output_tokens=6)
     assert m.ttft_s == 0.3
     assert m.itl_s == pytest.approx((0.2, 0.1, 0.6))
     assert m.tpot_s == pytest.approx((1.3 - 0.3) / 5)  # (e2e - TTFT) / (tokens - 1), usage tokens
@@ -66,51 +80,51 @@ def test_call_metrics_from_chunk_times_and_reported_usage() -> None:
 
 
 def test_missing_usage_counts_text_chunks_and_is_marked() -> None:
-    m = call_metrics(CallMarks(ok=True, e2e_s=1.0, chunk_times_s=(0.2, 0.4, 0.6, 0.8, 1.0)))
+    m = call(ok=True, e2e_s=1.0, chunk_times_s=(0.2, 0.4, 0.6, 0.8, 1.0))
     assert m.token_source is TokenSource.CHUNKS and not m.usage_reported
     assert m.output_tokens == 5
     assert m.tpot_s == pytest.approx(0.8 / 4)
-    summary = summarize([m, call_metrics(CallMarks(ok=True, e2e_s=1.0, chunk_times_s=(0.5,), reported_output_tokens=1))])
+    summary = summarize([m, call(ok=True, e2e_s=1.0, chunk_times_s=(0.5,), reported_output_tokens=1)])
     assert summary.usage_missing == 1
     assert "1 of 2" in summary.token_note
 
 
 def test_an_answer_without_text_has_no_ttft_and_no_rate() -> None:
-    m = call_metrics(CallMarks(ok=True, e2e_s=0.4, chunk_times_s=(), reported_output_tokens=0))
+    m = call(ok=True, e2e_s=0.4, chunk_times_s=(), reported_output_tokens=0)
     assert m.ttft_s is None and m.tpot_s is None and m.output_tokens_per_s is None and m.e2e_s == 0.4
 
 
 def test_one_token_answer_has_no_tpot() -> None:
-    m = call_metrics(CallMarks(ok=True, e2e_s=0.3, chunk_times_s=(0.25,), reported_output_tokens=1))
+    m = call(ok=True, e2e_s=0.3, chunk_times_s=(0.25,), reported_output_tokens=1)
     assert m.tpot_s is None and m.itl_s == ()
 
 
 def test_a_call_invoked_whole_has_no_ttft_or_itl() -> None:
-    m = call_metrics(CallMarks(ok=True, e2e_s=0.9, reported_output_tokens=8, streamed=False))
+    m = call(ok=True, e2e_s=0.9, reported_output_tokens=8)
     assert m.ttft_s is None and m.itl_s == () and m.tpot_s is None
     assert m.e2e_s == 0.9 and m.output_tokens == 8
 
 
 def test_a_failed_call_is_counted_and_left_out_of_latency() -> None:
-    ok = [call_metrics(CallMarks(ok=True, e2e_s=t, chunk_times_s=(t / 4, t / 2))) for t in (1.0, 2.0)]
-    failed = call_metrics(CallMarks(ok=False, e2e_s=30.0, chunk_times_s=(0.1,), error="Timed out"))
+    ok = [call(ok=True, e2e_s=t, chunk_times_s=(t / 4, t / 2)) for t in (1.0, 2.0)]
+    failed = call(ok=False, e2e_s=30.0, chunk_times_s=(0.1,), error="Timed out")
     summary = summarize([*ok, failed])
     assert (summary.calls, summary.failed, summary.succeeded) == (3, 1, 2)
     assert summary.distributions["e2e_s"].values == (1.0, 2.0)
     assert summary.distributions["ttft_s"].max == 0.5
-    assert failed.error == "Timed out"
+    assert failed.problem is not None and failed.problem.title == "Timed out"
 
 
 def test_itl_pools_every_gap_of_every_call() -> None:
-    a = call_metrics(CallMarks(ok=True, e2e_s=1.0, chunk_times_s=(0.1, 0.2, 0.4)))
-    b = call_metrics(CallMarks(ok=True, e2e_s=1.0, chunk_times_s=(0.1, 0.9)))
+    a = call(ok=True, e2e_s=1.0, chunk_times_s=(0.1, 0.2, 0.4))
+    b = call(ok=True, e2e_s=1.0, chunk_times_s=(0.1, 0.9))
     assert sorted(summarize([a, b]).distributions["itl_s"].values) == pytest.approx([0.1, 0.2, 0.8])
 
 
 def test_goodput_counts_calls_meeting_every_slo_and_failures_as_not_good() -> None:
-    fast = call_metrics(CallMarks(ok=True, e2e_s=1.0, chunk_times_s=(0.1, 0.2, 0.3), reported_output_tokens=10))
-    slow_start = call_metrics(CallMarks(ok=True, e2e_s=1.5, chunk_times_s=(0.9, 1.0), reported_output_tokens=10))
-    failed = call_metrics(CallMarks(ok=False, e2e_s=0.1, error="500"))
+    fast = call(ok=True, e2e_s=1.0, chunk_times_s=(0.1, 0.2, 0.3), reported_output_tokens=10)
+    slow_start = call(ok=True, e2e_s=1.5, chunk_times_s=(0.9, 1.0), reported_output_tokens=10)
+    failed = call(ok=False, e2e_s=0.1, error="500")
     calls = [fast, slow_start, failed]
     only_e2e = goodput(calls, Slo(e2e_s=2.0), wall_s=3.0)
     assert (only_e2e.good, only_e2e.calls, only_e2e.share, only_e2e.rate_per_s) == (2, 3, 2 / 3, 2 / 3)
@@ -133,6 +147,6 @@ def test_goodput_needs_an_slo_and_rejects_bad_ones() -> None:
 
 
 def test_an_slo_on_an_unobserved_metric_is_not_met() -> None:
-    whole = call_metrics(CallMarks(ok=True, e2e_s=0.2, reported_output_tokens=4, streamed=False))
+    whole = call(ok=True, e2e_s=0.2, reported_output_tokens=4)
     assert goodput([whole], Slo(ttft_ms=10_000)).good == 0
     assert goodput([whole], Slo(e2e_s=1)).good == 1

@@ -25,8 +25,8 @@ from core.trace import (
     ProxyReport,
     ServerReport,
     StreamChunk,
+    TokenSource,
     anatomy,
-    metrics,
 )
 from tests.fake_openai import BAD_JSON_LINE, EMPTY_CHOICES, HTML_PAGE, NO_FINISH, FakeOpenAI
 
@@ -137,19 +137,19 @@ def test_no_http_marks_is_one_unattributed_span() -> None:
 
 
 def test_metrics_follow_their_definitions() -> None:
-    m = metrics(streamed_trace())
+    m = streamed_trace()
     assert m.ttft_s == pytest.approx(0.100)
     assert m.e2e_s == pytest.approx(0.301)
     assert m.itl_s == pytest.approx((0.050, 0.050))
-    assert m.output_tokens == 3 and m.tokens_counted_from == "text chunks"  # no usage outcome
+    assert m.output_tokens == 3 and m.token_source is TokenSource.CHUNKS  # no usage outcome
     assert m.tpot_s == pytest.approx((0.301 - 0.100) / 2)
-    assert m.tokens_per_s == pytest.approx(2 / 0.100)
+    assert m.output_tokens_per_s == pytest.approx(2 / 0.100)
 
 
 def test_a_call_with_one_token_has_no_rate() -> None:
-    m = metrics(streamed_trace(chunks=[StreamChunk(10.1, "Hi")]))
+    m = streamed_trace(chunks=[StreamChunk(10.1, "Hi")])
     assert m.ttft_s == pytest.approx(0.1)
-    assert m.tokens_per_s is None and m.tpot_s is None and m.itl_s == ()
+    assert m.output_tokens_per_s is None and m.tpot_s is None and m.itl_s == ()
 
 
 # --- recorded for real, against the HTTP fake -------------------------------------------------
