@@ -71,7 +71,7 @@ def timeline_figure(runs: Sequence[ModeRun]) -> go.Figure:
                 continue
             hover = (
                 f"{call.prompt}<br>start {call.start_s:.2f} s · end {call.end_s:.2f} s"
-                f"<br>latency {fmt_seconds(call.latency_s)}"
+                f"<br>latency {fmt_seconds(call.trace.e2e_s if call.trace else None)}"
             )
             if call.error is not None:
                 fig.add_bar(
@@ -80,21 +80,22 @@ def timeline_figure(runs: Sequence[ModeRun]) -> go.Figure:
                     hoverinfo="text", row=row, col=1, **legend("failed"),
                 )
                 continue
-            waited_until = call.first_token_s if call.first_token_s is not None else call.end_s
+            first_text = call.first_text_s
+            waited_until = first_text if first_text is not None else call.end_s
             fig.add_bar(
                 x=[waited_until - call.start_s], y=[label], base=[call.start_s], orientation="h",
                 marker_color=WAIT_COLOR, hovertext=hover, hoverinfo="text", row=row, col=1,
                 **legend("in flight, nothing to show yet"),
             )
-            if call.first_token_s is not None:
+            if first_text is not None:
                 fig.add_bar(
-                    x=[call.end_s - call.first_token_s], y=[label], base=[call.first_token_s],
+                    x=[call.end_s - first_text], y=[label], base=[first_text],
                     orientation="h", marker_color=STREAM_COLOR, row=row, col=1,
-                    hovertext=hover + f"<br>first token {call.first_token_s:.2f} s", hoverinfo="text",
+                    hovertext=hover + f"<br>first token {first_text:.2f} s", hoverinfo="text",
                     **legend("tokens arriving (streaming)"),
                 )
                 fig.add_scatter(
-                    x=call.token_times_s, y=[label] * len(call.token_times_s), mode="markers",
+                    x=call.text_times_s, y=[label] * len(call.text_times_s), mode="markers",
                     marker={"symbol": "line-ns-open", "size": 12, "color": "white", "line": {"width": 1}},
                     hoverinfo="skip", showlegend=False, row=row, col=1,
                 )
@@ -145,8 +146,8 @@ def mode_summary(run: ModeRun, baseline: ModeRun | None) -> None:
         title = mode_title(run).replace("(", "(\u200b")
         st.markdown(f"**{title}**  \nwall **{fmt_seconds(run.wall_s)}** · {compare}{failed}")
         st.caption(
-            f"Σ call latencies {fmt_seconds(run.sum_latency_s)} · average call "
-            f"{fmt_seconds(run.mean_latency_s)} · up to {run.peak_in_flight} in flight"
+            f"Σ call latencies {fmt_seconds(run.run.sum_e2e_s)} · average call "
+            f"{fmt_seconds(run.run.mean_e2e_s)} · up to {run.peak_in_flight} in flight"
         )
 
 

@@ -8,8 +8,9 @@ The modes:
   at most ``n`` in flight; the rest wait their turn client-side.
 * ``astream`` — several ``llm.astream`` at once; their tokens arrive interleaved.
 
-Every call gets a `CallSpan`: start, first token and end, in seconds since the mode began, read
-from the call's `CallTrace` (the one timing callback, `core.tracing.CallTracer`). Start and end
+Every call gets a `CallSpan` holding its `CallTrace` (the one timing callback,
+`core.tracing.CallTracer`), which places the trace's start, first text and end on the mode's
+timeline; the figures are the trace's, the mode's aggregate its `Run`'s. Start and end
 are LangChain's own (``on_chat_model_start`` / ``on_llm_end``), so a call that waits for an
 ``abatch`` slot starts when it really starts, not when it was queued. The
 *first token* is only known when the answer is streamed: ``invoke``/``ainvoke``/``abatch`` get
@@ -30,7 +31,7 @@ import asyncio
 import enum
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from uuid import UUID
@@ -43,7 +44,8 @@ from langchain_core.runnables.config import merge_configs
 from core.bridge import run_async
 from core.errors import CallProblem, explain_error
 from core.otel import run_group
-from core.trace import CallTrace
+from core.run import Run
+from core.trace import FAILED, CallTrace, Outcome
 from core.tracing import ensure_tracer, message_text, outcome_of
 from core.usage import Usage
 
@@ -80,35 +82,68 @@ class Mode(str, enum.Enum):
 
 @dataclass
 class CallSpan:
-    """One call of a mode, timed relative to the mode's start.
+    """One question of a mode: its call's trace, and where the call sits on the mode's timeline.
+
+    Every figure is the trace's (``span.trace.e2e_s``, ``.ttft_s``); the span only places the
+    trace's marks on the mode's clock (seconds since the mode started) for the timeline.
 
     Attributes:
         index: position of the question in the list.
         prompt: the question.
-        start_s: when LangChain started the model call (``on_chat_model_start``).
-        first_token_s: when the first text token arrived; None when the mode does not stream
-            (the answer comes whole at ``end_s``) or no text arrived.
-        end_s: when the call finished or failed.
-        token_times_s: arrival time of every text chunk (streaming modes only).
-        text: the answer (for a stream that failed midway, what arrived).
-        usage: token counts, or None when not reported.
-        finish_reason: "stop", "length", ... or None.
-        error: the failure, explained; None when the call succeeded (a stream that ended
-            without a finish reason is kind "incomplete", its text kept).
-        trace: the call's `CallTrace` (HTTP marks, server and proxy reports).
+        trace: the call's `CallTrace`; None until LangChain started the call.
+        mode_started: `time.perf_counter()` when the mode began: the timeline's zero.
     """
 
     index: int
     prompt: str
-    start_s: float | None = None
-    first_token_s: float | None = None
-    end_s: float | None = None
-    token_times_s: list[float] = field(default_factory=list)
-    text: str = ""
-    usage: Usage | None = None
-    finish_reason: str | None = None
-    error: CallProblem | None = None
     trace: CallTrace | None = field(default=None, repr=False, compare=False)
+    mode_started: float = 0.0
+
+    def on_timeline(self, moment: float | None) -> float | None:
+        """A trace mark as seconds since the mode started (None stays None)."""
+        return None if moment is None else moment - self.mode_started
+
+    @property
+    def start_s(self) -> float | None:
+        """When the call began (LangChain's ``on_chat_model_start``), on the mode's timeline."""
+        return self.on_timeline(self.trace.origin) if self.trace is not None else None
+
+    @property
+    def end_s(self) -> float | None:
+        """When the call finished or failed; None while it runs."""
+        if self.trace is None or self.trace.outcome is None:
+            return None
+        return self.on_timeline(self.trace.end)
+
+    @property
+    def text_times_s(self) -> list[float]:
+        """When each text chunk arrived, on the mode's timeline (streaming modes only)."""
+        return [c.at - self.mode_started for c in self.trace.text_chunks] if self.trace is not None else []
+
+    @property
+    def first_text_s(self) -> float | None:
+        """When the first text arrived; None when the mode does not stream (the answer comes
+        whole at ``end_s``) or no text arrived."""
+        return self.on_timeline(self.trace.first_text) if self.trace is not None else None
+
+    @property
+    def text(self) -> str:
+        """The answer (for a stream that failed midway, what arrived)."""
+        return self.trace.text if self.trace is not None else ""
+
+    @property
+    def usage(self) -> Usage | None:
+        return self.trace.usage if self.trace is not None else None
+
+    @property
+    def finish_reason(self) -> str | None:
+        return self.trace.finish_reason if self.trace is not None else None
+
+    @property
+    def error(self) -> CallProblem | None:
+        """The failure, explained; None when the call succeeded (a stream that ended without a
+        finish reason is kind "incomplete", its text kept)."""
+        return self.trace.problem if self.trace is not None else None
 
     @property
     def ok(self) -> bool:
@@ -118,75 +153,20 @@ class CallSpan:
     def finished(self) -> bool:
         return self.end_s is not None
 
-    @property
-    def latency_s(self) -> float | None:
-        """End minus start: how long this one call took, as its caller experienced it.
-
-        Example:
-            >>> CallSpan(0, "q", start_s=0.5, end_s=2.0).latency_s
-            1.5
-        """
-        if self.start_s is None or self.end_s is None:
-            return None
-        return self.end_s - self.start_s
-
-    @property
-    def time_to_first_token_s(self) -> float | None:
-        """First token minus start; None when not observed (non-streaming modes)."""
-        if self.start_s is None or self.first_token_s is None:
-            return None
-        return self.first_token_s - self.start_s
-
-
-# --- pure timing maths -------------------------------------------------------------------------
-
-
-def sum_of_latencies(spans: Iterable[CallSpan]) -> float:
-    """Total of every finished call's latency: the time the calls would take one after another.
-
-    Example:
-        >>> sum_of_latencies([CallSpan(0, "a", 0.0, end_s=1.0), CallSpan(1, "b", 0.2, end_s=1.7)])
-        2.5
-    """
-    return sum(s.latency_s for s in spans if s.latency_s is not None)
-
 
 def overlaps(a: CallSpan, b: CallSpan) -> bool:
     """Whether two calls were in flight at the same moment (touching ends do not count).
 
     Example:
-        >>> overlaps(CallSpan(0, "a", 0.0, end_s=1.0), CallSpan(1, "b", 0.5, end_s=2.0))
-        True
-        >>> overlaps(CallSpan(0, "a", 0.0, end_s=1.0), CallSpan(1, "b", 1.0, end_s=2.0))
-        False
+        >>> from core.trace import CallTrace, Outcome
+        >>> def span(start: float, end: float) -> CallSpan:
+        ...     return CallSpan(0, "q", CallTrace("r", origin=start, lc_end=end, outcome=Outcome("complete")))
+        >>> overlaps(span(0.0, 1.0), span(0.5, 2.0)), overlaps(span(0.0, 1.0), span(1.0, 2.0))
+        (True, False)
     """
     if None in (a.start_s, a.end_s, b.start_s, b.end_s):
         return False
     return a.start_s < b.end_s and b.start_s < a.end_s  # type: ignore[operator]  # `None in` does not narrow
-
-
-def peak_in_flight(spans: Iterable[CallSpan]) -> int:
-    """The most calls in flight at any one moment (1 for a sequential loop).
-
-    A sweep over start (+1) and end (−1) events; at equal times ends count first, so a call
-    starting exactly when another ends is not an overlap.
-
-    Example:
-        >>> calls = [CallSpan(0, "a", 0.0, end_s=1.0), CallSpan(1, "b", 0.1, end_s=0.6),
-        ...          CallSpan(2, "c", 0.2, end_s=0.5), CallSpan(3, "d", 1.0, end_s=1.4)]
-        >>> peak_in_flight(calls)
-        3
-    """
-    events: list[tuple[float, int]] = []
-    for span in spans:
-        if span.start_s is not None and span.end_s is not None:
-            events += [(span.start_s, 1), (span.end_s, -1)]
-    events.sort()  # (t, -1) sorts before (t, +1): ends first at ties
-    peak = current = 0
-    for _, delta in events:
-        current += delta
-        peak = max(peak, current)
-    return peak
 
 
 def speedup(baseline_wall_s: float | None, wall_s: float | None) -> float | None:
@@ -226,6 +206,7 @@ class ModeRun:
         max_concurrency: the abatch limit, when the mode has one.
         setup: `setup_key` of the run; speed-ups only compare runs with the same setup.
         situation: a label for where the calls went (e.g. embedded vs. simulated remote).
+        started: `time.perf_counter()` when the mode began (its calls' timeline zero).
     """
 
     mode: Mode
@@ -234,39 +215,24 @@ class ModeRun:
     max_concurrency: int | None = None
     setup: str = ""
     situation: str = ""
+    started: float = 0.0
 
     @property
-    def sum_latency_s(self) -> float:
-        return sum_of_latencies(self.calls)
-
-    @property
-    def mean_latency_s(self) -> float | None:
-        """Average latency of the finished calls: it grows when calls compete for the CPU."""
-        finished = [s for s in self.calls if s.latency_s is not None]
-        return self.sum_latency_s / len(finished) if finished else None
+    def run(self) -> Run:
+        """The calls that started, as a `Run`: sum and mean of e2e, peak and average in flight,
+        failures by cause — the aggregate, computed there from the traces."""
+        ended = self.started + self.wall_s if self.wall_s is not None else None
+        return Run(self.mode.value, [c.trace for c in self.calls if c.trace is not None],
+                   started=self.started, ended=ended)
 
     @property
     def peak_in_flight(self) -> int:
-        return peak_in_flight(self.calls)
+        return self.run.peak_in_flight
 
     @property
     def overlapped(self) -> bool:
         """Whether any two calls were in flight at once."""
         return self.peak_in_flight >= 2
-
-    @property
-    def average_in_flight(self) -> float | None:
-        """Sum of latencies over wall time: how many calls were in flight on average.
-
-        Example:
-            >>> run = ModeRun(Mode.GATHER, [CallSpan(0, "a", 0.0, end_s=2.0),
-            ...                             CallSpan(1, "b", 0.0, end_s=2.0)], wall_s=2.0)
-            >>> run.average_in_flight
-            2.0
-        """
-        if not self.wall_s:
-            return None
-        return self.sum_latency_s / self.wall_s
 
     @property
     def failures(self) -> list[CallSpan]:
@@ -300,6 +266,9 @@ class _Calls:
         self.started = clock()
         self.clock = clock
         self.run_ids: dict[int, UUID] = {}
+        run.started = self.started  # the timeline's zero, for the run and each of its calls
+        for span in run.calls:
+            span.mode_started = self.started
 
     def config_for(self, span: CallSpan, **extra: Any) -> RunnableConfig:
         """The config of one call: the base, a ``call:i`` tag, and its own run id."""
@@ -310,64 +279,45 @@ class _Calls:
         return self.clock() - self.started
 
     def sync(self) -> ModeRun:
-        """Copy every call's trace into its span (start, tokens, end, outcome)."""
+        """Give every span its call's trace, once LangChain has started the call."""
         for span in self.run.calls:
             run_id = self.run_ids.get(span.index)
-            trace = self.tracer.trace(run_id) if run_id is not None else None
+            trace = self.tracer.trace(run_id) if run_id is not None and span.trace is None else None
             if trace is not None:
-                _sync_span(span, trace, self.started, streams=self.run.mode.streams)
+                span.trace = trace
         return self.run
 
     def failed(self, span: CallSpan, exc: BaseException) -> None:
         if not isinstance(exc, Exception):
             # Not a failed call: Streamlit stopping the script, Ctrl-C, cancellation. Let it go on.
             raise exc
-        run_id = self.run_ids.get(span.index)
-        trace = self.tracer.trace(run_id) if run_id is not None else None
-        if trace is not None:
-            _sync_span(span, trace, self.started, streams=self.run.mode.streams)
-        span.error = explain_error(exc, *self.secrets, evidence=trace.attempt if trace else None)
-        if trace is not None and trace.outcome is not None:
-            trace.outcome.problem = span.error
-        if span.end_s is None:
-            span.end_s = self.now()
-        if span.start_s is None:  # failed before the model call began (no start event)
-            span.start_s = span.end_s
-
-
-def _sync_span(span: CallSpan, trace: CallTrace, started: float, *, streams: bool) -> None:
-    span.trace = trace
-    if trace.lc_start is not None:
-        span.start_s = trace.lc_start - started
-    if streams:
-        times = [c.at - started for c in trace.chunks if c.text]
-        span.token_times_s = times
-        span.first_token_s = times[0] if times else None
-    if trace.lc_end is not None:
-        span.end_s = trace.lc_end - started
-    outcome = trace.outcome
-    if outcome is not None:
-        if outcome.text and not span.text:
-            span.text = outcome.text
-        span.usage = outcome.usage
-        span.finish_reason = outcome.finish_reason
-        if outcome.problem is not None:
-            span.error = outcome.problem
+        self.sync()
+        trace = span.trace
+        problem = explain_error(exc, *self.secrets, evidence=trace.attempt if trace else None)
+        if trace is None:
+            # It failed before the model call began (no start event): a call of no length, now.
+            now = self.clock()
+            span.trace = trace = CallTrace(str(self.run_ids.get(span.index, "")), origin=now, finished=now)
+        if trace.outcome is None:
+            trace.outcome = Outcome(FAILED, text=trace.text)
+        if trace.lc_end is None and trace.finished is None:
+            trace.finished = self.clock()  # LangChain never ended it: the runner's end is its end
+        trace.outcome.problem = problem
 
 
 def _new_run(mode: Mode, prompts: Sequence[str], setup: str, **kwargs: Any) -> ModeRun:
-    return ModeRun(
-        mode=mode, calls=[CallSpan(i, p) for i, p in enumerate(prompts)], setup=setup, **kwargs
-    )
+    return ModeRun(mode=mode, calls=[CallSpan(i, p) for i, p in enumerate(prompts)], setup=setup, **kwargs)
 
 
-def _fill_from_message(span: CallSpan, message: BaseMessage) -> None:
-    """For a call the tracer did not see (a model without callbacks): read the message itself."""
-    outcome = outcome_of(message)
-    if not span.text:
-        span.text = outcome.text
-    span.usage = outcome.usage
-    span.finish_reason = outcome.finish_reason
+def _fill_from_message(span: CallSpan, message: BaseMessage, calls: _Calls) -> None:
+    """For a call the tracer did not see (a model without callbacks): its outcome from the
+    message itself, on a trace spanning the mode's start to now (all that was observed)."""
+    calls.sync()
+    if span.trace is not None and span.trace.outcome is not None:
+        return
+    if span.trace is None:
+        span.trace = CallTrace(str(calls.run_ids.get(span.index, "")), origin=calls.started, finished=calls.clock())
+    span.trace.outcome = outcome_of(message)
 
 
 async def _with_progress(
@@ -415,7 +365,7 @@ def run_sequential(
     calls = _Calls(run, config, secrets, clock)
     for span in run.calls:
         try:
-            _fill_from_message(span, llm.invoke(span.prompt, config=calls.config_for(span)))
+            _fill_from_message(span, llm.invoke(span.prompt, config=calls.config_for(span)), calls)
         except Exception as exc:  # the next question still runs
             calls.failed(span, exc)
         calls.sync()
@@ -443,7 +393,7 @@ async def _collect(
         if isinstance(result, BaseException):
             calls.failed(span, result)
         else:
-            _fill_from_message(span, result)
+            _fill_from_message(span, result, calls)
     calls.sync()
     run.wall_s = now
     return run
@@ -533,7 +483,7 @@ async def run_astream(
         >>> from langchain_core.messages import AIMessage
         >>> fake = GenericFakeChatModel(messages=iter([AIMessage("a b"), AIMessage("c d")]))
         >>> run = asyncio.run(run_astream(fake, ["q1", "q2"]))
-        >>> sorted(c.text for c in run.calls), all(c.first_token_s is not None for c in run.calls)
+        >>> sorted(c.text for c in run.calls), all(c.first_text_s is not None for c in run.calls)
         (['a b', 'c d'], True)
     """
     run = _new_run(Mode.ASTREAM, prompts, setup)
@@ -545,17 +495,13 @@ async def run_astream(
             async for chunk in llm.astream(span.prompt, config=calls.config_for(span)):
                 received.append(chunk)
                 text = message_text(chunk)
-                if text:
-                    span.text += text
-                    if on_chunk is not None:
-                        on_chunk(span.index, text)
+                if text and on_chunk is not None:
+                    on_chunk(span.index, text)
         except Exception as exc:  # keep the partial text; the other streams go on
             calls.failed(span, exc)
         finally:
             if received and span.error is None:
-                _fill_from_message(span, received[0] + received[1:])
-            if span.end_s is None:
-                span.end_s = calls.now()
+                _fill_from_message(span, received[0] + received[1:], calls)
 
     await _with_progress(asyncio.gather(*(consume(span) for span in run.calls)), calls, on_progress, PROGRESS_EVERY_S)
     calls.sync()
@@ -623,10 +569,11 @@ def comparison_rows(runs: Mapping[str, Mapping[Mode, ModeRun]]) -> list[dict[str
     when both ran the same setup), so the CPU-bound and latency-bound cases sit side by side.
 
     Example:
-        >>> seq = ModeRun(Mode.SEQUENTIAL, [CallSpan(0, "a", 0.0, end_s=1.0),
-        ...                                 CallSpan(1, "b", 1.0, end_s=2.0)], wall_s=2.0)
-        >>> both = ModeRun(Mode.GATHER, [CallSpan(0, "a", 0.0, end_s=1.0),
-        ...                              CallSpan(1, "b", 0.0, end_s=1.0)], wall_s=1.0)
+        >>> from core.trace import Outcome
+        >>> def call(start: float, end: float) -> CallSpan:
+        ...     return CallSpan(0, "q", CallTrace("r", origin=start, lc_end=end, outcome=Outcome("complete")))
+        >>> seq = ModeRun(Mode.SEQUENTIAL, [call(0.0, 1.0), call(1.0, 2.0)], wall_s=2.0)
+        >>> both = ModeRun(Mode.GATHER, [call(0.0, 1.0), call(0.0, 1.0)], wall_s=1.0)
         >>> [(r["mode"], r["speedup"], r["peak_in_flight"])
         ...  for r in comparison_rows({"remote": {Mode.SEQUENTIAL: seq, Mode.GATHER: both}})]
         [('sequential', 1.0, 1), ('gather', 2.0, 2)]
@@ -643,7 +590,7 @@ def comparison_rows(runs: Mapping[str, Mapping[Mode, ModeRun]]) -> list[dict[str
                     "situation": situation,
                     "mode": mode.value,
                     "wall_s": run.wall_s,
-                    "mean_latency_s": run.mean_latency_s,
+                    "mean_latency_s": run.run.mean_e2e_s,
                     "speedup": run.speedup_over(baseline),
                     "peak_in_flight": run.peak_in_flight,
                     "failed": len(run.failures),

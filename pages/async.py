@@ -230,7 +230,7 @@ if runs:
                         "Question": [c.prompt for c in run.calls],
                         "Answer": [c.text if c.ok else f"(failed: {c.error.title})" for c in run.calls],
                         "Finish": [c.finish_reason or "—" for c in run.calls],
-                        "Latency": [fmt_seconds(c.latency_s) for c in run.calls],
+                        "Latency": [fmt_seconds(c.trace.e2e_s if c.trace else None) for c in run.calls],
                     }
                 ),
                 hide_index=True,

@@ -137,13 +137,18 @@ def test_changing_the_questions_drops_runs_that_no_longer_compare(open_page: Cal
 def test_timeline_draws_any_number_of_modes_and_questions() -> None:
     from components.async_view import timeline_figure
     from core.concurrency import CallSpan, Mode, ModeRun
+    from core.trace import CallTrace, Outcome, StreamChunk
+
+    def call(i: int, streams: bool) -> CallSpan:
+        first = 0.1 * i + 0.05
+        return CallSpan(i, f"q{i}", CallTrace(f"r{i}", origin=0.1 * i, lc_end=0.1 * i + 0.2,
+                                              chunks=[StreamChunk(first, "tok")] if streams else [],
+                                              outcome=Outcome("complete")))
 
     for modes in range(1, 5):
         for calls in (1, 8):
             runs = [
-                ModeRun(mode, [CallSpan(i, f"q{i}", start_s=0.1 * i, first_token_s=0.1 * i + 0.05 if mode.streams else None,
-                                        end_s=0.1 * i + 0.2, token_times_s=[0.1 * i + 0.05] if mode.streams else [])
-                               for i in range(calls)], wall_s=0.1 * calls + 0.2)
+                ModeRun(mode, [call(i, mode.streams) for i in range(calls)], wall_s=0.1 * calls + 0.2)
                 for mode in list(Mode)[:modes]
             ]
             fig = timeline_figure(runs)

@@ -33,7 +33,7 @@ def test_sequential_calls_follow_each_other_and_gather_overlaps(build_local) -> 
     gathered = run_mode(Mode.GATHER, QUESTIONS, build_local, setup=key)
     for run in (sequential, gathered):
         assert all(c.ok and c.text and c.usage and c.usage.output_tokens > 0 for c in run.calls)
-        assert all(c.first_token_s is None for c in run.calls)  # invoke/ainvoke: one response
+        assert all(c.first_text_s is None for c in run.calls)  # invoke/ainvoke: one response
         assert all(0 <= c.start_s < c.end_s <= run.wall_s for c in run.calls)
     # Sequential: each call starts after the previous one ended.
     assert all(b.start_s >= a.end_s for a, b in zip(sequential.calls, sequential.calls[1:], strict=False))
@@ -56,9 +56,9 @@ def test_astream_streams_interleave_and_first_token_is_inside_each_call(build_lo
     run = run_mode(Mode.ASTREAM, QUESTIONS[:2], build_local, on_chunk=lambda i, _: arrivals.append(i))
     for call in run.calls:
         assert call.ok and call.usage is not None
-        assert call.start_s < call.first_token_s <= call.end_s
-        assert call.token_times_s == sorted(call.token_times_s)
-        assert call.first_token_s == call.token_times_s[0]
+        assert call.start_s < call.first_text_s <= call.end_s
+        assert call.text_times_s == sorted(call.text_times_s)
+        assert call.first_text_s == call.text_times_s[0]
     # Interleaved: stream 1 delivered tokens before stream 0 had finished, and vice versa.
     assert arrivals.index(1) < len(arrivals) - 1 - arrivals[::-1].index(0)
     assert run.overlapped

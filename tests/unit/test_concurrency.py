@@ -20,21 +20,26 @@ from core.concurrency import (
     Mode,
     ModeRun,
     overlaps,
-    peak_in_flight,
     run_abatch,
     run_mode,
     setup_key,
     speedup,
-    sum_of_latencies,
 )
 from core.models import build_chat_model, resolve_endpoint
+from core.run import Run
 from core.settings import ModelSettings, Provider
+from core.trace import CallTrace, Outcome, StreamChunk
 
 QUESTIONS = ["What is AI?", "What is ML?", "What is DL?"]
 
 
-def span(index: int, start: float, end: float, first: float | None = None) -> CallSpan:
-    return CallSpan(index, f"q{index}", start_s=start, end_s=end, first_token_s=first)
+def span(index: int, start: float, end: float | None, first: float | None = None) -> CallSpan:
+    """A call on the mode's timeline (zero at 0.0): LangChain started it at `start`, ended it at
+    `end` (None: still running), its first text at `first` (None: not streamed)."""
+    trace = CallTrace(f"r{index}", origin=start, lc_start=start, lc_end=end,
+                      chunks=[StreamChunk(first, "tok")] if first is not None else [],
+                      outcome=Outcome("complete") if end is not None else None)
+    return CallSpan(index, f"q{index}", trace)
 
 
 # --- worked numbers --------------------------------------------------------------------------
@@ -43,9 +48,9 @@ def span(index: int, start: float, end: float, first: float | None = None) -> Ca
 def test_sequential_worked_example_has_no_overlap_and_wall_equals_sum() -> None:
     run = ModeRun(Mode.SEQUENTIAL, [span(0, 0.0, 1.0), span(1, 1.0, 2.5), span(2, 2.5, 3.0)], wall_s=3.0)
     assert run.peak_in_flight == 1 and not run.overlapped  # touching ends are not overlap
-    assert run.sum_latency_s == pytest.approx(3.0)
-    assert run.mean_latency_s == pytest.approx(1.0)
-    assert run.average_in_flight == pytest.approx(1.0)
+    assert run.run.sum_e2e_s == pytest.approx(3.0)
+    assert run.run.mean_e2e_s == pytest.approx(1.0)
+    assert run.run.average_in_flight == pytest.approx(1.0)
 
 
 def test_gather_worked_example_overlaps_and_is_twice_as_fast() -> None:
@@ -54,17 +59,17 @@ def test_gather_worked_example_overlaps_and_is_twice_as_fast() -> None:
     gathered = ModeRun(Mode.GATHER, [span(0, 0.0, 1.2), span(1, 0.0, 1.5), span(2, 0.01, 1.1)],
                        wall_s=1.5, setup="k")
     assert gathered.peak_in_flight == 3 and gathered.overlapped
-    assert gathered.sum_latency_s == pytest.approx(1.2 + 1.5 + 1.09)
+    assert gathered.run.sum_e2e_s == pytest.approx(1.2 + 1.5 + 1.09)
     # 3.79 s of calls in 1.5 s of wall time: about 2.5 calls in flight on average.
-    assert gathered.average_in_flight == pytest.approx(3.79 / 1.5)
+    assert gathered.run.average_in_flight == pytest.approx(3.79 / 1.5)
     assert gathered.speedup_over(sequential) == pytest.approx(2.0)
     # Each call took longer than in the loop (they shared the machine), yet the whole was faster.
-    assert gathered.mean_latency_s > sequential.mean_latency_s
+    assert gathered.run.mean_e2e_s > sequential.run.mean_e2e_s
 
 
 def test_abatch_staircase_never_exceeds_its_limit() -> None:
     calls = [span(0, 0.0, 1.0), span(1, 0.0, 0.8), span(2, 0.8, 1.9), span(3, 1.0, 2.0)]
-    assert peak_in_flight(calls) == 2
+    assert Run.of(c.trace for c in calls if c.trace).peak_in_flight == 2
     assert overlaps(calls[0], calls[1]) and not overlaps(calls[1], calls[2])
 
 
@@ -79,10 +84,10 @@ def test_speedup_is_only_given_for_the_same_setup_and_finished_runs() -> None:
 
 
 def test_unfinished_and_unstreamed_calls_are_not_counted_or_faked() -> None:
-    running = CallSpan(0, "q", start_s=0.2)
-    assert running.latency_s is None and sum_of_latencies([running, span(1, 0.0, 1.0)]) == 1.0
-    assert span(2, 0.0, 1.0).time_to_first_token_s is None  # whole answer at once: not observed
-    assert span(3, 0.5, 2.0, first=0.75).time_to_first_token_s == pytest.approx(0.25)
+    running = span(0, 0.2, None)
+    assert running.trace.e2e_s is None and Run.of([running.trace, span(1, 0.0, 1.0).trace]).sum_e2e_s == 1.0
+    assert span(2, 0.0, 1.0).trace.ttft_s is None  # whole answer at once: not observed
+    assert span(3, 0.5, 2.0, first=0.75).trace.ttft_s == pytest.approx(0.25)
 
 
 # --- a latency-bound fake, for failures and structure without the CPU ----------------------------

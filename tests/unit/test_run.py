@@ -142,8 +142,6 @@ def test_goodput_reads_the_calls_and_the_runs_wall_time() -> None:
 # --- one derivation: the rule that keeps it so -------------------------------------------------
 
 
-#: Records that still time their own first token; each leaves this set as it reads its trace.
-NOT_YET_READING_THE_TRACE = {("concurrency.py", "time_to_first_token_s")}
 _TTFT_NAME = re.compile(r"ttft|time_to_first_token|first_token_s")
 
 
@@ -169,6 +167,5 @@ def test_ttft_is_derived_in_exactly_one_function_in_core() -> None:
                 named.append((node.arg, node.value))
             derivations += [f"{path.relative_to(CORE)}:{getattr(n, 'lineno', '?')} {name}"
                             for name, n in named if _computes(n)]
-    found = {(d.split(":")[0], d.split()[-1]) for d in derivations}
-    assert found - NOT_YET_READING_THE_TRACE == {("trace.py", "ttft_s")}, derivations
-    assert found >= NOT_YET_READING_THE_TRACE, "migrated: take it off NOT_YET_READING_THE_TRACE"
+    found = [(d.split(":")[0], d.split()[-1]) for d in derivations]
+    assert found == [("trace.py", "ttft_s")], derivations
