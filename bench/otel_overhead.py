@@ -1,0 +1,154 @@
+"""The cost of the OpenTelemetry export: the app's stream path with the export on, and off.
+
+Both paths are the app's own: `StreamCapture` with the session ledger's `CallTracer` and the
+traced HTTP client, streaming the same prompts from the same embedded server (temperature 0, a
+fixed seed: the same tokens). "On" is the export of `core.otel` running, to an OTLP/HTTP
+receiver in a process of its own on 127.0.0.1 (it answers every POST with 200, as a collector
+does): each call queued by the tracer, turned into spans by the export's worker thread, sent by
+the SDK's batch processor, and its metrics recorded. "Off" is the same process with the export's
+listener removed. The paths alternate which goes first in each round; the comparison is the
+median of paired differences and ratios.
+Target: first token with the export ≤ without + 1 ms, total ≤ 1.02 × without.
+
+Run: `.venv/bin/python -m bench.otel_overhead` (or `make bench` for every benchmark).
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+
+from bench.common import median, paired_rounds, print_table
+
+PROMPTS = (
+    "Tell me a joke about a cat who learns to cook.",
+    "Explain in two sentences how a rainbow forms.",
+    "List three tips for a good presentation.",
+)
+MAX_TOKENS = 64
+ROUNDS = 7
+
+Sample = tuple[float, float]  # first text s, total s
+
+# A receiver in its own process: reads each request and answers 200 (an empty OTLP response).
+_RECEIVER = r"""
+import http.server, sys
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_POST(self):
+        self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+    def do_GET(self):
+        self.send_response(200); self.send_header("Content-Length", "0"); self.end_headers()
+    def log_message(self, *args):
+        pass
+http.server.ThreadingHTTPServer(("127.0.0.1", int(sys.argv[1])), Handler).serve_forever()
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _start_receiver() -> tuple[subprocess.Popen[bytes], str]:
+    port = _free_port()
+    process = subprocess.Popen([sys.executable, "-c", _RECEIVER, str(port)])
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(url, timeout=1).close()
+            return process, url
+        except OSError:
+            time.sleep(0.05)
+    process.kill()
+    raise RuntimeError("the OTLP receiver did not start")
+
+
+def _stream(llm, prompt: str) -> Sample:
+    from core.ledger import SessionLedger
+    from core.streaming import StreamCapture
+
+    ledger = SessionLedger()
+    config = {"callbacks": [ledger.callback(pattern="bench", provider="Local")]}
+    start = time.perf_counter()
+    capture = StreamCapture(llm, prompt, config)
+    for _ in capture.text_chunks():
+        pass
+    total = time.perf_counter() - start
+    return capture.record.time_to_first_token_s or float("nan"), total
+
+
+def run(rounds: int = ROUNDS) -> list[dict[str, object]]:
+    """Measure the stream path with and without the export in paired rounds."""
+    from core.embedded_server import start_embedded_server
+    from core.models import build_chat_model, resolve_endpoint
+    from core.otel import start_export, stop_export
+    from core.settings import ModelSettings, Provider
+    from core.tracing import add_listener, remove_listener
+
+    receiver, url = _start_receiver()
+    server = start_embedded_server()
+    try:
+        export = start_export({"OTEL_EXPORTER_OTLP_ENDPOINT": url, "OTEL_SERVICE_NAME": "lab-bench"})
+        assert export is not None
+        settings = ModelSettings(provider=Provider.LOCAL, temperature=0.0, max_tokens=MAX_TOKENS, seed=7)
+        llm = build_chat_model(settings, resolve_endpoint(settings, server))
+
+        def off(prompt: str) -> Sample:
+            remove_listener(export)
+            return _stream(llm, prompt)
+
+        def on(prompt: str) -> Sample:
+            add_listener(export)
+            try:
+                return _stream(llm, prompt)
+            finally:
+                remove_listener(export)
+
+        off(PROMPTS[0])
+        on(PROMPTS[0])
+        without, with_export = paired_rounds(off, on, PROMPTS, rounds)
+        exported = export.flush(30.0) and export.collect_metrics(30.0)
+    finally:
+        stop_export()
+        server.stop()
+        receiver.kill()
+        receiver.wait()
+
+    def row(name: str, samples: list[Sample]) -> dict[str, object]:
+        return {
+            "path": name,
+            "runs": len(samples),
+            "median first token (ms)": median(s[0] for s in samples) * 1000,
+            "median total (ms)": median(s[1] for s in samples) * 1000,
+        }
+
+    pairs = list(zip(without, with_export, strict=True))
+    first_delta = median(b[0] - a[0] for a, b in pairs) * 1000
+    total_ratio = median(b[1] / a[1] for a, b in pairs)
+    verdict = {
+        "path": "export on vs off (median of paired runs)",
+        "runs": len(pairs),
+        "median first token (ms)": f"{first_delta:+.2f} ms (target ≤ +1)",
+        "median total (ms)": f"× {total_ratio:.3f} (target ≤ 1.02)",
+    }
+    return [row("export off (StreamCapture + CallTracer + traced client)", without),
+            row(f"export on (spans and metrics to a local OTLP receiver{'' if exported else ', NOT all sent'})",
+                with_export), verdict]
+
+
+def main() -> None:
+    print_table("The cost of the OpenTelemetry export on the embedded model", run())
+
+
+if __name__ == "__main__":
+    main()
