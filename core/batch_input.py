@@ -15,7 +15,7 @@ import enum
 import io
 import json
 import re
-import string
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import PurePath
@@ -406,25 +406,54 @@ def _parse_jsonl(text: str, note: str | None) -> Table:
             continue
         try:
             value = json.loads(line)
+            if isinstance(value, str):
+                value = {"text": value}
+            if not isinstance(value, dict):
+                raise BatchInputError(
+                    f"Line {line_no} holds a JSON {type(value).__name__}, not an object. Each line "
+                    'must be an object such as {"question": "..."}.'
+                )
+            row = {str(k): _as_text(v) for k, v in value.items()}
+        except BatchInputError:
+            raise
         except json.JSONDecodeError as exc:
             raise BatchInputError(
                 f"Malformed JSON on line {line_no}, column {exc.colno}: {exc.msg}. Each line "
                 "must be one complete JSON object."
             ) from None
-        if isinstance(value, str):
-            value = {"text": value}
-        if not isinstance(value, dict):
+        except RecursionError:
+            # Python's JSON reader recurses once per level: ~1,000 levels exhaust its stack.
             raise BatchInputError(
-                f"Line {line_no} holds a JSON {type(value).__name__}, not an object. Each line "
-                'must be an object such as {"question": "..."}.'
-            )
-        row = {str(k): _as_text(v) for k, v in value.items()}
+                f"Line {line_no} nests objects or lists inside each other too deeply to read "
+                "(hundreds of levels). Each line must be one object such as "
+                '{"question": "..."}: flatten that line or remove it.'
+            ) from None
+        except ValueError as exc:  # an integer longer than Python converts (sys.int_info)
+            raise BatchInputError(_long_number_message(f"Line {line_no}", line, exc)) from None
         for key in row:
             columns.setdefault(key, None)
         records.append((line_no, row))
     if not columns:
         raise BatchInputError("The JSON Lines file has no fields: every object is empty.")
     return Table(InputKind.JSONL, list(columns), records, note)
+
+
+def _long_number_message(where: str, text: str, exc: ValueError) -> str:
+    """The words for an integer too long to read (Python refuses over 4,300 digits by default).
+
+    Example:
+        >>> print(_long_number_message("Line 3", '{"id": ' + "9" * 5000 + "}", ValueError()))
+        Line 3, column 8 holds a number with 5,000 digits, more than the 4,300 a number may have here. Put it in quotes to keep it as text, or remove it.
+    """
+    limit = sys.get_int_max_str_digits() or 4300
+    found = re.search(rf"\d{{{limit + 1},}}", text)
+    if found is None:  # not a long number after all: name the error as it is
+        return f"{where} cannot be read ({type(exc).__name__}: {exc}). Check that line."
+    return (
+        f"{where}, column {found.start() + 1} holds a number with {len(found.group()):,} digits, "
+        f"more than the {limit:,} a number may have here. Put it in quotes to keep it as text, "
+        "or remove it."
+    )
 
 
 def _as_text(value: object) -> str:
@@ -437,6 +466,43 @@ def _as_text(value: object) -> str:
     return str(value)
 
 
+#: A template's pieces: a literal brace written twice, a {placeholder}, or a brace left alone.
+_TEMPLATE_TOKEN = re.compile(r"\{\{|\}\}|\{([^{}]*)\}|[{}]")
+
+
+def _template_parts(template: str) -> list[tuple[str, str | None]]:
+    """(literal text, placeholder name or None) pairs, in order; the last one has no name.
+
+    A name is whatever stands between the braces — ``price.usd``, ``0`` and ``a[b]`` are
+    column names here, not Python's attribute, index or positional fields.
+
+    Example:
+        >>> _template_parts("Cost {price.usd} ({0}) {{literal}}")
+        [('Cost ', 'price.usd'), (' (', '0'), (') {literal}', None)]
+    """
+    parts: list[tuple[str, str | None]] = []
+    literal: list[str] = []
+    position = 0
+    for token in _TEMPLATE_TOKEN.finditer(template):
+        literal.append(template[position:token.start()])
+        position = token.end()
+        text = token.group()
+        if text in ("{{", "}}"):
+            literal.append(text[0])
+        elif token.group(1) is not None:
+            parts.append(("".join(literal), token.group(1)))
+            literal = []
+        else:
+            raise BatchInputError(
+                f"The template cannot be read (a single '{text}' at character {token.start() + 1} "
+                "has no partner). Put column names in braces, like {question}; write {{ and }} "
+                "for a literal brace."
+            )
+    literal.append(template[position:])
+    parts.append(("".join(literal), None))
+    return parts
+
+
 def placeholders(template: str) -> list[str]:
     """The `{names}` a prompt template uses, in order, each once.
 
@@ -446,29 +512,35 @@ def placeholders(template: str) -> list[str]:
     Example:
         >>> placeholders("Translate {text} into {language}. Keep {text} short. {{literal}}")
         ['text', 'language']
+        >>> placeholders("Convert {price.usd} to euros (row {0}).")
+        ['price.usd', '0']
     """
     names: dict[str, None] = {}
-    try:
-        parsed = list(string.Formatter().parse(template))
-    except ValueError as exc:
-        raise BatchInputError(
-            f"The template cannot be read ({exc}). Put column names in braces, like "
-            "{question}; write {{ and }} for a literal brace."
-        ) from None
-    for _, name, spec, conversion in parsed:
+    for _, name in _template_parts(template):
         if name is None:
             continue
         if not name.strip():
             raise BatchInputError(
                 "The template has empty braces {}: put a column name inside, like {question}."
             )
-        if spec or conversion:
-            raise BatchInputError(
-                f"Write the placeholder as just {{{name}}}: formatting such as "
-                "'!r' or ':>10' is not supported here."
-            )
         names.setdefault(name, None)
     return list(names)
+
+
+def fill_template(template: str, row: Mapping[str, str]) -> str:
+    """The template with each `{name}` replaced by the row's value for that name ("" if none).
+
+    Names are looked up as written, never through `str.format`: a column called ``price.usd``
+    or ``0`` is filled like any other.
+
+    Example:
+        >>> fill_template("{0}. Convert {price.usd} USD. {{ok}}", {"0": "7", "price.usd": "12"})
+        '7. Convert 12 USD. {ok}'
+    """
+    return "".join(
+        literal + (row.get(name, "") if name is not None else "")
+        for literal, name in _template_parts(template)
+    )
 
 
 def table_to_batch(
@@ -509,6 +581,13 @@ def table_to_batch(
             raise BatchInputError("The template is empty: write a prompt with {placeholders}.")
         names = placeholders(template)
         unknown = [n for n in names if n not in table.columns]
+        formatted = [n for n in unknown if re.split(r"[!:]", n, maxsplit=1)[0] in table.columns]
+        if formatted:
+            plain = re.split(r"[!:]", formatted[0], maxsplit=1)[0]
+            raise BatchInputError(
+                f"Write the placeholder {{{formatted[0]}}} as just {{{plain}}}: formatting such "
+                "as '!r' or ':>10' is not supported here."
+            )
         if unknown:
             raise BatchInputError(
                 f"The template uses {_quote_list(unknown)}, which the file does not have. "
@@ -527,7 +606,7 @@ def table_to_batch(
             prompt = row[column].strip()
         else:
             assert template is not None
-            prompt = template.format_map({n: row.get(n, "") for n in names}).strip()
+            prompt = fill_template(template, row).strip()
         prompts.append(prompt)
         lines.append(line)
     label = f"{source} · {describe}" if source else describe

@@ -58,6 +58,37 @@ def test_bad_input_is_explained_and_cannot_run(open_page: Callable[[str], AppTes
     assert any(m.value == "**2 prompts** from pasted text · 2 empty rows skipped" for m in at.markdown)
 
 
+def test_each_upload_that_once_raised_gets_a_sentence_naming_its_line(open_page: Callable[[str], AppTest]) -> None:
+    """Issue 30: these files ended in a traceback (RecursionError, ValueError, KeyError)."""
+    at = open_page(PAGE)
+    at.radio(key="batch.source").set_value("Upload a file").run()
+    first = b'{"question": "What is 2 + 2?"}\n'
+    for name, content, sentence in (
+        ("deep.jsonl", first + b'{"a":' * 100_000 + b"1" + b"}" * 100_000 + b"\n",
+         "Line 2 nests objects or lists inside each other too deeply to read"),
+        ("long.jsonl", first + b'{"id": ' + b"7" * 5000 + b"}\n",
+         "Line 2, column 8 holds a number with 5,000 digits"),
+    ):
+        at.main.get("file_uploader")[0].set_value((name, content, "application/octet-stream"))
+        at.run()
+        assert not at.exception, [e.message for e in at.exception]
+        assert sentence in at.error[0].value, name
+        assert not any(b.key == "batch.run" for b in at.button)
+
+    # Column names Python's str.format reads as attributes and positions fill a template by name.
+    at.main.get("file_uploader")[0].set_value(
+        ("prices.csv", b"price.usd,0,item\n12,first,lamp\n7,second,chair\n", "text/csv"))
+    at.run()
+    at.radio(key="batch.mode").set_value("a template").run()
+    at.text_input(key="batch.template.prices.csv").set_value("The {0} item, a {item}, costs {price.usd} USD.").run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert not at.error
+    assert list(at.dataframe[0].value["prompt"]) == [
+        "The first item, a lamp, costs 12 USD.", "The second item, a chair, costs 7 USD.",
+    ]
+    assert at.button(key="batch.run").label == "Run 2 prompts"
+
+
 def wait_until_finished(at: AppTest, timeout_s: float = 240) -> None:
     deadline = time.monotonic() + timeout_s
     while any(b.key == "batch.cancel" for b in at.button):

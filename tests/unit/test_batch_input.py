@@ -298,3 +298,54 @@ def test_random_bytes_never_raise_anything_but_a_plain_message() -> None:
                 parse_batch(data, filename=name, column="x")
             except BatchInputError as exc:
                 assert str(exc)  # noqa: PT017 - most random inputs parse: no pytest.raises
+
+
+# --- files that used to end in a traceback (issue 30) --------------------------------------------
+
+
+def test_column_names_with_dots_digits_and_brackets_fill_a_template_by_name() -> None:
+    """`str.format` read {price.usd} as an attribute and {0} as a position: KeyError, ValueError."""
+    data = b"price.usd,0,size[cm],item\n12,first,30,lamp\n7,second,,chair\n"
+    batch = parse_batch(data, filename="prices.csv",
+                        template="The {0} item, a {item} ({size[cm]} cm), costs {price.usd} USD. {{ok}}")
+    assert batch.prompts == [
+        "The first item, a lamp (30 cm), costs 12 USD. {ok}",
+        "The second item, a chair ( cm), costs 7 USD. {ok}",
+    ]
+
+
+@pytest.mark.parametrize(
+    ("template", "expected"),
+    [
+        ("Answer {question", "a single '{' at character 8 has no partner"),
+        ("Answer question}", "a single '}' at character 16 has no partner"),
+        ("Answer {question:>10}", "Write the placeholder {question:>10} as just {question}"),
+    ],
+)
+def test_broken_braces_name_where_they_are(template: str, expected: str) -> None:
+    assert expected in error_of((SAMPLES / "questions.csv").read_bytes(), filename="questions.csv", template=template)
+
+
+def test_a_jsonl_line_nested_100000_deep_is_named() -> None:
+    deep = b'{"a":' * 100_000 + b"1" + b"}" * 100_000
+    message = error_of(b'{"question": "What is 2 + 2?"}\n' + deep + b"\n", filename="q.jsonl", column="question")
+    assert message.startswith("Line 2 nests objects or lists inside each other too deeply to read")
+    assert "flatten that line or remove it" in message
+
+
+def test_a_jsonl_number_with_5000_digits_is_named_with_its_line_and_column() -> None:
+    data = b'{"question": "What is 2 + 2?"}\n{"id": ' + b"7" * 5000 + b', "question": "Hi"}\n'
+    message = error_of(data, filename="q.jsonl", column="question")
+    assert message == (
+        "Line 2, column 8 holds a number with 5,000 digits, more than the 4,300 a number may "
+        "have here. Put it in quotes to keep it as text, or remove it."
+    )
+
+
+def test_a_visitor_sees_no_traceback_and_streamlit_accepts_the_setting() -> None:
+    from streamlit.config import ShowErrorDetailsConfigOptions
+
+    config = tomllib.loads((PROJECT_ROOT / ".streamlit" / "config.toml").read_text())
+    shown = config["client"]["showErrorDetails"]
+    # "type" and "none" keep the message and the traceback (source paths) for the terminal only.
+    assert shown in (ShowErrorDetailsConfigOptions.TYPE.value, ShowErrorDetailsConfigOptions.NONE.value)
