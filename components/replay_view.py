@@ -20,10 +20,9 @@ from core.replay import (
     ListedRecording,
     Recording,
     RecordingError,
+    RecordingsFolder,
     import_recording,
-    list_recordings,
     new_recording_path,
-    recording_from_bytes,
     recording_to_bytes,
 )
 
@@ -33,28 +32,26 @@ SPEED_KEY = "replay.speed"
 IMPORTED_KEY = "replay.imported_ids"
 
 
-@st.cache_resource(show_spinner=False, max_entries=64)
-def _loaded(path: str, mtime: float) -> Recording | None:
-    """One `Recording` object per file version, so replay routes are reused across reruns."""
-    try:
-        return recording_from_bytes(Path(path).read_bytes(), path=Path(path), name=Path(path).name)
-    except (OSError, RecordingError):
-        return None
+@st.cache_resource(show_spinner=False)
+def _folder(directory: str) -> RecordingsFolder:
+    """The recordings folder, one per data directory for the process: each file is parsed once
+    per version, and the same `Recording` object comes back while the file is unchanged (so
+    replay routes are reused across reruns)."""
+    return RecordingsFolder(Path(directory))
 
 
 def available_recordings() -> tuple[dict[str, Recording], list[ListedRecording]]:
     """Usable recordings by title, and the files that cannot be used (with their problem)."""
     usable: dict[str, Recording] = {}
     bad: list[ListedRecording] = []
-    for item in list_recordings(data_dir()):
+    for item in _folder(str(data_dir())).listing():
         if item.recording is None:
             bad.append(item)
             continue
-        loaded = _loaded(str(item.path), item.path.stat().st_mtime) or item.recording
-        title = loaded.title
+        title = item.recording.title
         if title in usable:  # two recordings in the same minute: tell them apart by file
             title = f"{title} ({item.path.name})"
-        usable[title] = loaded
+        usable[title] = item.recording
     return usable, bad
 
 
@@ -128,6 +125,7 @@ def _record_controls() -> None:
     # Filled after the page ran (`show_recording_status`), so the count includes its calls.
     st.session_state[_STATUS_SLOT] = st.empty()
     if st.button("Stop recording", icon=":material/stop_circle:", key="replay.stop"):
+        recording.flush()  # the last answers are in the file before the folder is listed again
         st.session_state.pop(RECORDING_KEY, None)
         st.rerun()
 
@@ -142,6 +140,11 @@ def show_recording_status() -> None:
     if recording is None or slot is None:
         return
     count = len(recording.exchanges)
+    if recording.write_problem:  # the answers are kept in memory; the file is behind
+        slot.warning(f"Recording {recording.model}: {count} answer{'s' if count != 1 else ''} "
+                     f"kept, but the file could not be written ({recording.write_problem}).",
+                     icon=":material/warning:")
+        return
     slot.caption(
         f":red[●] Recording {recording.model}: {count} answer{'s' if count != 1 else ''} saved to "
         f"{recording.path.name if recording.path else 'memory'}. Make the calls you will replay."

@@ -169,3 +169,37 @@ def test_importing_a_bad_file_says_why_and_changes_nothing(open_page: Callable[[
     assert any(o.startswith("Replay: import-test") for o in at.sidebar.selectbox(key="replay.choice").options)
     for path in (data_dir() / "recordings").glob("import-test-*.json"):
         path.unlink()
+
+
+def _with_chunk_offset(data: bytes, at_s: str) -> bytes:
+    """A recording file whose one answer has a chunk at `at_s` (written as-is into the JSON)."""
+    raw = json.loads(data)
+    raw["exchanges"] = [{"key": "k", "request": {"model": "m", "messages": []}, "status": 200,
+                         "content_type": "text/event-stream", "streamed": True,
+                         "chunks": [{"at_s": "AT", "data": "data: [DONE]"}]}]
+    return json.dumps(raw).replace('"AT"', at_s).encode()
+
+
+def test_recordings_that_once_raised_get_a_sentence_naming_the_field(open_page: Callable[[str], AppTest]) -> None:
+    """Issue 30: a 400-digit offset raised OverflowError, 1e400 read as infinity (replay then slept
+    forever), a file nested 100,000 deep in the folder raised RecursionError on every page."""
+    data = recording_to_bytes(Recording(model="odd-files-test", upstream="http://example.invalid/v1"))
+    deep = new_recording_path(data_dir(), "deep", Recording(model="m", upstream="").recorded_at)
+    deep.parent.mkdir(parents=True, exist_ok=True)
+    deep.write_bytes(b'{"a": ' * 100_000)
+    try:
+        at = open_page("pages/home.py")
+        warnings = {w.value.split(":", 1)[0]: w.value for w in at.sidebar.warning}
+        assert "nests objects or lists inside each other too deeply" in warnings[deep.name]
+        before = list(at.sidebar.selectbox(key="replay.choice").options)
+        for name, at_s, shown in (("long.json", "1" * 400, "a number with 400 digits"),
+                                  ("forever.json", "1e400", "infinite")):
+            at.sidebar.get("file_uploader")[0].set_value((name, _with_chunk_offset(data, at_s), "application/json"))
+            at.run()
+            assert not at.exception, [e.message for e in at.exception]
+            errors = [e.value for e in at.sidebar.error]
+            assert any(e.startswith(f"Not imported. {name} looks like a recording, but exchange 1, chunk 1: "
+                                    f'"at_s" is {shown}, not a time in seconds') for e in errors), errors
+            assert list(at.sidebar.selectbox(key="replay.choice").options) == before
+    finally:
+        deep.unlink(missing_ok=True)
