@@ -41,6 +41,7 @@ MODULES: tuple[tuple[str, str], ...] = (
     ("bench.cold_start", "Cold start: the lab against a bare one-line Streamlit app, same chromium"),
     ("bench.scale", "Scale: a 1,000-row job through a latency-bound endpoint, and the Batch page polling it"),
     ("bench.sessions", "Sessions: 16 browsers streaming at once from a latency-bound endpoint"),
+    ("bench.memory", "Memory: one long session, RSS after 2,000 ledgered calls and a 1,000-row sweep"),
 )
 # Modules `make bench` does not run (their own `main` merges them into the saved report) still
 # need their heading when the report is drawn again.

@@ -224,6 +224,11 @@ def targets(results: Results, taken: Mapping[str, Taken] | None = None) -> Rows:
     judge("bench.scale", "scale: Batch page rerun at 1,000 rows ÷ at 10",
           _number(poll["value"]) if poll else None, 2, "×", at_most=True)
     out.append(_judged(_sessions_target(_rows(results, "bench.sessions")), "bench.sessions", taken))
+    memory = _rows(results, "bench.memory")
+    for starts, name, bound in (("RSS growth after 2,000", "memory: RSS growth after 2,000 ledgered calls", 40),
+                                ("RSS growth after a 1,000-row sweep", "memory: RSS growth after a 1,000-row sweep", 60)):
+        row = _find(memory, "measure", starts)
+        judge("bench.memory", name, _number(row["value"]) if row else None, bound, "MB", at_most=True)
     return out
 
 

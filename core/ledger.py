@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from core.trace import CallTrace
@@ -91,6 +91,10 @@ class CallRecord:
         )
 
 
+#: Calls whose full trace (every chunk) the ledger keeps; older ones keep their figures.
+FULL_TRACES = 200
+
+
 class SessionLedger:
     """Thread-safe list of `CallRecord`s for one browser session.
 
@@ -101,13 +105,23 @@ class SessionLedger:
         0
     """
 
-    def __init__(self) -> None:
+    def __init__(self, full_traces: int = FULL_TRACES) -> None:
         self._records: list[CallRecord] = []
         self._lock = threading.Lock()
+        self._full_traces = full_traces
 
     def add(self, record: CallRecord) -> None:
+        """Keep a call; the call `full_traces` places back keeps its figures, not its chunks.
+
+        A session may make thousands of calls (a 1,000-row sweep joins the ledger): each full
+        trace holds every chunk, so only the newest ones stay whole (`CallTrace.compacted`).
+        """
         with self._lock:
             self._records.append(record)
+            older = len(self._records) - 1 - self._full_traces
+            if older >= 0 and self._records[older].trace is not None:
+                previous = self._records[older]
+                self._records[older] = replace(previous, trace=previous.trace.compacted())  # type: ignore[union-attr]  # checked above
 
     def add_trace(self, trace: CallTrace) -> None:
         """Record a finished call from its trace (the tracer's sink)."""

@@ -26,7 +26,8 @@ from __future__ import annotations
 
 import itertools
 import time
-from dataclasses import dataclass, field
+from array import array
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
@@ -35,6 +36,10 @@ from core.usage import Usage
 
 if TYPE_CHECKING:  # core.errors loads openai and httpx: this module stays pure data
     from core.errors import CallProblem
+
+#: How much of the answer a compacted trace keeps (`CallTrace.compacted`): more than the
+#: session report's preview of it (`core.report.ANSWER_PREVIEW_CHARS`).
+COMPACT_TEXT_CHARS = 1_000
 
 #: Outcome statuses.
 COMPLETE = "complete"
@@ -282,6 +287,8 @@ class CallTrace:
         provider_protocol: LangChain's ``ls_provider`` of the model ("openai" for ChatOpenAI).
         page_started / shown: a page's own marks around the call — its script run began, and it
             finished handing the answer to the browser. Outside the call's figures.
+        kept_text_times: set on a `compacted` trace only: every text chunk's arrival, 8 bytes
+            each, where `chunks` keeps just the chunks its marks name.
     """
 
     run_id: str
@@ -303,6 +310,7 @@ class CallTrace:
     provider_protocol: str = ""
     page_started: float | None = None
     shown: float | None = None
+    kept_text_times: array[float] | None = field(default=None, repr=False)
 
     # --- marks, relative to origin ------------------------------------------------------------
 
@@ -368,7 +376,7 @@ class CallTrace:
     @property
     def text_times_s(self) -> tuple[float, ...]:
         """Arrival of every chunk with text, in seconds from the origin."""
-        return tuple(c.at - self.origin for c in self.chunks if c.has_text)
+        return tuple(at - self.origin for at in self.text_times)
 
     @property
     def usage(self) -> Usage | None:
@@ -393,7 +401,51 @@ class CallTrace:
     @property
     def text_times(self) -> list[float]:
         """Arrival (perf_counter) of every chunk with text, in order."""
+        if self.kept_text_times is not None:
+            return list(self.kept_text_times)
         return [c.at for c in self.chunks if c.has_text]
+
+    def compacted(self) -> CallTrace:
+        """A copy that keeps this call's figures and anatomy, without its per-chunk detail.
+
+        What a long session keeps of its older calls (`core.ledger.SessionLedger`): TTFT, ITL,
+        TPOT, e2e, tokens/s and output tokens stay exact (every text chunk's arrival is kept, as
+        8 bytes); `marks()` and `anatomy()` stay the same (the first chunk, the first and last
+        text chunks, the usage chunk and the one body chunk the anatomy splits at are kept).
+        Dropped: the other chunks and their text, body-chunk times, the body's first and last
+        bytes; the answer is cut to `COMPACT_TEXT_CHARS` characters. `text_chunks` then holds
+        only the kept chunks.
+
+        Example:
+            >>> t = CallTrace("r", origin=0.0, finished=1.0, streamed=True,
+            ...     chunks=[StreamChunk(0.1, ""), *(StreamChunk(0.2 + i / 10, "ab") for i in range(5))],
+            ...     outcome=Outcome(COMPLETE, text="ab" * 5))
+            >>> small = t.compacted()
+            >>> len(small.chunks), small.output_tokens, small.itl_s == t.itl_s, small.marks() == t.marks()
+            (3, 5, True, True)
+        """
+        if self.kept_text_times is not None:
+            return self
+        first_text = self.first_text
+        named = {id(c) for c in (
+            self.chunks[0] if self.chunks else None,
+            next((c for c in self.chunks if c.has_text), None),
+            next((c for c in reversed(self.chunks) if c.has_text), None),
+            next((c for c in reversed(self.chunks) if c.usage), None),
+        ) if c is not None}
+        last = self.attempt
+        attempts = []
+        for a in self.attempts:
+            split_at = a.last_chunk_at_or_before(first_text) if a is last and first_text is not None else None
+            attempts.append(replace(a, chunk_times=[split_at] if split_at is not None else [],
+                                    head=b"", tail=b"", reported=dict(a.reported)))
+        outcome = self.outcome
+        if outcome is not None and len(outcome.text) > COMPACT_TEXT_CHARS:
+            outcome = replace(outcome, text=outcome.text[:COMPACT_TEXT_CHARS])
+        return replace(
+            self, chunks=[c for c in self.chunks if id(c) in named], attempts=attempts,
+            outcome=outcome, tags=list(self.tags), kept_text_times=array("d", self.text_times),
+        )
 
     @property
     def ttft_s(self) -> float | None:
