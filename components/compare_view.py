@@ -234,7 +234,7 @@ class LiveColumns:
         """The column's final text, its figures and, when it failed, its own problem."""
         self.slots[index].text(call.text or "—")
         mark = ":material/check_circle:" if call.ok else ":material/error:"
-        self.status[index].caption(f"{mark} done{note} · {fmt_seconds(figures.total_s)}")
+        self.status[index].caption(f"{mark} done{note} · {fmt_seconds(figures.trace.e2e_s if figures.trace else None)}")
         with self.below[index]:
             figure_strip(figures)
             if call.problem is not None:
@@ -243,10 +243,11 @@ class LiveColumns:
 
 def figure_strip(f: CallFigures) -> None:
     """TTFT, tokens/s, total, tokens, cost and finish reason of one call, as a small table."""
+    ttft, tokens_per_s = (f.trace.ttft_s, f.trace.output_tokens_per_s) if f.trace else (None, None)
     rows = {
-        "First token (TTFT)": fmt_seconds(f.ttft_s) if f.ttft_s is not None else "not measured",
-        "Tokens/s": f"{f.tokens_per_s:.1f}" if f.tokens_per_s is not None else "not measured",
-        "Total": fmt_seconds(f.total_s),
+        "First token (TTFT)": fmt_seconds(ttft) if ttft is not None else "not measured",
+        "Tokens/s": f"{tokens_per_s:.1f}" if tokens_per_s is not None else "not measured",
+        "Total": fmt_seconds(f.trace.e2e_s if f.trace else None),
         "Input / output tokens": "not reported" if f.input_tokens is None else f"{f.input_tokens} / {f.output_tokens}",
         "Cost": f.cost_text,
         "Finish reason": f.finish_reason or "none given",
@@ -270,18 +271,17 @@ def summary_frame(summaries: Sequence[EndpointSummary], *, repeated: bool) -> pd
     data: dict[str, list[object]] = {"Endpoint": [s.label for s in summaries]}
     if repeated:
         data["Calls"] = [f"{s.calls - s.failures} ok / {s.calls}" for s in summaries]
-        data["TTFT p50"] = [_p(s.ttft.p50) for s in summaries]
-        data["TTFT p90"] = [_p(s.ttft.p90) for s in summaries]
-        data["Total p50"] = [_p(s.total.p50) for s in summaries]
-        data["Total p90"] = [_p(s.total.p90) for s in summaries]
-        data["Tokens/s p50"] = [_p(s.tokens_per_s.p50, "n") for s in summaries]
+        data["TTFT p50"] = [_p(s.spread("ttft_s").p50) for s in summaries]
+        data["TTFT p90"] = [_p(s.spread("ttft_s").p90) for s in summaries]
+        data["Total p50"] = [_p(s.spread("e2e_s").p50) for s in summaries]
+        data["Total p90"] = [_p(s.spread("e2e_s").p90) for s in summaries]
+        data["Tokens/s p50"] = [_p(s.spread("output_tokens_per_s").p50, "n") for s in summaries]
     else:
-        data["TTFT"] = [_p(s.ttft.p50) for s in summaries]
-        data["Total"] = [_p(s.total.p50) for s in summaries]
-        data["Tokens/s"] = [_p(s.tokens_per_s.p50, "n") for s in summaries]
-        data["Output tokens"] = [
-            "not reported" if s.output_tokens.p50 is None else f"{s.output_tokens.p50:.0f}" for s in summaries
-        ]
+        data["TTFT"] = [_p(s.spread("ttft_s").p50) for s in summaries]
+        data["Total"] = [_p(s.spread("e2e_s").p50) for s in summaries]
+        data["Tokens/s"] = [_p(s.spread("output_tokens_per_s").p50, "n") for s in summaries]
+        reported = [s.spread("reported_output_tokens").p50 for s in summaries]
+        data["Output tokens"] = ["not reported" if n is None else f"{n:.0f}" for n in reported]
         data["Status"] = ["failed" if s.failures else "ok" for s in summaries]
     data["Cost" if not repeated else "Cost (all calls)"] = [s.cost_text for s in summaries]
     return pd.DataFrame(data)

@@ -34,6 +34,7 @@ from core.errors import CallProblem, explain_error
 from core.netem import PRESETS
 from core.otel import run_group
 from core.pricing import PriceTable, call_cost, format_usd
+from core.run import Run
 from core.settings import ModelSettings, Provider
 from core.trace import CallTrace
 from core.tracing import ensure_tracer, for_one_call, message_text
@@ -335,34 +336,42 @@ async def repeat(
 
 @dataclass(frozen=True)
 class CallFigures:
-    """What one call measured; None wherever it cannot be measured ("not reported", never 0).
+    """What one column shows for a call: its trace, which knows every timing (``.trace.ttft_s``,
+    ``.output_tokens_per_s``, ``.e2e_s``), and what only the compare knows: price and status.
 
     Attributes:
-        ttft_s: time to the first chunk with text, from when the runner began the call.
-        tokens_per_s: output tokens after the first, over the time between first and last text.
-        total_s: the whole call, begin to last chunk.
-        input_tokens / output_tokens: as the endpoint reported them (usage); None when not.
+        trace: the call's trace; None when the call never reached the model.
         cost_usd: from the price table; None with no usage or no price (see `cost_text`).
         cost_text: the cost as shown: "$0.000012", "no price", or "usage not reported".
-        finish_reason: "stop", "length"…, or None when the endpoint gave none.
         status: "complete", "incomplete", "failed" (or "running").
         model: the model the endpoint says answered, else the one requested.
     """
 
-    ttft_s: float | None
-    tokens_per_s: float | None
-    total_s: float | None
-    input_tokens: int | None
-    output_tokens: int | None
+    trace: CallTrace | None
     cost_usd: float | None
     cost_text: str
-    finish_reason: str | None
     status: str
     model: str | None
 
+    @property
+    def input_tokens(self) -> int | None:
+        """As the endpoint reported them (usage); None when not."""
+        usage = self.trace.usage if self.trace is not None else None
+        return usage.input_tokens if usage is not None else None
+
+    @property
+    def output_tokens(self) -> int | None:
+        """As the endpoint reported them (usage); None when not."""
+        usage = self.trace.usage if self.trace is not None else None
+        return usage.output_tokens if usage is not None else None
+
+    @property
+    def finish_reason(self) -> str | None:
+        return self.trace.finish_reason if self.trace is not None else None
+
 
 def figures_of(call: CompareCall, prices: PriceTable) -> CallFigures:
-    """The call's figures from its trace (its own figures) and the price table.
+    """The call's trace with its price and status.
 
     Example:
         >>> from core.trace import Outcome, StreamChunk
@@ -371,56 +380,35 @@ def figures_of(call: CompareCall, prices: PriceTable) -> CallFigures:
         ...               chunks=[StreamChunk(0.25, "a"), StreamChunk(0.75, "b")])
         >>> t.outcome = Outcome("complete", "ab", Usage(5, 2, 7), "stop", "m")
         >>> f = figures_of(CompareCall(0, 0, "ab", t), PriceTable((), "2026-11-24", "test"))
-        >>> f.ttft_s, f.tokens_per_s, f.total_s, f.output_tokens, f.cost_text
+        >>> f.trace.ttft_s, f.trace.output_tokens_per_s, f.trace.e2e_s, f.output_tokens, f.cost_text
         (0.25, 2.0, 1.0, 2, 'no price')
     """
     trace = call.trace
     if trace is None:
-        return CallFigures(None, None, None, None, None, None, "usage not reported", None, "failed", None)
-    outcome = trace.outcome
-    usage = outcome.usage if outcome is not None else None
-    model = (outcome.model if outcome is not None else None) or trace.model_requested or None
+        return CallFigures(None, None, "usage not reported", "failed", None)
+    usage = trace.usage
+    model = trace.model
     price = prices.price_for(model)
     if usage is None:
         cost, cost_text = None, "usage not reported"
     elif price is None:
         cost, cost_text = None, "no price"
     else:
+        outcome = trace.outcome
         service_tier = (outcome.response_metadata.get("service_tier") if outcome else None) or None
         cost = call_cost(usage, price, service_tier=service_tier).total_usd
         cost_text = format_usd(cost)
     status = "failed" if call.problem is not None and call.problem.kind != "incomplete" else trace.status
-    return CallFigures(
-        ttft_s=trace.ttft_s,
-        tokens_per_s=trace.output_tokens_per_s,
-        total_s=trace.e2e_s,
-        input_tokens=usage.input_tokens if usage is not None else None,
-        output_tokens=usage.output_tokens if usage is not None else None,
-        cost_usd=cost,
-        cost_text=cost_text,
-        finish_reason=outcome.finish_reason if outcome is not None else None,
-        status=status,
-        model=model,
-    )
-
-
-def percentile(values: Sequence[float], q: float) -> float | None:
-    """`core.stats.percentile` (linear, numpy's default), or None for no values.
-
-    Example:
-        >>> percentile([1.0, 2.0, 3.0, 4.0], 50), percentile([1.0, 2.0, 3.0, 4.0], 90)
-        (2.5, 3.7)
-        >>> percentile([], 50) is None, percentile([7.0], 90)
-        (True, 7.0)
-    """
-    if not values:
-        return None
-    return round(stats.percentile(values, q), 12)  # float noise from interpolation is not a measurement
+    return CallFigures(trace=trace, cost_usd=cost, cost_text=cost_text, status=status, model=model)
 
 
 @dataclass(frozen=True)
 class Spread:
-    """p50 and p90 of one figure over an endpoint's calls, and how many calls measured it."""
+    """p50 and p90 of one figure over an endpoint's calls, and how many calls measured it.
+
+    Unlike `core.stats.distribution`, p90 is shown from any sample size: a compare repeats a
+    few rounds, and its p90 says so by its ``n``.
+    """
 
     p50: float | None
     p90: float | None
@@ -428,28 +416,46 @@ class Spread:
 
     @classmethod
     def of(cls, values: Sequence[float | None]) -> Spread:
+        """Example:
+        >>> Spread.of([0.5, None, 0.1, 0.3, 0.2, 0.4])
+        Spread(p50=0.3, p90=0.46, n=5)
+        """
         measured = [v for v in values if v is not None]
-        return cls(percentile(measured, 50), percentile(measured, 90), len(measured))
+        if not measured:
+            return cls(None, None, 0)
+        # Float noise from interpolation is not a measurement.
+        return cls(round(stats.percentile(measured, 50), 12), round(stats.percentile(measured, 90), 12), len(measured))
 
 
 @dataclass(frozen=True)
 class EndpointSummary:
-    """One column over all its calls: p50/p90 of its figures, its failures, its total cost."""
+    """One column over all its calls: its failures, its total cost, and the calls that finished
+    as a `Run`, whose traces give every spread.
+
+    Attributes:
+        measured: the calls that did not fail (their traces), for `spread`.
+    """
 
     endpoint: int
     label: str
     calls: int
     failures: int
-    ttft: Spread
-    total: Spread
-    tokens_per_s: Spread
-    output_tokens: Spread
+    measured: Run
     cost_usd: float | None
     cost_text: str
 
+    def spread(self, figure: str) -> Spread:
+        """p50/p90 of one of the trace's figures ("ttft_s", "e2e_s", "output_tokens_per_s") over
+        the calls that finished, or of "reported_output_tokens" (usage only, never counted);
+        a call that could not measure it is left out."""
+        if figure == "reported_output_tokens":
+            return Spread.of([t.usage.output_tokens if t.usage is not None else None for t in self.measured])
+        return Spread.of([getattr(t, figure) for t in self.measured])
+
 
 def summarise(run: CompareRun, prices: PriceTable) -> list[EndpointSummary]:
-    """Per endpoint: p50/p90 of TTFT, total and tokens/s over its calls that finished.
+    """Per endpoint: its calls that finished as a run (p50/p90 of TTFT, e2e and tokens/s through
+    `EndpointSummary.spread`), its failures and its cost.
 
     Failed calls count as failures and are left out of the percentiles (a failure's "TTFT" is
     not a speed). Cost is the sum over calls when every call has one, else its reason.
@@ -463,14 +469,14 @@ def summarise(run: CompareRun, prices: PriceTable) -> list[EndpointSummary]:
         ...     return CompareCall(i, r, "ab", t)
         >>> run = CompareRun("x", "repeat", ["A", "B"], "hi",
         ...                  [call(0, 0, 0.1), call(1, 0, 0.4), call(0, 1, 0.3), call(1, 1, 0.6)])
-        >>> [(s.label, s.ttft.p50, s.cost_text) for s in summarise(run, PriceTable((), "d", "s"))]
+        >>> [(s.label, s.spread("ttft_s").p50, s.cost_text) for s in summarise(run, PriceTable((), "d", "s"))]
         [('A', 0.2, 'usage not reported'), ('B', 0.5, 'usage not reported')]
     """
     summaries = []
     for index, label in enumerate(run.labels):
         calls = run.calls_of(index)
         figures = [figures_of(c, prices) for c in calls]
-        finished = [f for f, c in zip(figures, calls, strict=True) if f.status != "failed"]
+        finished = [f.trace for f in figures if f.status != "failed" and f.trace is not None]
         costs = [f.cost_usd for f in figures]
         if figures and all(c is not None for c in costs):
             cost: float | None = sum(c for c in costs if c is not None)
@@ -485,10 +491,7 @@ def summarise(run: CompareRun, prices: PriceTable) -> list[EndpointSummary]:
                 label=label,
                 calls=len(calls),
                 failures=len(calls) - len(finished),
-                ttft=Spread.of([f.ttft_s for f in finished]),
-                total=Spread.of([f.total_s for f in finished]),
-                tokens_per_s=Spread.of([f.tokens_per_s for f in finished]),
-                output_tokens=Spread.of([f.output_tokens for f in finished]),
+                measured=Run(label, finished),
                 cost_usd=cost,
                 cost_text=cost_text,
             )
@@ -522,10 +525,12 @@ def ratios(summaries: Sequence[EndpointSummary], *, same_within: float = 0.05) -
     measure give no ratio (never a ratio against zero).
 
     Example:
-        >>> a = EndpointSummary(0, "A · x", 1, 0, Spread(0.1, 0.1, 1), Spread(1.0, 1.0, 1),
-        ...                     Spread(50.0, 50.0, 1), Spread(None, None, 0), None, "no price")
-        >>> b = EndpointSummary(1, "B · y", 1, 0, Spread(0.31, 0.31, 1), Spread(1.02, 1.02, 1),
-        ...                     Spread(25.0, 25.0, 1), Spread(None, None, 0), None, "no price")
+        >>> from core.trace import Outcome, StreamChunk
+        >>> def column(i: int, label: str, ttft: float, e2e: float, tokens_per_s: float) -> EndpointSummary:
+        ...     t = CallTrace("r", origin=0.0, finished=e2e, outcome=Outcome("complete"),
+        ...                   chunks=[StreamChunk(ttft, "a"), StreamChunk(ttft + 1 / tokens_per_s, "b")])
+        ...     return EndpointSummary(i, label, 1, 0, Run(label, [t]), None, "no price")
+        >>> a, b = column(0, "A · x", 0.1, 1.0, 50.0), column(1, "B · y", 0.31, 1.02, 25.0)
         >>> for r in ratios([a, b]): print(r.sentence)
         B's first token comes 3.1× later than A's (310 ms vs 100 ms).
         B's whole answer takes about as long as A's (1.02 s vs 1.00 s).
@@ -539,9 +544,9 @@ def ratios(summaries: Sequence[EndpointSummary], *, same_within: float = 0.05) -
     for other in summaries[1:]:
         b = _letter(other.label)
         pairs = (
-            ("ttft", base.ttft.p50, other.ttft.p50),
-            ("total", base.total.p50, other.total.p50),
-            ("tokens_per_s", base.tokens_per_s.p50, other.tokens_per_s.p50),
+            ("ttft", base.spread("ttft_s").p50, other.spread("ttft_s").p50),
+            ("total", base.spread("e2e_s").p50, other.spread("e2e_s").p50),
+            ("tokens_per_s", base.spread("output_tokens_per_s").p50, other.spread("output_tokens_per_s").p50),
         )
         for figure, mine, theirs in pairs:
             if not mine or not theirs:

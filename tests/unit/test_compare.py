@@ -21,7 +21,6 @@ from core.compare import (
     EndpointSpec,
     figures_of,
     interleaved_schedule,
-    percentile,
     race,
     ratios,
     repeat,
@@ -31,6 +30,7 @@ from core.ledger import SessionLedger
 from core.netem import PRESETS
 from core.pricing import ModelPrice, PriceTable
 from core.settings import Provider
+from core.stats import percentile
 from core.trace import CallTrace, Outcome, StreamChunk
 from core.usage import Usage
 from tests.fake_openai import NO_FINISH, FakeOpenAI
@@ -134,8 +134,8 @@ def test_summaries_leave_failures_out_of_the_percentiles() -> None:
     ])
     a, b = summarise(run, PRICES)
     assert (a.calls, a.failures, b.calls, b.failures) == (2, 0, 3, 1)
-    assert a.ttft.p50 == pytest.approx(0.2) and b.ttft.p50 == pytest.approx(0.3)
-    assert b.ttft.p90 == pytest.approx(0.38) and b.total.n == 2
+    assert a.spread("ttft_s").p50 == pytest.approx(0.2) and b.spread("ttft_s").p50 == pytest.approx(0.3)
+    assert b.spread("ttft_s").p90 == pytest.approx(0.38) and b.spread("e2e_s").n == 2
     sentences = [r.sentence for r in ratios([a, b])]
     assert sentences[0] == "B's first token comes 1.5× later than A's (300 ms vs 200 ms)."
 
