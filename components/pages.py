@@ -53,6 +53,14 @@ PATTERN_PAGES: tuple[PatternPage, ...] = (
         "on receipt, counts per type, filters, and a timeline of each run and its stream chunks.",
     ),
     PatternPage(
+        "pages/structured.py",
+        "Structured output",
+        ":material/data_object:",
+        "An object instead of text (`with_structured_output`): the JSON fills in field by field "
+        "as it streams, with the time to the first field and to a valid object, the tokens spent "
+        "on syntax, and what `json_schema`, `function_calling` and `json_mode` put on the wire.",
+    ),
+    PatternPage(
         "pages/batch.py",
         "Batch",
         ":material/stacks:",

@@ -101,6 +101,19 @@ def explain_error(exc: BaseException, *secrets: str, evidence: Any = None) -> Ca
     status = next((e for e in chain if isinstance(e, openai.APIStatusError)), None)
     if status is not None:
         return _explain_status(status, problem, retries)
+    cut = next((e for e in chain if isinstance(e, openai.LengthFinishReasonError)), None)
+    if cut is not None:
+        # The openai client's structured-output stream raises this when the answer stopped at
+        # max tokens: the JSON is cut, not wrong, and saying "invalid JSON" would mislead.
+        used = getattr(getattr(cut, "completion", None), "usage", None)
+        spent = f" (all {used.completion_tokens} were used)" if used is not None else ""
+        said = "finish_reason: length" + (f" after {used.completion_tokens} output tokens" if used is not None else "")
+        return CallProblem(
+            "cut_at_max_tokens", "Cut at max tokens", said,
+            f"The answer reached the max tokens limit{spent} before the object was finished. "
+            "Raise max tokens in the sidebar's Generation settings, or ask for a smaller object.",
+            retries,
+        )
     if any(isinstance(e, _TIMEOUTS) for e in chain):
         return problem(
             "timeout",
@@ -284,6 +297,14 @@ def _explain_status(
             "Too many requests at once or per minute for this endpoint." + asked
             + _retry_note(retries) + " Lower the concurrency, wait a moment, or raise max retries.",
         )
+    if (isinstance(exc, openai.BadRequestError) or code == 400) and _names_a_schema(exc):
+        return problem(
+            "schema_rejected",
+            "The endpoint cannot use this schema (HTTP 400)",
+            "The server could not turn the JSON Schema into its output constraint (llama.cpp "
+            "compiles it to a grammar; OpenAI's strict mode supports a subset). Its message "
+            "above names the part it rejected: change or remove that part.",
+        )
     if isinstance(exc, openai.BadRequestError) or code == 400:
         return problem("bad_request", "Request rejected (HTTP 400)", "Check the model's limits: prompt length, max tokens, parameters it supports.")
     if code == 502 and _error_code(exc) == "upstream_unreachable":
@@ -300,6 +321,12 @@ def _explain_status(
             "A fault on the server side, not in your request: try again." + _retry_note(retries),
         )
     return problem("http_error", f"The endpoint answered HTTP {code}", "See the endpoint's message above.")
+
+
+def _names_a_schema(exc: openai.APIStatusError) -> bool:
+    """Whether a 400's message is about the request's JSON Schema (or the grammar made of it)."""
+    said = _message_of(exc).lower()
+    return any(word in said for word in ("schema", "grammar", "response_format"))
 
 
 def _after(retries: int | None) -> str:

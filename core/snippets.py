@@ -837,3 +837,45 @@ def chat_code(
               f", time to first token: {{first_token_at:.3f}} s")
     """
     return model_setup_code(settings, endpoint) + "\n" + textwrap.dedent(body)
+
+
+def structured_code(
+    settings: ModelSettings, endpoint: Endpoint, schema: dict[str, Any], prompt: str, method: str,
+    include_raw: bool = False,
+) -> str:
+    """A script that streams `with_structured_output` and prints the object as it grows.
+
+    Example:
+        >>> from core.settings import Provider
+        >>> from core.models import resolve_endpoint
+        >>> s = ModelSettings(provider=Provider.COMPATIBLE, base_url="http://localhost:1/v1", model="m")
+        >>> code = structured_code(s, resolve_endpoint(s, None), {"title": "T", "type": "object"}, "hi", "json_schema")
+        >>> 'method="json_schema"' in code and "stream(" in code
+        True
+    """
+    import json
+
+    schema_text = textwrap.indent(json.dumps(schema, indent=4), "    ").lstrip()
+    raw = ", include_raw=True" if include_raw else ""
+    loop = (
+        """
+    # include_raw=True: LangChain gathers the whole message before parsing, so the object
+    # arrives once, with the raw message and the parse error (returned, not raised).
+    result = {{}}
+    for part in structured.stream({prompt!r}):
+        result.update(part)
+    print(result["raw"].content)
+    print("parsed:", result.get("parsed"), "parsing_error:", result.get("parsing_error"))
+    """
+        if include_raw
+        else """
+    # A dict schema is parsed by JsonOutputParser: every chunk that changes the object yields it.
+    for partial in structured.stream({prompt!r}):
+        print(partial)
+    """
+    ).format(prompt=prompt)
+    body = f"""
+    schema = {schema_text}
+    structured = llm.with_structured_output(schema, method="{method}"{raw})
+    """
+    return model_setup_code(settings, endpoint) + "\n" + textwrap.dedent(body) + textwrap.dedent(loop)

@@ -66,12 +66,15 @@ class StreamChunk:
         usage: whether it carried the usage block (the final usage-only chunk).
         text_not_kept: it carried text, but only its time was kept (a stored batch row keeps
             when its text chunks came, not their text).
+        args: the piece of a tool call's arguments it carried ("" for none): tool calls and
+            `function_calling` structured output stream their JSON here, not as text.
     """
 
     at: float
     text: str
     usage: bool = False
     text_not_kept: bool = False
+    args: str = ""
 
     @property
     def has_text(self) -> bool:
@@ -100,6 +103,8 @@ class HttpAttempt:
         tail: the last body chunk (where a broken stream line is).
         reported: headers the proxy or the server reported timings in (lower-case names).
         error: the transport's error, as "Type: message", when the attempt failed.
+        request_body: the request's JSON body as sent (no key: keys travel in headers), so a
+            page can show what a call put on the wire (``response_format``, ``tools``).
     """
 
     number: int
@@ -117,6 +122,7 @@ class HttpAttempt:
     tail: bytes = b""
     reported: dict[str, str] = field(default_factory=dict)
     error: str | None = None
+    request_body: bytes = b""
 
     def last_chunk_at_or_before(self, moment: float) -> float | None:
         """Arrival of the last body chunk that came in no later than `moment`.

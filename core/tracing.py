@@ -264,7 +264,10 @@ class CallTracer(BaseCallbackHandler):
         message = getattr(chunk, "message", None)
         text = token if isinstance(token, str) else message_text(message)
         trace.streamed = True
-        trace.chunks.append(StreamChunk(self.clock(), text, bool(getattr(message, "usage_metadata", None))))
+        # A tool call's arguments stream beside the text, in pieces (`tool_call_chunks`).
+        calls = getattr(message, "tool_call_chunks", None)
+        args = "".join(c.get("args") or "" for c in calls) if calls else ""
+        trace.chunks.append(StreamChunk(self.clock(), text, bool(getattr(message, "usage_metadata", None)), args=args))
 
     def on_llm_end(self, response: LLMResult, *, run_id: UUID, **kwargs: Any) -> None:
         now = self.clock()
@@ -353,10 +356,14 @@ def _httpcore_hook(attempt: HttpAttempt, clock: Clock) -> Callable[[str, dict[st
     return hook
 
 
-def _begin(trace: CallTrace | None, clock: Clock) -> HttpAttempt | None:
+def _begin(trace: CallTrace | None, clock: Clock, request: httpx2.Request) -> HttpAttempt | None:
     if trace is None or trace.lc_end is not None:
         return None
     attempt = HttpAttempt(len(trace.attempts) + 1, clock())
+    # The openai client sends its body whole (bytes already in memory): keeping a reference costs
+    # nothing on the hot path; it is parsed only when a page asks what went on the wire.
+    with contextlib.suppress(httpx2.RequestNotRead):
+        attempt.request_body = request.content
     trace.attempts.append(attempt)
     return attempt
 
@@ -474,7 +481,7 @@ class TracingTransport(httpx2.BaseTransport):
 
     def handle_request(self, request: httpx2.Request) -> httpx2.Response:
         trace = _ACTIVE.get()
-        attempt = _begin(trace, self._clock)
+        attempt = _begin(trace, self._clock, request)
         if attempt is None or trace is None:
             return self._inner.handle_request(request)
         request.extensions["trace"] = _httpcore_hook(attempt, self._clock)
@@ -500,7 +507,7 @@ class AsyncTracingTransport(httpx2.AsyncBaseTransport):
 
     async def handle_async_request(self, request: httpx2.Request) -> httpx2.Response:
         trace = _ACTIVE.get()
-        attempt = _begin(trace, self._clock)
+        attempt = _begin(trace, self._clock, request)
         if attempt is None or trace is None:
             return await self._inner.handle_async_request(request)
         hook = _httpcore_hook(attempt, self._clock)
