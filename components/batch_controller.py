@@ -26,9 +26,9 @@ from components.batch_view import (
 from components.call_kit import REMOTE_API_PRESET, call_kit
 from components.display import endpoint_for_code, endpoint_or_stop
 from components.prices import current_price_table
-from components.runtime import current_settings, environment
+from components.runtime import current_settings, environment, session_secrets
 from core.batch_estimate import TokenEstimate, estimate_cache_key, estimate_input_tokens
-from core.batch_export import download_secrets, to_csv, to_jsonl
+from core.batch_export import to_csv, to_jsonl
 from core.batch_input import BatchInput, Limits
 from core.batch_jobs import (
     JobInfo,
@@ -112,8 +112,7 @@ def price_of(endpoint: Endpoint) -> tuple[ModelPrice | None, str]:
 def export_secrets() -> tuple[str, ...]:
     """Every key this session could know, for redacting the downloads."""
     endpoint = endpoint_for_code()
-    known = call_kit("batch", endpoint).secrets if endpoint is not None else ()
-    return download_secrets(environment(), *known, current_settings().api_key.get_secret_value())
+    return session_secrets(*([endpoint] if endpoint is not None else []))
 
 
 def token_estimate(prompts: list[str], endpoint: Endpoint) -> TokenEstimate:

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from components.runtime import current_settings, endpoint_with_conditions, run_config, secrets_of
+from components.runtime import current_settings, endpoint_with_conditions, run_config, session_secrets
 from core.models import Endpoint, build_chat_model
 from core.netem import PRESETS
 from core.settings import ModelSettings
@@ -86,9 +86,7 @@ def call_kit(
         **config_extra: merged into the config the way LangChain merges configs: extra
             callbacks and tags join the ledger's, metadata dicts combine.
     """
-    keys = list(secrets_of(endpoint))
-    for other in also:
-        keys += [k for k in secrets_of(other) if k not in keys]
+    keys = list(session_secrets(endpoint, *also))
     return CallKit(
         pattern=pattern,
         endpoint=endpoint,

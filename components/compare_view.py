@@ -16,6 +16,9 @@ from components.call_kit import CallKit, call_kit
 from components.display import fmt_seconds, show_problem
 from components.replay_view import available_recordings
 from components.runtime import (
+    COMPARE_KEY_FIELD,
+    COMPARE_URL_FIELD,
+    base_url_refusal,
     current_recording,
     current_settings,
     embedded_status,
@@ -35,7 +38,7 @@ from core.compare import (
     compare_tags,
 )
 from core.embedded_server import EmbeddedModelUnavailable
-from core.keys import KeyGrant, key_for
+from core.keys import KeyGrant, key_for, without_userinfo
 from core.models import Endpoint, resolve_endpoint
 from core.netem import PRESETS
 from core.replay import SPEEDS
@@ -91,7 +94,7 @@ def endpoint_picker(index: int, *, default_kind: str, default_network: str, opti
         model = st.text_input("Model", default_model, key=f"compare.model.{index}")
     elif kind is Provider.COMPATIBLE:
         default_model, default_url = _sidebar_or_env(kind, env)
-        base_url = st.text_input("Base URL", default_url, key=f"compare.url.{index}",
+        base_url = st.text_input("Base URL", default_url, key=COMPARE_URL_FIELD.format(index),
                                  placeholder="http://localhost:11434/v1")
         model = st.text_input("Model", default_model, key=f"compare.model.{index}", placeholder="llama3.2")
         _column_key_field(index, base_url.strip(), env)
@@ -124,7 +127,7 @@ def _column_key_field(index: int, base_url: str, env: dict[str, str]) -> None:
 
 
 def _column_key(index: int) -> str:
-    return f"compare.key.{index}"
+    return COMPARE_KEY_FIELD.format(index)
 
 
 def _column_grant(spec: EndpointSpec, index: int | None, env: dict[str, str]) -> KeyGrant | None:
@@ -163,12 +166,15 @@ def resolve(spec: EndpointSpec, index: int | None = None) -> ResolvedEndpoint | 
     problems = validate(settings)
     if problems:
         return " ".join(problems)
+    refusal = base_url_refusal(settings)
+    if refusal:
+        return refusal
     try:
         endpoint = resolve_endpoint(settings, embedded_status().server)
     except EmbeddedModelUnavailable as exc:
         return str(exc)
     recording = current_recording()
-    if recording is not None and spec.network == "Off" and (endpoint.base_url, endpoint.model) == (
+    if recording is not None and spec.network == "Off" and (without_userinfo(endpoint.base_url), endpoint.model) == (
         recording.upstream, recording.model
     ):  # the sidebar is recording this very endpoint: its Compare calls are recorded too
         return ResolvedEndpoint(spec, settings, recording_endpoint(endpoint, PRESETS["Off"], recording))

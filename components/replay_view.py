@@ -14,6 +14,7 @@ from components.runtime import (
     current_recording,
     current_replay,
 )
+from core.keys import without_userinfo
 from core.paths import data_dir
 from core.replay import (
     SPEEDS,
@@ -117,7 +118,7 @@ def _record_controls() -> None:
                 return
             now = dt.datetime.now(dt.UTC)
             st.session_state[RECORDING_KEY] = Recording(
-                model=endpoint.model, upstream=endpoint.base_url, recorded_at=now,
+                model=endpoint.model, upstream=without_userinfo(endpoint.base_url), recorded_at=now,
                 path=new_recording_path(data_dir(), endpoint.model, now),
             )
             st.rerun()

@@ -22,7 +22,7 @@ from components.runtime import (
     current_settings,
     embedded_status_if_ready,
     ledger,
-    secrets_of,
+    session_secrets,
 )
 from core.report import (
     EMPTY_SESSION_MESSAGE,
@@ -288,11 +288,10 @@ def report_inputs(state: Any | None = None) -> tuple[ReportInputs, Any]:
     from components.trace_view import waterfall_figure
 
     remember_endpoint()
-    keys: tuple[str, ...] = ()
+    keys = session_secrets()
     # The embedded model may be off: no endpoint, so no endpoint key either.
     with contextlib.suppress(Exception):
-        keys = secrets_of(current_endpoint())
-    settings_key = current_settings().api_key.get_secret_value()
+        keys = session_secrets(current_endpoint())
     prices = current_price_table()
     if state is None:
         from components.batch_controller import job_store
@@ -304,7 +303,7 @@ def report_inputs(state: Any | None = None) -> tuple[ReportInputs, Any]:
         price_table=prices,
         endpoints=tuple(st.session_state.get(SEEN_ENDPOINTS, [])),
         sections=(),
-        secrets=(*keys, settings_key),
+        secrets=keys,
         generated_at=dt.datetime.now(dt.UTC),
         waterfall_figure=waterfall_figure,
     ), state

@@ -21,15 +21,16 @@ from typing import TYPE_CHECKING
 import streamlit as st
 from pydantic import SecretStr
 
+from core.egress import RefusedBaseUrl, is_loopback_bind, refused_base_url
 from core.embedded_server import (
     EmbeddedModelServer,
     EmbeddedModelUnavailable,
     launch_embedded_server,
 )
-from core.keys import KeyGrant
+from core.keys import KeyGrant, userinfo_secrets
 from core.langsmith import TracingStatus, load_env_file, tracing_status
 from core.ledger import SessionLedger
-from core.models import KEY_ENV_VARS, Endpoint, resolve_endpoint
+from core.models import KEY_ENV_VARS, NO_KEY, Endpoint, resolve_endpoint
 from core.netem import NetworkConditions, NetworkProxy, RouteStats, preset_name, start_network_proxy
 from core.otel import ExportStatus, export_status, start_export
 from core.replay import Recording, ReplayServer
@@ -259,6 +260,26 @@ def endpoint_with_conditions(endpoint: Endpoint, conditions: NetworkConditions) 
     )
 
 
+def served_beyond_loopback() -> bool:
+    """Whether this app listens beyond this machine (`server.address`, which `make run HOST=`
+    sets; unset, Streamlit listens on every interface)."""
+    return not is_loopback_bind(st.get_option("server.address"))
+
+
+def base_url_refusal(settings: ModelSettings) -> str | None:
+    """Why this lab will not call the settings' Base URL (served beyond loopback, it refuses
+    internal addresses other than the configured endpoints: `core.egress`), or None."""
+    if settings.provider is not Provider.COMPATIBLE or not served_beyond_loopback():
+        return None
+    env = environment()
+    allowed = [env.get("LAB_COMPAT_BASE_URL", ""), OPENAI_BASE_URL]
+    status = embedded_status_if_ready()
+    if status is not None and status.server is not None:
+        allowed.append(status.server.base_url)
+    allowed += [f"http://127.0.0.1:{network_proxy().port}", replay_server().base_url]
+    return refused_base_url(settings.base_url, shared=True, allowed=allowed)
+
+
 def network_stats() -> RouteStats:
     """What the proxy did for this browser session so far (requests, 429s, errors, cuts)."""
     return network_proxy().stats(session_scope())
@@ -276,6 +297,9 @@ def current_endpoint() -> Endpoint:
     if replay is not None:
         return replay_endpoint(*replay)
     settings = current_settings()
+    refusal = base_url_refusal(settings)
+    if refusal:
+        raise RefusedBaseUrl(refusal)
     endpoint = resolve_endpoint(settings, embedded_status().server)
     recording = current_recording()
     if recording is not None:
@@ -347,7 +371,7 @@ def run_config(pattern: str, endpoint: Endpoint, **extra: object) -> RunnableCon
         "callbacks": [
             ledger().callback(
                 pattern=pattern, provider=endpoint.replay or endpoint.provider.label,
-                secrets=secrets_of(endpoint),
+                secrets=session_secrets(endpoint),
             )
         ],
         "tags": [f"lab:{pattern}"],
@@ -358,8 +382,36 @@ def run_config(pattern: str, endpoint: Endpoint, **extra: object) -> RunnableCon
 
 
 def secrets_of(endpoint: Endpoint) -> tuple[str, ...]:
-    """Values that must never be shown (passed to error redaction): proxy and real keys."""
-    keys = [endpoint.api_key.get_secret_value()]
+    """Values that must never be shown (passed to error redaction): proxy and real keys, and
+    the userinfo of the base URLs (`user:token@host`)."""
+    keys = [endpoint.api_key.get_secret_value(), *userinfo_secrets(endpoint.base_url)]
     if endpoint.upstream is not None:
         keys += secrets_of(endpoint.upstream)
-    return tuple(keys)
+    return tuple(k for k in dict.fromkeys(keys) if k and k != NO_KEY)
+
+
+#: Environment variables whose values are redacted everywhere, besides every `*_API_KEY`.
+SECRET_ENV_VARS = ("OPENAI_API_KEY", "LAB_COMPAT_API_KEY", "LANGSMITH_API_KEY", "LANGCHAIN_API_KEY")
+COMPARE_KEY_FIELD = "compare.key.{}"  # a Compare column's key field (components/compare_view.py)
+COMPARE_URL_FIELD = "compare.url.{}"
+
+
+def session_secrets(*endpoints: Endpoint) -> tuple[str, ...]:
+    """Every secret this session holds, for redacting what it shows and exports: the
+    environment's keys, the keys typed in the sidebar and in Compare's columns, the userinfo of
+    every Base URL typed, and the keys of `endpoints` (proxy routes and the real ones behind)."""
+    env = environment()
+    found = [v for name, v in env.items() if name in SECRET_ENV_VARS or name.endswith("_API_KEY")]
+    found += userinfo_secrets(env.get("LAB_COMPAT_BASE_URL", ""))
+    settings = current_settings()
+    found += [settings.api_key.get_secret_value(), *userinfo_secrets(settings.base_url)]
+    state = st.session_state
+    for name in list(state.keys()):
+        name = str(name)
+        if name.startswith(("sidebar.key.", COMPARE_KEY_FIELD.format(""))):
+            found.append(str(state[name] or "").strip())
+        elif name == SIDEBAR_BASE_URL_KEY or name.startswith(COMPARE_URL_FIELD.format("")):
+            found += userinfo_secrets(str(state[name] or ""))
+    for endpoint in endpoints:
+        found += secrets_of(endpoint)
+    return tuple(k for k in dict.fromkeys(found) if k and k != NO_KEY)

@@ -8,6 +8,7 @@ from pydantic import SecretStr
 from components.replay_view import render_record_and_replay, replay_badge
 from components.runtime import (
     SIDEBAR_BASE_URL_KEY,
+    base_url_refusal,
     current_conditions,
     current_otel,
     current_settings,
@@ -30,6 +31,7 @@ from core.settings import (
     provider_defaults,
     validate,
 )
+from core.untrusted import escape_markdown
 
 
 def render_settings_sidebar() -> ModelSettings:
@@ -90,7 +92,10 @@ def render_settings_sidebar() -> ModelSettings:
             max_retries=int(max_retries),
         )
         for problem in validate(settings):
-            st.warning(problem, icon=":material/error:")
+            st.warning(escape_markdown(problem), icon=":material/error:")
+        refusal = None if validate(settings) else base_url_refusal(settings)
+        if refusal:
+            st.warning(escape_markdown(refusal), icon=":material/block:")
         set_conditions(_network_conditions(settings))
         _tracing_line()
         render_record_and_replay()

@@ -31,6 +31,7 @@ from langchain_core.runnables import RunnableConfig
 
 from core import stats
 from core.errors import CallProblem, explain_error
+from core.keys import without_userinfo
 from core.netem import PRESETS
 from core.otel import run_group
 from core.pricing import PriceTable, call_cost, format_usd
@@ -95,7 +96,7 @@ class EndpointSpec:
             return self.replay + ("" if self.speed == 1 else " · instant" if self.speed == 0 else f" · {self.speed:g}×")
         parts = [KIND_NAMES[self.kind]]
         if self.kind is Provider.COMPATIBLE:
-            host = self.base_url.split("://", 1)[-1].split("/", 1)[0]
+            host = without_userinfo(self.base_url).split("://", 1)[-1].split("/", 1)[0]
             parts.append(f"{self.model or '?'} @ {host or '?'}")
         elif self.kind is Provider.OPENAI and self.model:
             parts.append(self.model)

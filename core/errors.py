@@ -1,7 +1,10 @@
 """Turn exceptions from model calls into plain messages: what happened and what to do.
 
-Keys never leak through here: every message passes `redact`, which removes anything that looks
-like an API key or bearer token (OpenAI's own 401 message quotes part of the key).
+Keys never leak through here: every message from an endpoint or a client passes
+`redact_error`, which removes the exact secrets the session holds (`redact`), anything shaped
+like a key or a bearer token (OpenAI's own 401 message quotes part of the key), and the
+`user:password@` part of any URL quoted. `redact` alone (exact secrets, whole tokens) is what
+exports apply to prompts and answers: a user's own text is never rewritten for looking like a key.
 """
 
 from __future__ import annotations
@@ -15,24 +18,43 @@ from typing import Any
 import httpx
 import openai
 
+from core.egress import RefusedBaseUrl
 from core.embedded_server import EmbeddedModelUnavailable
+from core.keys import DEFAULT_PORTS, origin, redact_secrets, strip_userinfo_in_text
 
+# What an error message may quote of a credential: an OpenAI-style key (possibly masked with
+# "***"), an Authorization header's value (Bearer, or Basic: the base64 of a URL's userinfo),
+# or a key in a query string. Applied to error messages only (`redact_error`), never to a
+# user's prompts or a model's answers.
 _KEYLIKE = re.compile(
-    r"(sk-[A-Za-z0-9_\-\*]{6,}|Bearer\s+[A-Za-z0-9._\-~+/=\*]+|(?<=api_key=)[^\s&'\"]+)"
+    r"((?:sk|gsk|xai|pk)[-_][A-Za-z0-9_\-\*]{6,}|(?:Bearer|Basic)\s+[A-Za-z0-9._\-~+/=\*]+|"
+    r"(?<=api_key=)[^\s&'\"]+)"
 )
 
 
 def redact(text: str, *secrets: str) -> str:
-    """Remove API keys from `text`: the given secrets, and anything shaped like one.
+    """Remove the given secrets from `text`, exactly and as whole tokens, and nothing else.
+
+    For prompts, answers and anything else a user wrote or a model said (`core.keys.redact_secrets`).
 
     Example:
-        >>> redact("Incorrect API key provided: sk-abc123***wxyz.")
-        'Incorrect API key provided: [redacted].'
+        >>> redact("my gsk_live123 and Bearer abc.def", "gsk_live123")
+        'my [redacted] and Bearer abc.def'
     """
-    for secret in secrets:
-        if secret and len(secret) >= 4:
-            text = text.replace(secret, "[redacted]")
-    return _KEYLIKE.sub("[redacted]", text)
+    return redact_secrets(text, secrets)
+
+
+def redact_error(text: str, *secrets: str) -> str:
+    """`redact`, and also what an error message may quote of a key: anything shaped like a key or
+    a bearer token, and the userinfo of a URL.
+
+    Example:
+        >>> redact_error("Incorrect API key provided: sk-abc123***wxyz.")
+        'Incorrect API key provided: [redacted].'
+        >>> redact_error("Cannot reach http://me:gsk_x1@10.0.0.9/v1")
+        'Cannot reach http://10.0.0.9/v1'
+    """
+    return _KEYLIKE.sub("[redacted]", strip_userinfo_in_text(redact(text, *secrets)))
 
 
 @dataclass(frozen=True)
@@ -90,12 +112,15 @@ def explain_error(exc: BaseException, *secrets: str, evidence: Any = None) -> Ca
         'Cannot reach the endpoint'
     """
     chain = _causes(exc)
-    detail = redact(_message_of(exc), *secrets)
+    detail = redact_error(_message_of(exc), *secrets)
     retries = retries_made(exc)
 
     def problem(kind: str, title: str, fix: str) -> CallProblem:
         return CallProblem(kind, title + _after(retries), detail, fix, retries)
 
+    if isinstance(exc, RefusedBaseUrl):
+        return CallProblem("refused_url", "Base URL refused on a shared lab", detail,
+                           "Use a public endpoint, or one configured in .env.")
     if isinstance(exc, EmbeddedModelUnavailable):
         return CallProblem("embedded_unavailable", "Embedded model unavailable", detail, "See the message above.")
     status = next((e for e in chain if isinstance(e, openai.APIStatusError)), None)
@@ -147,7 +172,7 @@ def explain_error(exc: BaseException, *secrets: str, evidence: Any = None) -> Ca
             "(ChatOpenAI(http_async_client=...)) instead of one cached across runs.",
         )
     return CallProblem(
-        "unexpected", f"Unexpected error ({type(exc).__name__})", detail,
+        "unexpected", f"Unexpected error ({type(exc).__name__})", _clip(detail, UNEXPECTED_DETAIL_CHARS),
         "Try again; if it persists, check the terminal running the app.", retries,
     )
 
@@ -177,7 +202,7 @@ def explain_malformed(exc: BaseException | None, evidence: Any, secrets: tuple[s
     content_type = (getattr(evidence, "content_type", None) or "").split(";")[0].strip().lower()
     head = bytes(getattr(evidence, "head", b"") or b"")
     tail = bytes(getattr(evidence, "tail", b"") or b"")
-    words = redact(" ".join(str(e) for e in chain), *secrets)
+    words = redact_error(" ".join(str(e) for e in chain), *secrets)
     looks_html = content_type in ("text/html", "application/xhtml+xml") or head.lstrip()[:15].lower().startswith(
         (b"<!doctype", b"<html")
     ) or "got str: '<" in words.lower()
@@ -185,14 +210,25 @@ def explain_malformed(exc: BaseException | None, evidence: Any, secrets: tuple[s
         return CallProblem(
             "not_json",
             f"The endpoint answered with a web page, not a chat completion (HTTP {status or 200}, HTML)",
-            redact(_page_summary(head) or words[:200], *secrets),
+            redact_error(excerpt(_page_summary(head) or words, EXCERPT_CHARS * 2), *secrets),
+            _CHECK_URL,
+        )
+    plain_body = content_type and "json" not in content_type and "event-stream" not in content_type
+    if status in (None, 200) and isinstance(exc, (ValueError, TypeError)) and (
+        "got str:" in words or plain_body
+    ):  # e.g. text/plain: whatever the URL serves, quoted only as a short excerpt
+        return CallProblem(
+            "not_json",
+            f"The endpoint answered with something that is not a chat completion (HTTP {status or 200}, "
+            f"{content_type or 'no content type'})",
+            redact_error("It began: " + excerpt(head.decode("utf-8", "replace") or words), *secrets),
             _CHECK_URL,
         )
     if any(isinstance(e, json.JSONDecodeError) for e in chain):
         return CallProblem(
             "bad_json",
             "A line of the streamed answer was not JSON",
-            redact("The endpoint sent: " + _first_bad_line(head + NEWLINE + tail, words), *secrets),
+            redact_error("The endpoint sent: " + _first_bad_line(head + NEWLINE + tail, words), *secrets),
             "The server is not speaking OpenAI's streaming format, or something between you and "
             "it rewrites the stream. What arrived before that line is kept. " + _CHECK_URL,
         )
@@ -205,12 +241,35 @@ def explain_malformed(exc: BaseException | None, evidence: Any, secrets: tuple[s
         return CallProblem(
             "empty_choices",
             f"The endpoint answered HTTP 200 {what}",
-            redact(_page_summary(head) or words[:200] or "The response held no message.", *secrets),
+            redact_error(_page_summary(head) or words[:200] or "The response held no message.", *secrets),
             "A chat completion carries its answer in `choices`; this one had none. The model may "
             "have been filtered, or the server is not fully OpenAI-compatible: check the model "
             "name, and " + _CHECK_URL[0].lower() + _CHECK_URL[1:],
         )
     return None
+
+
+#: Characters of an unexpected body quoted in a message: enough to recognise a login page or a
+#: proxy's error, too few to copy a document out of a service the URL pointed at.
+EXCERPT_CHARS = 80
+#: Characters of an unexpected exception's message shown.
+UNEXPECTED_DETAIL_CHARS = 300
+
+
+def excerpt(text: str, limit: int = EXCERPT_CHARS) -> str:
+    """A short, printable excerpt of a body: control characters and runs of spaces removed, cut
+    at `limit` characters with an ellipsis.
+
+    Example:
+        >>> excerpt("ami-id" + chr(10) + "instance-id" + chr(27) + "[31m" + "x" * 200, 30)
+        'ami-id instance-id [31mxxxxxx…'
+    """
+    cleaned = re.sub(r"\s+", " ", "".join(c if c.isprintable() else " " for c in text)).strip()
+    return _clip(cleaned, limit)
+
+
+def _clip(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
 
 
 def stream_ended_early(chunks: int, text_chunks: int) -> CallProblem:
@@ -266,6 +325,17 @@ def _explain_status(
     exc: openai.APIStatusError, problem: Callable[[str, str, str], CallProblem], retries: int | None
 ) -> CallProblem:
     code = exc.status_code
+    if 300 <= code < 400:
+        where = _redirect_target(exc)
+        return CallProblem(
+            "redirect",
+            f"The endpoint redirected the request (HTTP {code}) to {where}",
+            f"HTTP {code} redirect to {where}; the lab does not follow redirects.",
+            "A Base URL must answer the API itself: redirects are not followed, so that no request "
+            "(and no key) is sent on to another address. If you trust the address it redirects "
+            "to, enter that as the Base URL.",
+            retries,
+        )
     if isinstance(exc, openai.AuthenticationError) or code == 401:
         return problem(
             "auth",
@@ -327,6 +397,19 @@ def _names_a_schema(exc: openai.APIStatusError) -> bool:
     """Whether a 400's message is about the request's JSON Schema (or the grammar made of it)."""
     said = _message_of(exc).lower()
     return any(word in said for word in ("schema", "grammar", "response_format"))
+
+
+def _redirect_target(exc: openai.APIStatusError) -> str:
+    """Where a redirect pointed, as a host only (never its path or query: they may carry
+    tokens), or "the same host" / "an address it did not give"."""
+    location = (_header(exc, "location") or "").strip()
+    if not location:
+        return "an address it did not give"
+    found = origin(location)
+    if found is None:
+        return "another path on the same host"
+    scheme, host, port = found
+    return f"{scheme}://{host}" + ("" if port == DEFAULT_PORTS[scheme] else f":{port}")
 
 
 def _after(retries: int | None) -> str:

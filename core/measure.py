@@ -20,7 +20,7 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import RunnableConfig
 
-from core.errors import redact
+from core.errors import redact, redact_error
 from core.metric_definitions import as_json as definitions_json
 from core.otel import run_group
 from core.run import Run
@@ -209,7 +209,7 @@ class MeasureJob:
         except Exception as exc:
             phase = MeasurePhase.FAILED
             with self._lock:
-                self._problem = redact(f"{type(exc).__name__}: {exc}", *self.secrets)
+                self._problem = redact_error(f"{type(exc).__name__}: {exc}", *self.secrets)
         finally:
             with self._lock:
                 self._phase = phase
@@ -292,7 +292,7 @@ def runs_to_json(snapshot: MeasureSnapshot, *secrets: str) -> str:
     """Every measured run with the endpoint, the model, the summary and the definitions."""
     document = {
         "kind": "execution-patterns-lab/measure",
-        "endpoint": redact(snapshot.endpoint, *secrets),
+        "endpoint": redact_error(snapshot.endpoint, *secrets),
         "model": snapshot.model,
         "prompt": redact(snapshot.prompt, *secrets),
         "runs_requested": snapshot.runs,

@@ -17,6 +17,10 @@ from core.settings import ModelSettings, Provider
 if TYPE_CHECKING:  # langchain_openai (and openai) load at the first chat model: ~1.5 s
     from langchain_openai import ChatOpenAI
 
+#: The key sent when none was given: some OpenAI-compatible servers (Ollama, vLLM) need none,
+#: but the client needs a value. It is no secret, so it is never redacted.
+NO_KEY = "not-needed"
+
 # Environment variables the generated code snippets read keys from: snippets never hold a key.
 KEY_ENV_VARS = {
     Provider.LOCAL: "LAB_LOCAL_API_KEY",
@@ -90,7 +94,7 @@ def resolve_endpoint(
         base_url=settings.base_url.strip().rstrip("/"),
         model=settings.model.strip(),
         # Some OpenAI-compatible servers (Ollama, vLLM) need no key, but the client needs a value.
-        api_key=settings.api_key if settings.has_key else SecretStr("not-needed"),
+        api_key=settings.api_key if settings.has_key else SecretStr(NO_KEY),
         key_env_var=KEY_ENV_VARS[settings.provider],
     )
 

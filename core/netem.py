@@ -34,6 +34,8 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
+from core.keys import without_userinfo
+
 if TYPE_CHECKING:  # loaded when the proxy starts: the first screen never needs it (~0.3 s)
     import httpx
     import uvicorn
@@ -494,7 +496,7 @@ class NetworkProxy:
                 send, 502,
                 _error_body(
                     f"Bad gateway: the lab's network proxy could not reach the upstream "
-                    f"{route.upstream_base_url} ({type(exc).__name__}: {str(exc) or 'no answer'}).",
+                    f"{without_userinfo(route.upstream_base_url)} ({type(exc).__name__}: {str(exc) or 'no answer'}).",
                     "server_error", "upstream_unreachable",
                 ),
             )

@@ -45,6 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.keys import without_userinfo
 from core.netem import LoopbackServer, Receive, Scope, Send, serve_on_loopback
 
 FORMAT = "execution-patterns-lab/recording"
@@ -296,7 +297,7 @@ class Recording:
             "format": FORMAT,
             "version": FORMAT_VERSION,
             "model": self.model,
-            "upstream": self.upstream,
+            "upstream": without_userinfo(self.upstream),
             "recorded_at": self.recorded_at.isoformat(),
             "exchanges": [_exchange_json(e) for e in exchanges],
         }
@@ -430,7 +431,7 @@ def recording_from_bytes(data: bytes, *, path: Path | None = None, name: str = "
         if not isinstance(raw["recorded_at"], str):
             raise _Malformed("recorded_at", "is not a date")
         return Recording(
-            model=str(raw["model"]), upstream=str(raw.get("upstream", "")),
+            model=str(raw["model"]), upstream=without_userinfo(str(raw.get("upstream", ""))),
             recorded_at=dt.datetime.fromisoformat(raw["recorded_at"]), path=path,
             exchanges=exchanges,
         )

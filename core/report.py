@@ -12,8 +12,11 @@ Safety rules, both tested:
 * every text that came from a model, a prompt or an error is passed through `html.escape`, so
   no model output becomes markup;
 * the endpoints' keys (and the proxy's route keys) are never written: endpoints are shown as
-  provider, base URL and model, and the finished HTML is scrubbed of every secret given, as a
-  second line of defence.
+  provider, base URL (without `user:password@`) and model, and every text and figure label of the
+  session's data is scrubbed of every secret given, as a second line of defence. Only the data:
+  the page's own HTML, styles and the inline plotly.js are left alone, so a short key such as
+  `test` or `1234` cannot rewrite the JavaScript that draws the charts, and a secret is replaced
+  only as a whole token (`core.keys.redact_secrets`).
 
 Nothing here imports Streamlit: pages gather their extra figures (stream vs. wait, events
 timeline, async timeline, batch sweep) through `components/report_view.py` and pass them in as
@@ -27,11 +30,13 @@ import html
 import importlib.metadata
 import subprocess
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from core.costs import CostedCall, cost_calls, session_totals
+from core.keys import redact_secrets, without_userinfo
 from core.ledger import CallRecord
 from core.pricing import PriceTable, format_usd
 from core.receipt import receipt_lines
@@ -242,6 +247,14 @@ def build_report(inputs: ReportInputs) -> str:
     """
     if not inputs.records:
         raise EmptySession(EMPTY_SESSION_MESSAGE)
+    token = _SECRETS.set(tuple(inputs.secrets))
+    try:
+        return _build(inputs)
+    finally:
+        _SECRETS.reset(token)
+
+
+def _build(inputs: ReportInputs) -> str:
     import plotly.offline  # heavy: only when a report is built
 
     costed = cost_calls(inputs.records, inputs.price_table)
@@ -260,33 +273,62 @@ def build_report(inputs: ReportInputs) -> str:
     for pattern in order:
         body.append(_pattern_section(pattern, by_pattern.get(pattern, []), extra.get(pattern, []), inputs))
     body.append(_definitions_section())
-    page = _DOCUMENT.format(
+    return _DOCUMENT.format(
         title="Execution Patterns Lab — session report",
         style=_STYLE,
         plotly=plotly.offline.get_plotlyjs(),
         body="\n".join(body),
         print_script=_PRINT_SCRIPT,
     )
-    return scrub(page, inputs.secrets)
 
 
 def scrub(text: str, secrets: Iterable[str]) -> str:
-    """Replace every secret (longer than 3 characters) in `text` with "[redacted]".
+    """Replace every secret in `text` with "[redacted]", as a whole token only.
 
     Example:
         >>> scrub("key sk-abc123 here", ["sk-abc123"])
         'key [redacted] here'
+        >>> scrub("test, testing", ["test"])
+        '[redacted], testing'
     """
-    for secret in sorted({s for s in secrets if s and len(s) > 3}, key=len, reverse=True):
-        text = text.replace(secret, REDACTED)
-    return text
+    return redact_secrets(text, secrets)
 
 
 # --- pieces ------------------------------------------------------------------------------------
 
 
+# The secrets of the report being built: every piece of the session's data is scrubbed of them
+# where it enters the page (`_e`, `_figure`), never the page's own markup or scripts.
+_SECRETS: ContextVar[tuple[str, ...]] = ContextVar("report_secrets", default=())
+# Figure properties that hold the session's data as text (labels, hover text, categories);
+# everything else in a figure (modes, colours, templates, "none" and other enumerations) is
+# plotly's vocabulary, which a short key must not rewrite.
+_FIGURE_TEXT = frozenset({"text", "hovertext", "name", "customdata", "x", "y", "z", "ticktext", "labels"})
+
+
 def _e(value: object) -> str:
-    return html.escape(str(value), quote=True)
+    """The session's data as HTML text: secrets scrubbed, then escaped."""
+    return html.escape(redact_secrets(str(value), _SECRETS.get()), quote=True)
+
+
+def _scrub_figure(figure: Any) -> Any:
+    """A copy of a plotly figure with the secrets scrubbed from its text properties only."""
+    secrets = _SECRETS.get()
+    if not secrets or not hasattr(figure, "to_plotly_json"):
+        return figure
+    import plotly.graph_objects as go
+
+    return go.Figure(_scrub_values(figure.to_plotly_json(), secrets, text=False))
+
+
+def _scrub_values(value: Any, secrets: tuple[str, ...], *, text: bool) -> Any:
+    if isinstance(value, str):
+        return redact_secrets(value, secrets) if text else value
+    if isinstance(value, dict):
+        return {k: _scrub_values(v, secrets, text=text or k in _FIGURE_TEXT) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_scrub_values(v, secrets, text=text) for v in value)
+    return value
 
 
 def _s(value: float | None, digits: int = 3) -> str:
@@ -307,6 +349,7 @@ def _report_table(table: ReportTable) -> str:
 
 
 def _figure(fig: ReportFigure) -> str:
+    fig = ReportFigure(fig.title, _scrub_figure(fig.figure), fig.caption)
     if hasattr(fig.figure, "update_yaxes"):
         # Streamlit's chart theme grows the margins to fit the axis labels; plain plotly.js
         # does not, and the app's figures keep a 10 px left margin: the labels would be cut.
@@ -322,7 +365,7 @@ def _header(inputs: ReportInputs, costed: list[CostedCall]) -> str:
     when = inputs.generated_at.astimezone(dt.UTC)
     endpoints = _table(
         ["Endpoint", "Base URL", "Model", "Note"],
-        [(e.label, e.base_url, e.model, e.note) for e in inputs.endpoints],
+        [(e.label, without_userinfo(e.base_url), e.model, e.note) for e in inputs.endpoints],
     ) if inputs.endpoints else "<p>Not recorded.</p>"
     models = sorted({c.record.model for c in costed})
     version_rows = list(versions().items())

@@ -9,6 +9,7 @@ from __future__ import annotations
 import textwrap
 from typing import Any
 
+from core.keys import without_userinfo
 from core.models import Endpoint, chat_model_kwargs
 from core.settings import ModelSettings
 
@@ -29,7 +30,7 @@ def model_setup_code(settings: ModelSettings, endpoint: Endpoint) -> str:
     # Through the lab's network proxy the client talks to a loopback URL with a per-session
     # key; the snippet is for the user's own script, so it names the real endpoint instead.
     direct = endpoint.direct
-    kwargs: dict[str, Any] = chat_model_kwargs(settings, direct)
+    kwargs: dict[str, Any] = _shown_kwargs(settings, direct)
     lines = [f"    {name}={value!r}," for name, value in kwargs.items()]
     lines.insert(2, f'    api_key=os.environ["{direct.key_env_var}"],')
     note = []
@@ -51,6 +52,14 @@ def model_setup_code(settings: ModelSettings, endpoint: Endpoint) -> str:
             ")",
         ]
     )
+
+
+def _shown_kwargs(settings: ModelSettings, direct: Endpoint) -> dict[str, Any]:
+    """`chat_model_kwargs` as a snippet shows them: the base URL without `user:password@`
+    (a secret never goes into code a user copies; their own script adds it back)."""
+    kwargs = chat_model_kwargs(settings, direct)
+    kwargs["base_url"] = without_userinfo(str(kwargs["base_url"]))
+    return kwargs
 
 
 def streaming_code(settings: ModelSettings, endpoint: Endpoint, prompt: str) -> str:
@@ -302,7 +311,7 @@ def _chat_openai_lines(settings: ModelSettings, endpoint: Endpoint, indent: str,
     Like `model_setup_code`, it names the real endpoint, never the lab's network proxy.
     """
     direct = endpoint.direct
-    kwargs: dict[str, Any] = chat_model_kwargs(settings, direct)
+    kwargs: dict[str, Any] = _shown_kwargs(settings, direct)
     lines = [f"{indent}    {name}={value!r}," for name, value in kwargs.items()]
     lines.insert(2, f'{indent}    api_key=os.environ["{direct.key_env_var}"],')
     lines += [f"{indent}    {name}={expression}," for name, expression in extra.items()]
@@ -708,7 +717,7 @@ def compare_code(
     entries = []
     for setting, endpoint, label in zip(settings, endpoints, labels, strict=True):
         direct = endpoint.direct
-        kwargs: dict[str, Any] = chat_model_kwargs(setting, direct)
+        kwargs: dict[str, Any] = _shown_kwargs(setting, direct)
         lines = [f"                {name}={value!r}," for name, value in kwargs.items()]
         lines.insert(2, f'                api_key=os.environ["{direct.key_env_var}"],')
         lines.append("                http_async_client=http,")

@@ -546,7 +546,9 @@ def traced_http_client() -> httpx2.Client:
     global _shared_sync
     with _shared_lock:
         if _shared_sync is None or _shared_sync.is_closed:
-            _shared_sync = httpx2.Client(transport=TracingTransport(), timeout=_TIMEOUT, follow_redirects=True)
+            # Never follow a redirect: a typed Base URL could bounce the request (and its key) to
+            # an internal address; a 3xx is reported as what it is (core.errors).
+            _shared_sync = httpx2.Client(transport=TracingTransport(), timeout=_TIMEOUT, follow_redirects=False)
         return _shared_sync
 
 
@@ -555,4 +557,6 @@ def traced_async_http_client() -> httpx2.AsyncClient:
 
     Close it in the loop that used it (`run_async` does).
     """
-    return httpx2.AsyncClient(transport=AsyncTracingTransport(), timeout=_TIMEOUT, follow_redirects=True)
+    return httpx2.AsyncClient(  # no redirects followed, as `traced_http_client`
+        transport=AsyncTracingTransport(), timeout=_TIMEOUT, follow_redirects=False,
+    )

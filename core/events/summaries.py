@@ -12,7 +12,7 @@ from langchain_core.messages import BaseMessage
 from langchain_core.prompt_values import PromptValue
 from pydantic import BaseModel
 
-from core.errors import redact
+from core.errors import redact, redact_error
 from core.tracing import message_text
 
 SUMMARY_CHARS = 140
@@ -34,7 +34,7 @@ def summarize(event: str, data: Any, secrets: tuple[str, ...] = ()) -> str:
         return _clip(_describe(data))
     if data.get("error") is not None:
         error = data["error"]
-        return _clip(f"error: {type(error).__name__}: {redact(str(error), *secrets)}")
+        return _clip(f"error: {type(error).__name__}: {redact_error(str(error), *secrets)}")
     if "chunk" in data:
         return _clip(_describe_chunk(data["chunk"]))
     if "output" in data:
@@ -133,10 +133,12 @@ def jsonable(value: Any, secrets: tuple[str, ...] = (), _depth: int = 0) -> Any:
     """
     if _depth > 20:
         return repr(value)
-    if value is None or isinstance(value, (bool, int, float, str)):
+    if isinstance(value, str):
+        return redact(value, *secrets)
+    if value is None or isinstance(value, (bool, int, float)):
         return value
     if isinstance(value, BaseException):
-        return {"error_type": type(value).__name__, "message": redact(str(value), *secrets)}
+        return {"error_type": type(value).__name__, "message": redact_error(str(value), *secrets)}
     if isinstance(value, UUID):
         return str(value)
     if isinstance(value, Mapping):

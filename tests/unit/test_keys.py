@@ -73,3 +73,51 @@ def test_the_key_field_says_when_a_typed_key_is_needed() -> None:
     assert elsewhere.warning.startswith("LAB_COMPAT_API_KEY is not sent to 10.1.2.3:9000")
     none = key_field_words(Provider.COMPATIBLE, "http://x/v1", KeyGrant("", "", "LAB_COMPAT_API_KEY"))
     assert "LAB_COMPAT_BASE_URL" in none.help and not none.warning
+
+
+def test_exports_redact_the_sessions_exact_secrets_and_leave_the_users_text_alone() -> None:
+    from core.batch_export import to_csv, to_jsonl
+    from core.batch_jobs import RowResult, RowStatus
+
+    secret = "gsk_live0123456789abcdef"
+    row = RowResult(job_id="j", index=0, line=1, input="Explain: Bearer abc.def and sk-notmine123456",
+                    status=RowStatus.DONE, output=f"The key {secret} leaked; testing is fine.")
+    for exported in (to_csv([row], secret, "test"), to_jsonl([row], secret, "test")):
+        assert secret not in exported and "The key [redacted] leaked" in exported
+        # A user's prompt is theirs: shapes that look like tokens are kept.
+        assert "Bearer abc.def" in exported and "sk-notmine123456" in exported
+        assert "testing is fine" in exported  # a short secret is replaced as a whole token only
+
+
+def test_an_error_message_loses_keys_it_quotes_and_any_urls_userinfo() -> None:
+    from core.errors import explain_error
+
+    problem = explain_error(
+        RuntimeError("401 from http://me:tok-123456@10.0.0.9/v1: Incorrect API key provided: gsk_abc***wxyz "
+                     "(Authorization: Basic bWU6dG9rLTEyMzQ1Ng==)"),
+        "tok-123456",
+    )
+    text = problem.as_text()
+    for leaked in ("tok-123456", "gsk_abc", "bWU6dG9r", "me:"):
+        assert leaked not in text
+    assert "http://10.0.0.9/v1" in text
+
+
+def test_userinfo_is_stripped_from_recordings_snippets_and_compare_labels() -> None:
+    import datetime as dt
+
+    from pydantic import SecretStr
+
+    from core.compare import EndpointSpec
+    from core.models import Endpoint
+    from core.replay import Recording
+    from core.settings import ModelSettings
+    from core.snippets import model_setup_code
+
+    url = "https://me:gsk_tok999@gw.example:8443/v1"
+    endpoint = Endpoint(Provider.COMPATIBLE, url, "m", SecretStr("k"), "LAB_COMPAT_API_KEY")
+    code = model_setup_code(ModelSettings(provider=Provider.COMPATIBLE, base_url=url, model="m"), endpoint)
+    assert "gsk_tok999" not in code and "base_url='https://gw.example:8443/v1'" in code
+    recording = Recording(model="m", upstream=url, recorded_at=dt.datetime.now(dt.UTC))
+    assert recording.to_json()["upstream"] == "https://gw.example:8443/v1"
+    assert "gsk_tok999" not in EndpointSpec(Provider.COMPATIBLE, model="m", base_url=url).label
