@@ -62,7 +62,12 @@ Clock = Callable[[], float]
 _ACTIVE: ContextVar[CallTrace | None] = ContextVar("lab_active_trace", default=None)
 
 #: Response headers kept on each attempt: the server's and the proxy's own timing reports.
-REPORTED_HEADERS = ("openai-processing-ms", "retry-after", "x-request-id")
+REPORTED_HEADERS = (
+    "openai-processing-ms", "retry-after", "x-request-id",
+    # OpenAI's rate-limit state after this request: the load test draws it over time.
+    "x-ratelimit-remaining-requests", "x-ratelimit-remaining-tokens",
+    "x-ratelimit-limit-requests", "x-ratelimit-limit-tokens",
+)
 _HEAD_BYTES = 2048
 _TIMINGS = b'"timings"'
 
