@@ -339,17 +339,13 @@ class LoadRun:
 
     @property
     def throughput_per_s(self) -> float | None:
-        """Successful calls per second of the run's wall time."""
-        run = self.run
-        wall = run.wall_s
-        return run.succeeded / wall if wall and run.succeeded else None
+        """Successful calls per second of the run's wall time (`Run.request_throughput`)."""
+        return self.run.request_throughput
 
     @property
     def output_tokens_per_s(self) -> float | None:
-        """Reported output tokens per second of wall time; None when no call reported usage."""
-        run = self.run
-        tokens, wall = run.output_tokens, run.wall_s
-        return tokens / wall if tokens is not None and wall else None
+        """Output tokens of the successful calls per second of wall time (`Run.output_token_throughput`)."""
+        return self.run.output_token_throughput
 
     def in_flight_at(self, moment_s: float) -> int:
         """Calls in flight (sent, not yet ended) at `moment_s` seconds from the start."""

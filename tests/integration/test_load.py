@@ -21,15 +21,15 @@ def builder(settings: ModelSettings, endpoint):
 def test_a_short_sweep_streams_every_request_and_reads_the_servers_own_queue(
     embedded_server, local_settings: ModelSettings, local_endpoint
 ) -> None:
-    build = builder(local_settings.with_changes(max_tokens=8, max_retries=0), local_endpoint)
+    build = builder(local_settings.with_changes(max_tokens=4, max_retries=0), local_endpoint)
     server = ServerTarget(embedded_server.base_url.removesuffix("/v1"), embedded_server.api_key)
-    spec = LoadSpec(4.0, Arrival.POISSON, requests=6, seed=1)
+    spec = LoadSpec(4.0, Arrival.POISSON, requests=4, seed=1)
     sweep = run_sweep([4.0, 8.0], spec, ["What is AI?", "Say hi."], build, server=server)
 
     assert [lv.spec.rate_per_s for lv in sweep.levels] == [4.0, 8.0] and not sweep.stopped
     for level in sweep.levels:
         run = level.run
-        assert level.sent == 6 and run.count == 6 and run.succeeded == 6
+        assert level.sent == 4 and run.count == 4 and run.succeeded == 4
         # Each request one streamed call, its figures derived by its trace from the HTTP client.
         assert all(t.ttft_s is not None and t.attempts and t.usage is not None for t in run)
         assert all(t.server is not None for t in run)  # llama.cpp's own timings rode along
