@@ -21,7 +21,7 @@ PYTEST_ARGS ?=
 # hash anywhere turns hash-checking on for every package that command installs.
 PIP_VERSION := 26.3
 
-.PHONY: run test lint test-unit test-integration test-app test-e2e bench setup setup-dev lock clean-data help
+.PHONY: run test lint test-unit test-integration test-app test-e2e bench standard-tests setup setup-dev lock clean-data help
 
 help:
 	@echo "make run        - install (first time) and serve the app on http://$(HOST):$(PORT)"
@@ -29,6 +29,7 @@ help:
 	@echo "make lint       - ruff check and mypy (core/ and components/)"
 	@echo "make test-unit  - the fast loop: tests/unit and the doctests in core/ (fakes, no model)"
 	@echo "make bench      - run the benchmarks in bench/; writes bench/RESULTS.md and bench/results.html"
+	@echo "make standard-tests - LangChain's standard chat-model tests on the embedded model, into bench/RESULTS.md"
 	@echo "make lock       - rewrite the lock constraints.txt after changing requirements*.txt"
 
 $(BIN)/python:
@@ -86,6 +87,11 @@ test-e2e: $(DEV_STAMP) $(AXE_STAMP)
 
 bench: $(DEV_STAMP)
 	$(BIN)/python -m bench
+
+# LangChain's own ChatModelIntegrationTests on ChatOpenAI against the embedded model (bench/standard/):
+# a peer check, not part of `make test`; merges its counts by group into bench/RESULTS.md.
+standard-tests: $(DEV_STAMP)
+	$(BIN)/python -m bench.standard_tests
 
 # Rewrites the lock from requirements.txt + requirements-dev.txt (+ the installer), keeping every
 # version it already has unless asked: `make lock LOCK_ARGS=--upgrade` (or --upgrade-package NAME).

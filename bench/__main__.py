@@ -25,7 +25,7 @@ import sys
 import time
 import traceback
 
-from bench import crosscheck, report
+from bench import crosscheck, report, standard_tests
 from bench.common import ROOT, cpu_model, format_table, load_average
 
 # (module, title) in the order the report shows them.
@@ -43,9 +43,10 @@ MODULES: tuple[tuple[str, str], ...] = (
     ("bench.sessions", "Sessions: 16 browsers streaming at once from a latency-bound endpoint"),
     ("bench.memory", "Memory: one long session, RSS after 2,000 ledgered calls and a 1,000-row sweep"),
 )
-# Modules `make bench` does not run (their own `main` merges them into the saved report) still
-# need their heading when the report is drawn again.
-TITLES = {**dict(MODULES), crosscheck.MODULE: crosscheck.TITLE}
+# Modules `make bench` does not run (their own `main` merges them into the saved report:
+# bench.crosscheck, and bench.standard_tests from `make standard-tests`) still need their heading
+# when the report is drawn again.
+TITLES = {**dict(MODULES), crosscheck.MODULE: crosscheck.TITLE, standard_tests.MODULE: standard_tests.TITLE}
 PACKAGES = ("streamlit", "langchain-core", "langchain-openai", "openai", "xllamacpp", "plotly")
 RESULTS = ROOT / "bench" / "RESULTS.md"
 CHART = ROOT / "bench" / "results.html"
