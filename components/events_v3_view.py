@@ -74,7 +74,7 @@ def _one(run: VersionRun) -> None:
         return
     a, b, c = st.columns(3)
     a.metric("Events", f"{run.events:,}")
-    b.metric("First text", fmt_seconds(run.first_text_s))
+    b.metric("First text", fmt_seconds(run.trace.ttft_s if run.trace else None))
     c.metric("Tokens in / out", f"{run.usage.input_tokens} / {run.usage.output_tokens}" if run.usage
              else "not reported")
     st.dataframe(pd.DataFrame({"event": list(run.counts), "count": list(run.counts.values())}),

@@ -21,7 +21,7 @@ import asyncio
 import time
 import warnings
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +30,8 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import RunnableConfig
 
 from core.errors import CallProblem, explain_error
+from core.trace import CallTrace
+from core.tracing import ensure_tracer, for_one_call, outcome_of
 from core.usage import Usage
 
 
@@ -44,11 +46,10 @@ class VersionRun:
         text: the answer's text.
         reasoning: reasoning text (v3's `.reasoning`; v2 has no such field): None = none.
         tool_calls: tool calls the model made.
-        usage: the token usage, or None when not reported.
-        first_text_s: seconds from the call to the first text.
-        total_s: seconds from the call to the last event.
         beta_warning: the warning v3 emitted (captured, not printed), if any.
         problem: why the call failed, if it did.
+        trace: the model call's trace: its usage, and its timings (``trace.ttft_s`` to the
+            first text, ``trace.e2e_s`` to the last event consumed).
     """
 
     version: str
@@ -57,15 +58,48 @@ class VersionRun:
     text: str = ""
     reasoning: str | None = None
     tool_calls: list[dict[str, Any]] = field(default_factory=list)
-    usage: Usage | None = None
-    first_text_s: float | None = None
-    total_s: float | None = None
     beta_warning: str | None = None
     problem: CallProblem | None = None
+    trace: CallTrace | None = field(default=None, repr=False, compare=False)
 
     @property
     def events(self) -> int:
         return sum(self.counts.values())
+
+    @property
+    def usage(self) -> Usage | None:
+        """The token usage, or None when not reported."""
+        return self.trace.usage if self.trace is not None else None
+
+
+def _traced(config: RunnableConfig | None) -> tuple[RunnableConfig, Callable[[Any], Awaitable[CallTrace | None]]]:
+    """A config for one traced call, and a coroutine function that ends the call (with the final
+    message, for a stream whose end callback never came) and returns its trace."""
+    base, tracer = ensure_tracer(config)
+    call, run_id = for_one_call(base, tracer, time.perf_counter())
+
+    async def done(output: Any) -> CallTrace | None:
+        end = time.perf_counter()  # the last event was consumed
+        trace = tracer.trace(run_id)
+        if trace is None:
+            return None
+        # v3 (langchain-core 1.8.3) reports the model run's end from a task of its own, a moment
+        # after `.output` resolves; a loop closed before then cancels it, which the callbacks
+        # report as a failed call. Let it finish first.
+        for _ in range(END_CALLBACK_WAITS):
+            if trace.outcome is not None:
+                break
+            await asyncio.sleep(0.001)
+        trace.finished = end
+        if trace.outcome is None and output is not None:
+            trace.outcome = outcome_of(output, trace, tracer.secrets)
+        return trace
+
+    return call, done
+
+
+#: How many 1 ms waits `_traced` gives v3's end callback (a fake model needs one or two).
+END_CALLBACK_WAITS = 200
 
 
 SHOWN_EVENTS = 4
@@ -74,23 +108,20 @@ SHOWN_EVENTS = 4
 async def _v2(llm: BaseChatModel, prompt: str, config: RunnableConfig | None) -> VersionRun:
     run = VersionRun("v2")
     counts: Counter[str] = Counter()
-    started = time.perf_counter()
-    async for event in llm.astream_events(prompt, config, version="v2"):
+    call, done = _traced(config)
+    output: Any = None
+    async for event in llm.astream_events(prompt, call, version="v2"):
         counts[event["event"]] += 1
         if len(run.first_events) < SHOWN_EVENTS:
             run.first_events.append(
                 {k: event[k] for k in ("event", "name", "run_id", "parent_ids", "data") if k in event}
             )
         if event["event"] == "on_chat_model_stream":
-            text = event["data"]["chunk"].text
-            if text and run.first_text_s is None:
-                run.first_text_s = time.perf_counter() - started
-            run.text += text
+            run.text += event["data"]["chunk"].text
         elif event["event"] == "on_chat_model_end":
             output = event["data"].get("output")
-            run.usage = Usage.from_metadata(getattr(output, "usage_metadata", None))
             run.tool_calls = list(getattr(output, "tool_calls", None) or [])
-    run.total_s = time.perf_counter() - started
+    run.trace = await done(output)
     run.counts = dict(counts)
     return run
 
@@ -101,10 +132,10 @@ _BETA_WARNING: list[str] = []
 async def _v3(llm: BaseChatModel, prompt: str, config: RunnableConfig | None) -> VersionRun:
     run = VersionRun("v3")
     counts: Counter[str] = Counter()
-    started = time.perf_counter()
+    call, done = _traced(config)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", LangChainBetaWarning)
-        stream = await llm.astream_events(prompt, config, version="v3")
+        stream = await llm.astream_events(prompt, call, version="v3")
     beta = [w for w in caught if issubclass(w.category, LangChainBetaWarning)]
     if beta:
         _BETA_WARNING[:] = [str(beta[0].message)]
@@ -117,15 +148,10 @@ async def _v3(llm: BaseChatModel, prompt: str, config: RunnableConfig | None) ->
         counts[kind] += 1
         if len(run.first_events) < SHOWN_EVENTS:
             run.first_events.append(dict(event))
-        delta = event.get("delta") or {}
-        if kind == "content-block-delta" and delta.get("text") and run.first_text_s is None:
-            run.first_text_s = time.perf_counter() - started
     run.text = await stream.text
     run.reasoning = (await stream.reasoning) or None
     run.tool_calls = list(await stream.tool_calls or [])
-    output = await stream.output
-    run.usage = Usage.from_metadata(getattr(output, "usage_metadata", None))
-    run.total_s = time.perf_counter() - started
+    run.trace = await done(await stream.output)
     run.counts = dict(counts)
     return run
 
