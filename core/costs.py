@@ -62,8 +62,9 @@ def cost_calls(records: Iterable[CallRecord], table: PriceTable) -> list[CostedC
     Example:
         >>> from core.pricing import load_price_table
         >>> from core.usage import Usage
-        >>> rec = CallRecord("r1", "streaming", "Local", "SmolLM2-135M-Instruct", 0.0, 0.1,
-        ...                  Usage(10, 5, 15), "stop")
+        >>> from core.trace import CallTrace, Outcome
+        >>> rec = CallRecord(CallTrace("r1", model_requested="SmolLM2-135M-Instruct",
+        ...                            outcome=Outcome("complete", usage=Usage(10, 5, 15))))
         >>> cost_calls([rec], load_price_table())[0].cost_label
         '$0.00'
     """
@@ -146,8 +147,9 @@ def session_totals(costed: Iterable[CostedCall]) -> SessionTotals:
         >>> from core.usage import Usage
         >>> from core.pricing import PriceTable, ModelPrice
         >>> table = PriceTable((ModelPrice("m", "x", 1.0, None, 2.0),), "today", "example")
-        >>> recs = [CallRecord("a", "batch", "X", "m", 0, 1, Usage(1_000, 500, 1_500), "stop"),
-        ...         CallRecord("b", "batch", "X", "m", 1, 1, None, "stop", streamed=True)]
+        >>> from core.trace import CallTrace, Outcome
+        >>> recs = [CallRecord(CallTrace("a", model_requested="m", outcome=Outcome("complete", usage=Usage(1_000, 500, 1_500)))),
+        ...         CallRecord(CallTrace("b", model_requested="m", streamed=True, outcome=Outcome("complete")))]
         >>> t = session_totals(cost_calls(recs, table))
         >>> t.total_tokens, t.cost_usd, t.usage_missing, t.streamed_without_usage
         (1500, 0.002, 1, 1)
@@ -209,7 +211,7 @@ def cumulative_cost(costed: Iterable[CostedCall]) -> list[tuple[float, float]]:
     Calls without usage or price do not move the line: their cost is unknown, not zero.
     """
     priced = sorted(
-        (c.record.started_at + c.record.latency_s, c.cost.total_usd)
+        (c.record.started_at + (c.record.trace.e2e_s or 0.0), c.cost.total_usd)
         for c in costed
         if c.cost is not None
     )
@@ -226,8 +228,9 @@ def tokens_by_pattern(costed: Iterable[CostedCall]) -> dict[str, dict[str, int]]
 
     Example:
         >>> from core.usage import Usage
-        >>> recs = [CallRecord("a", "batch", "X", "m", 0, 1, Usage(10, 5, 15), "stop"),
-        ...         CallRecord("b", "batch", "X", "m", 1, 1, Usage(1, 2, 3), "stop")]
+        >>> from core.trace import CallTrace, Outcome
+        >>> recs = [CallRecord(CallTrace(run, pattern="batch", outcome=Outcome("complete", usage=usage)))
+        ...         for run, usage in (("a", Usage(10, 5, 15)), ("b", Usage(1, 2, 3)))]
         >>> tokens_by_pattern(cost_calls(recs, PriceTable((), "", "")))
         {'batch': {'input': 11, 'output': 7, 'calls': 2}}
     """
@@ -297,7 +300,7 @@ def ledger_rows(costed: Iterable[CostedCall]) -> list[dict[str, Any]]:
                 "total_tokens": u.total_tokens if u else None,
                 "cost_usd": item.cost_usd,
                 "cost": "failed" if r.error and not u else item.cost_label,
-                "latency_s": round(r.latency_s, 3),
+                "latency_s": None if r.trace.e2e_s is None else round(r.trace.e2e_s, 3),
                 "finish_reason": r.finish_reason,
                 "streamed": r.streamed,
                 "error": _readable_error(r.error),
@@ -382,9 +385,9 @@ def cross_check(records: Iterable[CallRecord], langchain_usage: Mapping[str, Map
 
     Example:
         >>> from core.usage import Usage
-        >>> recs = [CallRecord("a", "metadata", "X", "m", 0, 1, Usage(3, 4, 7), "stop"),
-        ...         CallRecord("b", "metadata", "X", "m", 0, 1, Usage(1, 1, 2), "stop",
-        ...                    model_reported=False)]
+        >>> from core.trace import CallTrace, Outcome
+        >>> recs = [CallRecord(CallTrace("a", model_requested="m", outcome=Outcome("complete", usage=Usage(3, 4, 7), model="m"))),
+        ...         CallRecord(CallTrace("b", model_requested="m", outcome=Outcome("complete", usage=Usage(1, 1, 2))))]
         >>> check = cross_check(recs, {"m": {"total_tokens": 7}})
         >>> check.agrees, check.tokens_dropped_by_langchain, check.calls_without_model_name
         (False, 2, 1)

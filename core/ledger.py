@@ -24,71 +24,80 @@ if TYPE_CHECKING:  # core.tracing loads httpx2 and langchain_core (~0.5 s): at t
 
 @dataclass(frozen=True)
 class CallRecord:
-    """One model call as the ledger keeps it.
+    """One model call as the ledger keeps it: its trace, read for everything the ledger shows.
 
     Attributes:
-        pattern: the page that made it ("streaming", "batch", ...).
-        provider: provider label at the time of the call.
-        model: model name the endpoint reported (or the one requested).
-        started_at: wall-clock start, seconds since the epoch.
-        latency_s: start to end (or to error).
-        usage: token counts, or None when the endpoint did not report usage.
-        finish_reason: "stop", "length", ... or None if unknown.
-        error: the error's type and message when the call failed, else None.
-        streamed: the call streamed tokens (so missing usage means no usage chunk came).
-        model_reported: the response named its model; when False `model` is the requested
-            name (LangChain's own usage callback drops such calls; the ledger keeps them).
-        status: "complete", "incomplete" (a stream that ended without a finish reason) or
-            "failed".
-        trace: the call's full trace (marks, server and proxy reports).
+        trace: the call's trace (outcome, marks, server and proxy reports); its ``e2e_s`` is
+            the latency the ledger shows.
         cache_hit: answered from LangChain's cache (`core.caching`): no request, nothing billed.
     """
 
-    run_id: str
-    pattern: str
-    provider: str
-    model: str
-    started_at: float
-    latency_s: float
-    usage: Usage | None
-    finish_reason: str | None
-    error: str | None = None
-    streamed: bool = False
-    model_reported: bool = True
-    status: str = "complete"
-    trace: CallTrace | None = field(default=None, repr=False, compare=False)
+    trace: CallTrace = field(repr=False, compare=False)
     cache_hit: bool = False
+
+    @classmethod
+    def from_trace(cls, trace: CallTrace) -> CallRecord:
+        """The ledger's record of a finished trace."""
+        outcome = trace.outcome
+        return cls(trace, cache_hit=_is_cache_hit(outcome.response_metadata if outcome else None))
+
+    @property
+    def run_id(self) -> str:
+        return self.trace.run_id
+
+    @property
+    def pattern(self) -> str:
+        """The page that made it ("streaming", "batch", ...)."""
+        return self.trace.pattern
+
+    @property
+    def provider(self) -> str:
+        return self.trace.provider
+
+    @property
+    def model(self) -> str:
+        """The model the endpoint reported, else the one requested."""
+        return self.trace.model or ""
+
+    @property
+    def model_reported(self) -> bool:
+        """The response named its model (LangChain's own usage callback drops calls that do not;
+        the ledger keeps them)."""
+        return bool(self.trace.outcome and self.trace.outcome.model)
+
+    @property
+    def started_at(self) -> float:
+        """Wall-clock start, seconds since the epoch."""
+        return self.trace.started_wall
+
+    @property
+    def usage(self) -> Usage | None:
+        """Token counts, or None when the endpoint did not report usage."""
+        return self.trace.usage
 
     @property
     def usage_reported(self) -> bool:
         return self.usage is not None
 
-    @classmethod
-    def from_trace(cls, trace: CallTrace) -> CallRecord:
-        """The ledger's view of a finished trace.
+    @property
+    def finish_reason(self) -> str | None:
+        return self.trace.finish_reason
 
-        Latency is LangChain's model run, start to end (or error), as the ledger always showed.
-        """
-        outcome = trace.outcome
-        start = trace.lc_start if trace.lc_start is not None else trace.origin
-        end = trace.lc_end if trace.lc_end is not None else (trace.end or start)
-        reported = outcome.model if outcome is not None else None
-        return cls(
-            run_id=trace.run_id,
-            pattern=trace.pattern,
-            provider=trace.provider,
-            model=str(reported or trace.model_requested),
-            started_at=trace.started_wall,
-            latency_s=end - start,
-            usage=outcome.usage if outcome else None,
-            finish_reason=outcome.finish_reason if outcome else None,
-            error=outcome.problem.as_text() if outcome and outcome.problem else None,
-            streamed=trace.streamed,
-            model_reported=bool(reported),
-            status=trace.status,
-            trace=trace,
-            cache_hit=_is_cache_hit(outcome.response_metadata if outcome else None),
-        )
+    @property
+    def error(self) -> str | None:
+        """The problem in words when the call failed (or came back incomplete), else None."""
+        problem = self.trace.problem
+        return problem.as_text() if problem is not None else None
+
+    @property
+    def streamed(self) -> bool:
+        """The call streamed tokens (so missing usage means no usage chunk came)."""
+        return self.trace.streamed
+
+    @property
+    def status(self) -> str:
+        """"complete", "incomplete" (a stream that ended without a finish reason) or "failed"."""
+        return self.trace.status
 
 
 #: Calls whose full trace (every chunk) the ledger keeps; older ones keep their figures.
@@ -119,9 +128,9 @@ class SessionLedger:
         with self._lock:
             self._records.append(record)
             older = len(self._records) - 1 - self._full_traces
-            if older >= 0 and self._records[older].trace is not None:
+            if older >= 0:
                 previous = self._records[older]
-                self._records[older] = replace(previous, trace=previous.trace.compacted())  # type: ignore[union-attr]  # checked above
+                self._records[older] = replace(previous, trace=previous.trace.compacted())
 
     def add_trace(self, trace: CallTrace) -> None:
         """Record a finished call from its trace (the tracer's sink)."""
@@ -129,7 +138,7 @@ class SessionLedger:
 
     def traces(self) -> list[CallTrace]:
         """The traces of every recorded call, oldest first."""
-        return [r.trace for r in self.records() if r.trace is not None]
+        return [r.trace for r in self.records()]
 
     def records(self) -> list[CallRecord]:
         """A snapshot, oldest first."""
@@ -170,7 +179,7 @@ class SessionLedger:
                     r.pattern,
                     r.provider,
                     r.model,
-                    f"{r.latency_s:.3f}",
+                    "" if r.trace.e2e_s is None else f"{r.trace.e2e_s:.3f}",
                     "reported" if u else "not reported",
                     u.input_tokens if u else "",
                     u.cached_input_tokens if u else "",

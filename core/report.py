@@ -393,7 +393,7 @@ def _ledger_section(costed: list[CostedCall], table: PriceTable) -> str:
         rows.append((
             dt.datetime.fromtimestamp(r.started_at, dt.UTC).strftime("%H:%M:%S"),
             PATTERN_TITLES.get(r.pattern, r.pattern), r.model, r.status,
-            f"{r.latency_s:.3f}",
+            "not reported" if r.trace.e2e_s is None else f"{r.trace.e2e_s:.3f}",
             u.input_tokens if u else "not reported", u.output_tokens if u else "not reported",
             r.finish_reason or "not reported", "failed" if r.error and not u else item.cost_label,
         ))
@@ -427,8 +427,7 @@ def _pattern_section(
             parts.append(_table(["", ""], section.facts, css="narrow facts"))
         parts.extend(_report_table(t) for t in section.tables)
         parts.extend(_figure(f) for f in section.figures)
-    traced = [c for c in calls if c.record.trace is not None]
-    for item in traced[-WATERFALLS_PER_PATTERN:]:
+    for item in calls[-WATERFALLS_PER_PATTERN:]:
         parts.append(_waterfall(item, inputs))
     receipts = calls[-RECEIPTS_PER_PATTERN:]
     if receipts:
@@ -446,12 +445,12 @@ def _runs_table(calls: list[CostedCall]) -> str:
     for n, item in enumerate(calls, 1):
         r = item.record
         m = r.trace
-        text = r.trace.outcome.text if r.trace is not None and r.trace.outcome else ""
+        text = m.text
         preview = text[:ANSWER_PREVIEW_CHARS] + ("…" if len(text) > ANSWER_PREVIEW_CHARS else "")
         rows.append((
             n, r.model, "stream" if r.streamed else "whole answer", r.status,
-            _s(m.ttft_s if m else None), _s(m.e2e_s if m else r.latency_s),
-            f"{m.output_tokens_per_s:.1f}" if m and m.output_tokens_per_s else "not reported",
+            _s(m.ttft_s), _s(m.e2e_s),
+            f"{m.output_tokens_per_s:.1f}" if m.output_tokens_per_s else "not reported",
             r.finish_reason or "not reported", item.cost_label,
             preview if not r.error else f"{preview} [error: {r.error}]",
         ))
@@ -462,9 +461,7 @@ def _runs_table(calls: list[CostedCall]) -> str:
 
 
 def _waterfall(item: CostedCall, inputs: ReportInputs) -> str:
-    trace = item.record.trace
-    assert trace is not None
-    parts = anatomy(trace)
+    parts = anatomy(item.record.trace)
     if parts is None:
         return ""
     started = dt.datetime.fromtimestamp(item.record.started_at, dt.UTC).strftime("%H:%M:%S")
@@ -478,7 +475,7 @@ def _waterfall(item: CostedCall, inputs: ReportInputs) -> str:
 
 def _receipt(item: CostedCall) -> str:
     r = item.record
-    meta = r.trace.outcome.response_metadata if r.trace is not None and r.trace.outcome else {}
+    meta = r.trace.outcome.response_metadata if r.trace.outcome else {}
     lines = [(line.field, line.value) for line in receipt_lines(meta, r.usage)]
     lines.append(("cost", item.cost_label))
     when = dt.datetime.fromtimestamp(r.started_at, dt.UTC).strftime("%H:%M:%S")

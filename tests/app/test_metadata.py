@@ -115,15 +115,15 @@ def test_price_table_is_dated_sourced_and_prices_the_local_model_at_zero(open_pa
 def test_missing_usage_and_missing_prices_are_called_out_not_counted_as_zero(
     open_page: Callable[[str], AppTest],
 ) -> None:
-    from core.ledger import CallRecord
     from core.usage import Usage
+    from tests.ledger_records import ledger_record
 
     at = open_page(METADATA)
     # What other pages' calls leave in this session's ledger: a stream from an endpoint that
     # ignored stream_options (no usage), and a call on a model the price table does not know.
     ledger = at.session_state["lab.ledger"]
-    ledger.add(CallRecord("r1", "streaming", "Compatible", "llama3.2", 1.0, 0.4, None, "stop", streamed=True))
-    ledger.add(CallRecord("r2", "batch", "Compatible", "llama3.2", 2.0, 0.4, Usage(30, 10, 40), "stop"))
+    ledger.add(ledger_record("r1", "streaming", "Compatible", "llama3.2", 1.0, 0.4, None, "stop", streamed=True))
+    ledger.add(ledger_record("r2", "batch", "Compatible", "llama3.2", 2.0, 0.4, Usage(30, 10, 40), "stop"))
     at.run()
     assert not at.exception
     m = metrics(at)

@@ -28,6 +28,7 @@ from core.receipt import receipt_lines
 from core.snippets import metadata_code
 from core.streaming import StreamCapture, timed_invoke
 from core.usage import Usage
+from tests.ledger_records import ledger_record
 
 EMBEDDED = "SmolLM2-135M-Instruct"
 SHORT = 6  # output tokens per call: enough for every field, cheap on a busy CI machine
@@ -106,7 +107,7 @@ def test_langchain_usage_callback_agrees_with_the_ledger_on_real_calls(short_llm
 
 
 def _record(run: str, pattern: str, model: str, start: float, usage: Usage | None, **kw) -> CallRecord:
-    return CallRecord(run, pattern, "Test", model, start, 0.5, usage, "stop", **kw)
+    return ledger_record(run, pattern, "Test", model, start, 0.5, usage, "stop", **kw)
 
 
 def test_ledger_csv_has_costs_and_no_secrets(short_llm, embedded_server) -> None:

@@ -23,6 +23,7 @@ from core.costs import (
 from core.ledger import CallRecord, SessionLedger
 from core.pricing import ModelPrice, load_price_table
 from core.usage import Usage
+from tests.ledger_records import ledger_record
 
 
 def test_calls_without_a_model_name_are_kept_though_langchain_drops_them() -> None:
@@ -43,7 +44,7 @@ def test_calls_without_a_model_name_are_kept_though_langchain_drops_them() -> No
 
 
 def _record(run: str, pattern: str, model: str, start: float, usage: Usage | None, **kw) -> CallRecord:
-    return CallRecord(run, pattern, "Test", model, start, 0.5, usage, "stop", **kw)
+    return ledger_record(run, pattern, "Test", model, start, 0.5, usage, "stop", **kw)
 
 
 def test_totals_charts_and_repricing_from_an_edited_table() -> None:

@@ -77,7 +77,6 @@ def test_a_section_not_drawn_names_an_error_without_a_message() -> None:
 
 
 def _one_record():  # the report needs one call in the ledger to be built at all
-    from core.ledger import CallRecord
+    from tests.ledger_records import ledger_record
 
-    return CallRecord(run_id="r", pattern="batch", provider="Local", model="m", started_at=time.time(),
-                      latency_s=0.1, usage=None, finish_reason="stop")
+    return ledger_record("r", "batch", "Local", "m", time.time(), 0.1, None, "stop")

@@ -11,17 +11,17 @@ import re
 import plotly.graph_objects as go
 import plotly.offline
 
-from core.ledger import CallRecord
 from core.pricing import load_price_table
 from core.report import EndpointLine, ReportFigure, ReportInputs, ReportSection, ReportTable, build_report
+from tests.ledger_records import ledger_record
 
 SHORT_KEYS = ("test", "none", "1234", "true")
 
 
 def _report(secrets: tuple[str, ...]) -> str:
     records = [
-        CallRecord("r1", "streaming", "Test", "fake-model", 1.0, 0.5, None, "stop",
-                   error="401: Incorrect API key provided: test. Rerun the testing suite."),
+        ledger_record("r1", "streaming", "Test", "fake-model", 1.0, 0.5, None, "stop",
+                      error="401: Incorrect API key provided: test. Rerun the testing suite."),
     ]
     figure = go.Figure(go.Bar(x=["call 1", "call 2"], y=[1.0, 2.0], name="key 1234",
                               hovertext=["sent test", "ok"], marker={"line": {"width": 0}}))

