@@ -259,7 +259,7 @@ def sweep_table(sweep: SweepInfo) -> pd.DataFrame:
                 "ideal": fmt_seconds(ideal) if ideal else "",
                 "wall / ideal": f"{wall / ideal:.2f}×" if wall and ideal else "",
                 "calls / s": f"{p.throughput:.2f}" if p.throughput else "",
-                "median call latency": fmt_seconds(p.median_latency_s) if p.median_latency_s else "",
+                "median call latency": fmt_seconds(p.run.median_e2e_s) if p.run.median_e2e_s else "",
             }
         )
     return pd.DataFrame(records)

@@ -29,6 +29,7 @@ Example:
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
@@ -127,6 +128,12 @@ class Run:
         """The average e2e of the calls that ended (it grows when calls compete for the CPU)."""
         ended = [t.e2e_s for t in self.calls if t.e2e_s is not None]
         return sum(ended) / len(ended) if ended else None
+
+    @property
+    def median_e2e_s(self) -> float | None:
+        """The median e2e of the calls that succeeded (a sweep's "per call" latency); None: none did."""
+        ended = [t.e2e_s for t in self.calls if t.ok and t.e2e_s is not None]
+        return statistics.median(ended) if ended else None
 
     @property
     def average_in_flight(self) -> float | None:

@@ -58,19 +58,11 @@ class LoadPoint:
         return self.run.goodput(slo)
 
 
-def level_run(store: JobStore, point: SweepPoint) -> Run:
-    """The rows of one level that ran, each rebuilt with its chunk marks, as a run."""
-    marks = store.row_marks(point.job.id)
-    traces = [row.as_trace(marks.get(row.index)) for row in store.rows(point.job.id)]
-    # Rebuilt rows keep no start time of their own: the level's wall time is the job's.
-    return Run(f"c = {point.concurrency}", [t for t in traces if t is not None], started=0.0, ended=point.job.wall_s)
-
-
 def load_point(store: JobStore, point: SweepPoint) -> LoadPoint:
-    """The load figures of one sweep level, from its rows and their chunk marks."""
+    """The load figures of one sweep level, from its run (its rows with their chunk marks)."""
     marks = store.row_marks(point.job.id)
     return LoadPoint(
-        concurrency=point.concurrency, run=level_run(store, point),
+        concurrency=point.concurrency, run=point.run,
         streamed=sum(1 for r in store.rows(point.job.id) if r.index in marks),
         finished=point.job.status.finished,
     )

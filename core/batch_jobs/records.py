@@ -12,6 +12,7 @@ from typing import Any
 
 from core.errors import CallProblem
 from core.failures import FailureGroup, outcome_label, problem_from_stored, summarize_failures
+from core.run import Run
 from core.trace import COMPLETE, FAILED, CallTrace, Outcome, StreamChunk
 from core.usage import Usage
 
@@ -230,10 +231,11 @@ def row_failures(rows: Sequence[RowResult]) -> list[FailureGroup]:
 
 @dataclass(frozen=True)
 class SweepPoint:
-    """One concurrency level of a sweep: its job and the median per-call latency."""
+    """One concurrency level of a sweep: its job, and its rows that ran as a `Run` (each rebuilt
+    with `RowResult.as_trace`, chunk marks included; the level's wall time is the job's)."""
 
     job: JobInfo
-    median_latency_s: float | None
+    run: Run
 
     @property
     def concurrency(self) -> int:
@@ -275,7 +277,7 @@ class SweepInfo:
     @property
     def per_call_s(self) -> float | None:
         """The single-call latency the ideal line is drawn from: the median at the lowest level."""
-        finished = [p for p in self.points if p.job.status is JobStatus.DONE and p.median_latency_s]
+        finished = [p for p in self.points if p.job.status is JobStatus.DONE and p.run.median_e2e_s]
         if not finished:
             return None
-        return min(finished, key=lambda p: p.concurrency).median_latency_s
+        return min(finished, key=lambda p: p.concurrency).run.median_e2e_s

@@ -7,7 +7,6 @@ import enum
 import json
 import os
 import sqlite3
-import statistics
 import threading
 import time
 import uuid
@@ -27,6 +26,7 @@ from core.batch_jobs.records import (
     SweepPoint,
 )
 from core.paths import data_dir
+from core.run import Run
 
 _STORES: dict[Path, JobStore] = {}
 _STORES_LOCK = threading.Lock()
@@ -538,9 +538,11 @@ class JobStore:
             job = self.job(job_id)
             if job is None:
                 continue
-            latencies = [r.latency_s for r in self.rows(job_id)
-                         if r.status is RowStatus.DONE and r.latency_s is not None]
-            points.append(SweepPoint(job, statistics.median(latencies) if latencies else None))
+            marks = self.row_marks(job_id)
+            traces = (r.as_trace(marks.get(r.index)) for r in self.rows(job_id))
+            # Rebuilt rows keep no start of their own: the level's wall time is its job's.
+            run = Run(f"c = {job.max_concurrency}", [t for t in traces if t is not None], started=0.0, ended=job.wall_s)
+            points.append(SweepPoint(job, run))
         return SweepInfo(
             id=sweep_id, created_at=row["created_at"], source=row["source"],
             endpoint=row["endpoint"], levels=json.loads(row["levels"]), n_rows=row["n_rows"],

@@ -192,7 +192,7 @@ def test_sweep_runs_the_same_prompts_at_each_level(
     assert sweep.status is JobStatus.DONE and sweep.levels == [1, 2]
     assert [p.concurrency for p in sweep.points] == [1, 2]
     assert all(p.job.count(RowStatus.DONE) == 2 and p.job.wall_s and p.throughput for p in sweep.points)
-    assert sweep.per_call_s == sweep.points[0].median_latency_s
+    assert sweep.per_call_s == sweep.points[0].run.median_e2e_s
     assert store.recent_jobs() == []  # sweep runs are not listed among the batch jobs
 
 
