@@ -35,7 +35,7 @@ def mode_title(run: ModeRun) -> str:
     return label.replace("× n", f"× {len(run.calls)}")
 
 
-def timeline_figure(runs: Sequence[ModeRun]) -> go.Figure:
+def modes_timeline_figure(runs: Sequence[ModeRun]) -> go.Figure:
     """One row per call, one panel per mode, all on the same seconds-since-start axis.
 
     A call's bar starts when LangChain started it and ends when its answer was complete.

@@ -146,7 +146,7 @@ def raw_event(recorder: EventRecorder) -> None:
     st.json(recorder.events[int(index)].to_dict(*recorder.secrets), expanded=2)
 
 
-def timeline_figure(
+def events_timeline_figure(
     spans: list[RunSpan],
     *,
     until_s: float | None,

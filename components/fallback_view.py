@@ -11,7 +11,7 @@ from pydantic import SecretStr
 
 from components.call_kit import call_kit
 from components.display import show_code
-from components.events_view import timeline_figure
+from components.events_view import events_timeline_figure
 from components.runtime import (
     current_endpoint,
     current_settings,
@@ -128,7 +128,7 @@ def _show(run: FallbackRun) -> None:
         st.markdown(outcome.text or "_(no text)_")
     st.markdown("**Runs** — the fallbacks run, the primary's failed attempt, then the fallback")
     st.plotly_chart(
-        timeline_figure(recorder.spans(), until_s=recorder.total_s), width="stretch",
+        events_timeline_figure(recorder.spans(), until_s=recorder.total_s), width="stretch",
         key="events.fallback.timeline",
     )
     starts_and_ends = [e for e in recorder.events if not e.event.endswith("_stream")]

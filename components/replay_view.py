@@ -7,6 +7,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from components.display import replay_badge
 from components.runtime import (
     RECORDING_KEY,
     REPLAY_KEY,
@@ -56,11 +57,12 @@ def available_recordings() -> tuple[dict[str, Recording], list[ListedRecording]]
     return usable, bad
 
 
-def replay_badge() -> None:
-    """A badge at the top of the sidebar while answers come from a recording."""
+def replay_mode_badge() -> None:
+    """A badge at the top of the sidebar while answers come from a recording (the same badge
+    `components.display.replay_badge` puts beside such an answer), or are being recorded."""
     replay = current_replay()
     if replay is not None:
-        st.badge(f"REPLAY · {replay[0].title}", icon=":material/replay:", color="orange")
+        replay_badge(replay[0].title)
     elif current_recording() is not None:
         st.badge("RECORDING answers", icon=":material/radio_button_checked:", color="red")
 

@@ -231,14 +231,14 @@ def _comparison(state: Any) -> ReportSection | None:
 def _events(state: Any) -> ReportSection | None:
     if EVENTS_RUN not in state:
         return None
-    from components.events_view import timeline_figure
+    from components.events_view import events_timeline_figure
 
     run = state[EVENTS_RUN]
     recorder = run.recorder
     until = recorder.error_at_s if recorder.error_at_s is not None else recorder.total_s
     facts = (("chain", str(run.chain_key)), ("topic", str(run.topic)),
              ("events received", str(len(recorder.events))))
-    figure = timeline_figure(recorder.spans(recorder.events), until_s=until,
+    figure = events_timeline_figure(recorder.spans(recorder.events), until_s=until,
                              error_at_s=recorder.error_at_s, error_step=recorder.error_step)
     return ReportSection("events", "Last events run", facts,
                          (ReportFigure("Events timeline", figure, "One bar per run, stream chunks as ticks."),))
@@ -248,7 +248,7 @@ def _async(state: Any) -> ReportSection | None:
     runs = state.get(ASYNC_RUNS) or {}
     if not runs:
         return None
-    from components.async_view import mode_title, timeline_figure
+    from components.async_view import mode_title, modes_timeline_figure
 
     figures = []
     facts = []
@@ -256,7 +256,7 @@ def _async(state: Any) -> ReportSection | None:
         shown = list(by_mode.values())
         if not shown:
             continue
-        figures.append(ReportFigure(f"Timeline — {situation}", timeline_figure(shown)))
+        figures.append(ReportFigure(f"Timeline — {situation}", modes_timeline_figure(shown)))
         facts += [(f"{situation}: {mode_title(r)}",
                    f"wall {r.wall_s:.2f} s" if r.wall_s is not None else "not finished") for r in shown]
     if not figures:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import streamlit as st
 from pydantic import SecretStr
 
-from components.replay_view import render_record_and_replay, replay_badge
+from components.replay_view import render_record_and_replay, replay_mode_badge
 from components.runtime import (
     SIDEBAR_BASE_URL_KEY,
     base_url_refusal,
@@ -100,7 +100,7 @@ def render_settings_sidebar() -> ModelSettings:
         _tracing_line()
         render_record_and_replay()
         with badge_slot:
-            replay_badge()
+            replay_mode_badge()
     set_settings(settings)
     return settings
 

@@ -7,7 +7,7 @@ import time
 import pandas as pd
 import streamlit as st
 
-from components.async_view import LiveStreams, failures_panel, mode_summary, progress_line, timeline_figure
+from components.async_view import LiveStreams, failures_panel, mode_summary, modes_timeline_figure, progress_line
 from components.call_kit import call_kit, simulated_remote_api
 from components.display import endpoint_for_code, endpoint_or_stop, fmt_seconds, show_code
 from components.router import ensure_router
@@ -162,7 +162,7 @@ if runs:
     st.subheader(f"Timeline — {situation}")
     failures_panel(shown)
     chart_col, numbers_col = st.columns([2.2, 1])
-    chart_col.plotly_chart(timeline_figure(shown), width="stretch", key="async-timeline")
+    chart_col.plotly_chart(modes_timeline_figure(shown), width="stretch", key="async-timeline")
     with numbers_col:
         for run in shown:
             mode_summary(run, runs.get(Mode.SEQUENTIAL))

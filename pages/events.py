@@ -14,12 +14,12 @@ from components.events_view import (
     counts_table,
     error_notice,
     events_table,
+    events_timeline_figure,
     filter_controls,
     live_view,
     progress_bar,
     raw_event,
     run_metrics,
-    timeline_figure,
 )
 from components.fallback_view import fallback_section
 from components.router import ensure_router
@@ -129,7 +129,7 @@ def render_run(run: EventsRun) -> EventFilter:
     until = recorder.error_at_s if recorder.error_at_s is not None else recorder.total_s
     with st.container(key="events-timeline"):
         st.plotly_chart(
-            timeline_figure(
+            events_timeline_figure(
                 recorder.spans(shown), until_s=until, error_at_s=recorder.error_at_s,
                 error_step=recorder.error_step,
             ),

@@ -135,7 +135,7 @@ def test_changing_the_questions_drops_runs_that_no_longer_compare(open_page: Cal
 
 
 def test_timeline_draws_any_number_of_modes_and_questions() -> None:
-    from components.async_view import timeline_figure
+    from components.async_view import modes_timeline_figure
     from core.concurrency import CallSpan, Mode, ModeRun
     from core.trace import CallTrace, Outcome, StreamChunk
 
@@ -151,7 +151,7 @@ def test_timeline_draws_any_number_of_modes_and_questions() -> None:
                 ModeRun(mode, [call(i, mode.streams) for i in range(calls)], wall_s=0.1 * calls + 0.2)
                 for mode in list(Mode)[:modes]
             ]
-            fig = timeline_figure(runs)
+            fig = modes_timeline_figure(runs)
             assert len(fig.layout.annotations) == modes  # one title per panel
             bars = [t for t in fig.data if t.type == "bar"]
             assert len(bars) == modes * calls + (calls if modes == 4 else 0)
