@@ -106,7 +106,7 @@ def turns_figure(figures: Sequence[TurnFigures]) -> go.Figure:
     if any(v is not None for v in unsplit):
         fig.add_trace(go.Bar(x=turns, y=unsplit, name=f"cached share {NOT_REPORTED}", marker_color=GREY),
                       row=1, col=1)
-    fig.add_trace(go.Scatter(x=turns, y=[f.ttft_s for f in figures], name="TTFT", mode="lines+markers",
+    fig.add_trace(go.Scatter(x=turns, y=[f.trace.ttft_s if f.trace else None for f in figures], name="TTFT", mode="lines+markers",
                              marker_color=ORANGE, showlegend=False), row=2, col=1)
     fig.add_trace(go.Scatter(x=turns, y=[f.cumulative_usd for f in figures], name="cumulative cost",
                              mode="lines+markers", marker_color=PURPLE, showlegend=False), row=3, col=1)
@@ -124,7 +124,7 @@ def cache_figure(cached: Sequence[TurnFigures], uncached: Sequence[TurnFigures])
     fig = go.Figure()
     for label, rows, colour in (("with the cache", cached, GREEN), ("cache off", uncached, ORANGE)):
         turns = [f.number for f in rows]
-        fig.add_trace(go.Scatter(x=turns, y=[None if f.ttft_s is None else f.ttft_s * 1000 for f in rows],
+        fig.add_trace(go.Scatter(x=turns, y=[f.trace.ttft_s * 1000 if f.trace and f.trace.ttft_s is not None else None for f in rows],
                                  name=f"TTFT, {label}", mode="lines+markers", line={"color": colour, "width": 3}))
         fig.add_trace(go.Scatter(x=turns, y=[f.prefill_ms for f in rows], name=f"server prefill, {label}",
                                  mode="lines+markers", line={"color": colour, "dash": "dot"}))

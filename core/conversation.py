@@ -252,8 +252,7 @@ class TurnFigures:
         number: 1 for the first turn.
         input: input tokens, cached vs new.
         prefill_ms / prefill_source: the server's time reading the prompt; None = not reported.
-        ttft_s: time to first token (the trace's metric).
-        output_tokens: as the endpoint reported them; None = not reported.
+        trace: the turn's call (its TTFT is ``trace.ttft_s``); None for a call that never started.
         cost_usd: this turn's answer plus any summary made for it; None = unknown.
         cost_label: "$0.000123", "no price" or "not reported".
         cumulative_usd: every turn's cost so far (None once any turn's is unknown).
@@ -266,13 +265,18 @@ class TurnFigures:
     input: InputTokens
     prefill_ms: float | None
     prefill_source: str
-    ttft_s: float | None
-    output_tokens: int | None
+    trace: CallTrace | None = field(repr=False, compare=False)
     cost_usd: float | None
     cost_label: str
     cumulative_usd: float | None
     context_tokens: int | None
     context_window: ContextWindow
+
+    @property
+    def output_tokens(self) -> int | None:
+        """As the endpoint reported them (usage); None = not reported."""
+        usage = self.trace.usage if self.trace is not None else None
+        return usage.output_tokens if usage is not None else None
 
     @property
     def fullness(self) -> float | None:
@@ -285,13 +289,16 @@ class TurnFigures:
         """The compact figure line beside an answer.
 
         Example:
+            >>> from core.trace import Outcome, StreamChunk
+            >>> from core.usage import Usage
+            >>> t = CallTrace("r", origin=0.0, chunks=[StreamChunk(0.25, "Hi")],
+            ...               outcome=Outcome(COMPLETE, "Hi", Usage(94, 40, 134)))
             >>> f = TurnFigures(2, "complete", InputTokens(94, 72, CACHE_FROM_USAGE), 182.6,
-            ...     PREFILL_FROM_TIMINGS, 0.25, 40, 0.0001, "$0.000100", 0.0002, 134,
-            ...     ContextWindow(2048, "props"))
+            ...     PREFILL_FROM_TIMINGS, t, 0.0001, "$0.000100", 0.0002, 134, ContextWindow(2048, "props"))
             >>> f.line()
             'in 94 (72 cached · 22 new) · prefill 183 ms · TTFT 0.25 s · out 40 · $0.000100 (total $0.000200) · context 7%'
         """
-        split = self.input
+        split, ttft = self.input, self.trace.ttft_s if self.trace is not None else None
         if split.total is None:
             tokens = f"in {NOT_REPORTED}"
         elif split.cached is None:
@@ -301,7 +308,7 @@ class TurnFigures:
         parts = [
             tokens,
             f"prefill {self.prefill_ms:,.0f} ms" if self.prefill_ms is not None else f"prefill {NOT_REPORTED}",
-            f"TTFT {self.ttft_s:.2f} s" if self.ttft_s is not None else "TTFT —",
+            f"TTFT {ttft:.2f} s" if ttft is not None else "TTFT —",
             f"out {self.output_tokens:,}" if self.output_tokens is not None else f"out {NOT_REPORTED}",
             self.cost_label + (f" (total {format_usd(self.cumulative_usd)})" if self.cumulative_usd is not None else ""),
         ]
@@ -321,7 +328,7 @@ class TurnFigures:
             "server_check": self.input.server_check,
             "prefill_ms": None if self.prefill_ms is None else round(self.prefill_ms, 1),
             "prefill_source": self.prefill_source,
-            "ttft_s": None if self.ttft_s is None else round(self.ttft_s, 4),
+            "ttft_s": None if self.trace is None or self.trace.ttft_s is None else round(self.trace.ttft_s, 4),
             "output_tokens": self.output_tokens,
             "cost_usd": self.cost_usd,
             "cost": self.cost_label,
@@ -353,12 +360,11 @@ def call_figures(
     """
     if trace is None:
         split = InputTokens(None, None, NOT_REPORTED)
-        server, usage, ttft = None, None, None
+        server, usage = None, None
     else:
         split = input_tokens_of(trace)
         server = trace.server
         usage = trace.usage
-        ttft = trace.ttft_s
     prefill = server.prompt_ms if server is not None else None
     costs = [call_cost_of(t, price) for t in (trace, *extra) if t is not None]
     known = bool(costs) and all(c is not None for c in costs)
@@ -377,8 +383,7 @@ def call_figures(
         input=split,
         prefill_ms=prefill,
         prefill_source=PREFILL_FROM_TIMINGS if prefill is not None else NOT_REPORTED,
-        ttft_s=ttft,
-        output_tokens=usage.output_tokens if usage is not None else None,
+        trace=trace,
         cost_usd=cost,
         cost_label=label,
         cumulative_usd=cumulative,

@@ -47,7 +47,7 @@ def test_from_turn_two_the_prefix_comes_from_the_cache_and_the_cache_off_replay_
         assert f.input.source == CACHE_FROM_USAGE and f.input.cached > 0 and f.input.new < f.input.total
         assert f.input.server_check is not None and "agree" in f.input.server_check
     assert [f.input.total for f in figures] == sorted(f.input.total for f in figures)  # the history grows
-    assert all(f.prefill_ms is not None and f.ttft_s is not None for f in figures)
+    assert all(f.prefill_ms is not None and f.trace.ttft_s is not None for f in figures)
 
     switch = cache_switch(endpoint)
     replayed = replay_without_cache(conv, build_chat_model(settings, endpoint, extra_body=switch.extra_body), config)

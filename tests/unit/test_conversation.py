@@ -87,7 +87,7 @@ def test_each_turn_splits_input_into_cached_and_new_and_names_the_source() -> No
     # The server's own count agrees with the usage on every turn, and says so.
     assert all(f.input.server_check and "agree" in f.input.server_check for f in figures)
     assert [f.prefill_ms for f in figures] == [1144.569, 182.615, 202.755, 94.97]
-    assert figures[1].ttft_s == pytest.approx(0.3)
+    assert figures[1].trace.ttft_s == pytest.approx(0.3)
 
 
 def test_the_cache_off_replay_reports_no_cached_tokens() -> None:
