@@ -47,7 +47,7 @@ def figures_strip(figures: StructuredFigures | None) -> None:
         help="From the call's start to the first moment the text so far parsed as complete JSON "
         "valid against the schema.",
     )
-    cols[2].metric("Total", fmt_seconds(figures.e2e_s), help="The call's end-to-end time (its trace).")
+    cols[2].metric("Total", fmt_seconds(figures.trace.e2e_s), help="The call's end-to-end time (its trace).")
     tokens = "not reported" if figures.output_tokens is None else f"{figures.output_tokens:,}"
     cols[3].metric("Output tokens", tokens, help="As the endpoint reported them (usage).")
     split_line(figures.split)

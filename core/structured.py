@@ -410,17 +410,21 @@ class StructuredFigures:
         first_piece_s: the first piece of JSON arrived (the first token, for a JSON answer).
         first_field_s: the first top-level field with a value appeared in the partial object.
         valid_object_s: the text so far first parsed as complete JSON valid against the schema.
-        e2e_s: the call's end-to-end time (the trace's).
         split: the streamed pieces by what they carried.
-        output_tokens: as the endpoint reported them (None: not reported).
+        trace: the call's trace: its end-to-end time is ``trace.e2e_s``.
     """
 
     first_piece_s: float | None
     first_field_s: float | None
     valid_object_s: float | None
-    e2e_s: float | None
     split: TokenSplit
-    output_tokens: int | None
+    trace: CallTrace = field(repr=False, compare=False)
+
+    @property
+    def output_tokens(self) -> int | None:
+        """As the endpoint reported them (None: not reported)."""
+        usage = self.trace.usage
+        return usage.output_tokens if usage is not None else None
 
 
 def structured_figures(trace: CallTrace, schema: dict[str, Any] | None) -> StructuredFigures:
@@ -448,14 +452,12 @@ def structured_figures(trace: CallTrace, schema: dict[str, Any] | None) -> Struc
         if isinstance(value, dict) and (schema is None or not schema_errors(value, schema)):
             valid = at - trace.origin
             break
-    usage = trace.usage
     return StructuredFigures(
         first_piece_s=(pieces[0][0] - trace.origin) if pieces else None,
         first_field_s=first_field,
         valid_object_s=valid,
-        e2e_s=trace.e2e_s,
         split=token_split([p for _, p in pieces]),
-        output_tokens=usage.output_tokens if usage is not None else None,
+        trace=trace,
     )
 
 

@@ -26,7 +26,7 @@ def test_json_schema_object_grows_field_by_field_and_is_valid(roomy_llm) -> None
     assert set(run.parsed) == {"name", "age", "hobbies"} and run.errors_against_schema == []
     figures = run.figures
     assert figures is not None
-    assert 0 < figures.first_piece_s <= figures.first_field_s < figures.valid_object_s <= figures.e2e_s
+    assert 0 < figures.first_piece_s <= figures.first_field_s < figures.valid_object_s <= figures.trace.e2e_s
     # Every streamed piece is counted once; llama.cpp streams about one token per piece (a few
     # pieces carry two: 34 pieces for 37 tokens here).
     assert 0.8 * figures.output_tokens <= figures.split.total <= figures.output_tokens

@@ -58,7 +58,7 @@ def test_partial_frames_grow_one_field_after_another_and_end_on_the_object() -> 
 def test_figures_read_off_the_trace_are_in_order_and_count_every_piece() -> None:
     trace = recorded("person")
     f = structured_figures(trace, PERSON)
-    assert 0 < f.first_piece_s < f.first_field_s < f.valid_object_s <= f.e2e_s
+    assert 0 < f.first_piece_s < f.first_field_s < f.valid_object_s <= f.trace.e2e_s
     # The object is valid only once its closing brace arrived: at the last piece with text.
     assert f.valid_object_s == pytest.approx(json_pieces(trace)[-1][0] - trace.origin)
     assert f.split.total == len(json_pieces(trace))
