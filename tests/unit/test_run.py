@@ -169,3 +169,34 @@ def test_ttft_is_derived_in_exactly_one_function_in_core() -> None:
                             for name, n in named if _computes(n)]
     found = [(d.split(":")[0], d.split()[-1]) for d in derivations]
     assert found == [("trace.py", "ttft_s")], derivations
+
+
+#: The classes in core/ that may hold or compute a call's timing figures (issue 29): the call
+#: trace, a run's aggregate (and a load run reading its `Run`'s), SLO thresholds, the server's
+#: own report, the anatomy, and a batch row as the store keeps it. Any other record holds a
+#: trace and reads it.
+MAY_HOLD_TIMINGS = {"CallTrace", "Run", "LoadRun", "Slo", "ServerReport", "Anatomy", "RowResult"}
+_TIMING_NAME = re.compile(r"ttft|first_token|tokens_per_s|(^|_)itl(_|$)|tpot|e2e|latency_s|total_s", re.I)
+
+
+def _timing_names(cls: ast.ClassDef) -> list[str]:
+    names = []
+    for item in cls.body:
+        if isinstance(item, ast.AnnAssign) and isinstance(item.target, ast.Name):
+            names.append(item.target.id)
+        elif isinstance(item, ast.FunctionDef) and any(
+            isinstance(d, ast.Name) and d.id in ("property", "cached_property") for d in item.decorator_list
+        ):
+            names.append(item.name)
+    return [n for n in names if _TIMING_NAME.search(n)]
+
+
+def test_only_the_trace_the_run_and_their_kin_hold_timing_figures() -> None:
+    holders = {}
+    for path in sorted(CORE.rglob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.ClassDef) and _timing_names(node):
+                holders[node.name] = f"{path.relative_to(CORE)}: {', '.join(_timing_names(node))}"
+    extra = {name: where for name, where in holders.items() if name not in MAY_HOLD_TIMINGS}
+    assert not extra, f"hold a trace and read its figures instead: {extra}"
+    assert "CallTrace" in holders and "Run" in holders  # the rule still sees the two that must
