@@ -84,7 +84,7 @@ def _stream(llm, prompt: str) -> Sample:
     for _ in capture.text_chunks():
         pass
     total = time.perf_counter() - start
-    return capture.record.time_to_first_token_s or float("nan"), total
+    return capture.record.trace.ttft_s or float("nan"), total
 
 
 def run(rounds: int = ROUNDS) -> list[dict[str, object]]:
