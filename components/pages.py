@@ -100,6 +100,14 @@ PATTERN_PAGES: tuple[PatternPage, ...] = (
         "OpenAI-compatible URL, each optionally behind a simulated network — side by side: first "
         "token, tokens/s, cost, p50/p90 over repeats, and each call's waterfall.",
     ),
+    PatternPage(
+        "pages/load.py",
+        "Load test",
+        ":material/speed:",
+        "Requests arriving at a rate, as users do (an open loop: Poisson, constant or bursty), "
+        "swept up to and past saturation: TTFT and e2e percentiles against your SLO, the knee in "
+        "one sentence, and the server's own queue and KV cache on the same time axis.",
+    ),
 )
 
 

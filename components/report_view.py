@@ -47,6 +47,7 @@ BATCH_JOB = "batch.job_id"
 BATCH_SWEEP = "batch.sweep_id"
 BATCH_SLO = ("batch.slo_ttft_ms", "batch.slo_tpot_ms", "batch.slo_e2e_s")
 COMPARE_RUN = "compare.last"
+LOAD_SWEEP = "load.sweep"
 SEEN_ENDPOINTS = "report.endpoints"
 # Put into the state snapshot by `report_inputs` (the report is built off the script thread).
 JOB_STORE = "report.job_store"
@@ -264,6 +265,42 @@ def _async(state: Any) -> ReportSection | None:
     return ReportSection("async", "Async runs", tuple(facts), tuple(figures))
 
 
+def _load(state: Any) -> ReportSection | None:
+    """The Load test page's last sweep: the knee, the levels, the percentile chart."""
+    sweep = state.get(LOAD_SWEEP)
+    if sweep is None or not sweep.levels:
+        return None
+    from components.load_view import levels_frame, percentiles_figure, timeline_figure
+    from core.load_sweep import knee, saturation
+    from core.stats import Slo, SloError
+
+    try:
+        slo: Slo | None = Slo(*(state.get(k) for k in BATCH_SLO))
+    except SloError:
+        slo = None
+    if slo is not None and not slo.is_set:
+        slo = None
+    found = knee(sweep.levels, slo) if slo is not None else None
+    facts = [("load", sweep.spec.describe().split(", ", 1)[1]), ("rates", ", ".join(f"{r:g}" for r in sweep.rates)),
+             ("SLO", slo.describe() if slo else "none set")]
+    if found is not None:
+        facts.append(("knee", found.sentence))
+    if saturation(sweep.levels):
+        facts.append(("saturation", saturation(sweep.levels)))
+    if sweep.stopped:
+        facts.append(("stopped", "arrivals ended and the calls in flight were cancelled"))
+    last = sweep.levels[-1]
+    return ReportSection("load", "Load test: rate sweep", tuple(facts), (
+        ReportFigure("Latency percentiles against the offered rate", percentiles_figure(sweep.levels, slo, found),
+                     "Dashed grey: the SLO; red: the first rate past it."),
+        ReportFigure(f"{last.label} on its time axis", timeline_figure(last),
+                     "The client's calls in flight beside the server's own processing and deferred requests."),
+    ), (
+        ReportTable.of_records("Levels", _records(levels_frame(sweep.levels, slo)),
+                               "Failed requests count against goodput and never enter a latency."),
+    ))
+
+
 #: Each page's section maker, with the pattern and heading its section is filed under.
 SECTION_MAKERS: tuple[tuple[Callable[[Any], ReportSection | None], str, str], ...] = (
     (_comparison, "streaming", "Stream vs. wait"),
@@ -273,10 +310,11 @@ SECTION_MAKERS: tuple[tuple[Callable[[Any], ReportSection | None], str, str], ..
     (_sweep, "batch", "Concurrency sweep"),
     (_async, "async", "Async runs"),
     (_compare, "compare", "Compare"),
+    (_load, "load", "Load test: rate sweep"),
 )
 
 PAGE_KEYS = (STREAMING_COMPARISON, MEASURE_JOB, EVENTS_RUN, ASYNC_RUNS, BATCH_JOB, BATCH_SWEEP,
-             *BATCH_SLO, COMPARE_RUN)
+             *BATCH_SLO, COMPARE_RUN, LOAD_SWEEP)
 
 
 def report_inputs(state: Any | None = None) -> tuple[ReportInputs, Any]:

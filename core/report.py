@@ -57,7 +57,7 @@ ANSWER_PREVIEW_CHARS = 240
 REDACTED = "[redacted]"
 
 # Page order of the app, so the report reads like the demo; other patterns follow.
-PATTERN_ORDER = ("streaming", "events", "batch", "async", "metadata", "compare")
+PATTERN_ORDER = ("streaming", "events", "batch", "async", "metadata", "compare", "load")
 PATTERN_TITLES = {
     "streaming": "Streaming",
     "events": "Streaming events",
@@ -65,6 +65,7 @@ PATTERN_TITLES = {
     "async": "Async",
     "metadata": "Metadata & cost",
     "compare": "Compare",
+    "load": "Load test",
 }
 
 EMPTY_SESSION_MESSAGE = (

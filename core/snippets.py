@@ -888,3 +888,116 @@ def structured_code(
     structured = llm.with_structured_output(schema, method="{method}"{raw})
     """
     return model_setup_code(settings, endpoint) + "\n" + textwrap.dedent(body) + textwrap.dedent(loop)
+
+
+_LOAD_GAPS = {
+    "constant": "1 / RATE  # evenly spaced",
+    "poisson": "rng.expovariate(RATE)  # Poisson arrivals: exponential gaps",
+    "gamma": "rng.gammavariate(SHAPE, 1 / (RATE * SHAPE))  # gamma gaps: shape < 1 is burstier",
+}
+
+
+def load_code(
+    settings: ModelSettings,
+    endpoint: Endpoint,
+    prompts: list[str],
+    *,
+    rate_per_s: float,
+    requests: int,
+    arrival: str = "poisson",
+    burstiness: float = 1.0,
+    max_in_flight: int | None = None,
+    seed: int = 0,
+) -> str:
+    """An open-loop load in plain asyncio + ChatOpenAI: requests arrive at a rate, each streamed.
+
+    Prints the rate that arrived against the target, the requests completed, and TTFT and e2e
+    p50/p90 of the successful ones (failed requests are counted, never averaged).
+
+    Example:
+        >>> from core.settings import Provider
+        >>> from core.models import resolve_endpoint
+        >>> s = ModelSettings(provider=Provider.COMPATIBLE, base_url="http://h:1/v1", model="m")
+        >>> code = load_code(s, resolve_endpoint(s, None), ["Hi"], rate_per_s=2, requests=10)
+        >>> "rng.expovariate(RATE)" in code and "asyncio.create_task" in code
+        True
+    """
+    if arrival not in _LOAD_GAPS:
+        raise ValueError(f"unknown arrival {arrival!r}")
+    return f"""\
+import asyncio
+import contextlib
+import os
+import random
+import time
+
+import httpx
+from langchain_openai import ChatOpenAI
+
+PROMPTS = {list(prompts)!r}
+RATE = {rate_per_s!r}  # requests a second
+REQUESTS = {requests!r}
+SHAPE = {burstiness!r}  # gamma only
+MAX_IN_FLIGHT = {max_in_flight!r}  # None = no cap: an open loop
+SEED = {seed!r}
+
+
+def percentile(values, p):
+    \"\"\"Linear interpolation between closest ranks (numpy's default).\"\"\"
+    if not values:
+        return None
+    values = sorted(values)
+    rank = (len(values) - 1) * p / 100
+    low = int(rank)
+    high = min(low + 1, len(values) - 1)
+    return values[low] + (values[high] - values[low]) * (rank - low)
+
+
+async def one_request(llm, prompt, cap, results):
+    async with cap:  # with a cap, a request waits here: the client's queue, not the server's
+        sent = time.perf_counter()
+        first = None
+        try:
+            async for chunk in llm.astream(prompt):
+                if chunk.content and first is None:
+                    first = time.perf_counter() - sent  # time to first token
+            results.append((first, time.perf_counter() - sent, None))
+        except Exception as exc:  # a failed request counts against goodput, never as a latency
+            results.append((None, None, exc))
+
+
+async def main() -> None:
+    rng = random.Random(SEED)
+    results = []
+{_ASYNC_CLIENT_NOTE}
+    async with httpx.AsyncClient() as http:
+{_chat_openai_lines(settings, endpoint, " " * 8, http_async_client="http")}
+        cap = asyncio.Semaphore(MAX_IN_FLIGHT) if MAX_IN_FLIGHT else contextlib.nullcontext()
+        tasks = []
+        start = time.perf_counter()
+        due = 0.0
+        for index in range(REQUESTS):
+            # Open loop: wait for this request's arrival time, not for earlier answers.
+            await asyncio.sleep(max(0.0, start + due - time.perf_counter()))
+            if index == 0:
+                first_sent = time.perf_counter()
+            last_sent = time.perf_counter()
+            tasks.append(asyncio.create_task(one_request(llm, PROMPTS[index % len(PROMPTS)], cap, results)))
+            due += {_LOAD_GAPS[arrival]}
+        await asyncio.gather(*tasks)
+        wall = time.perf_counter() - start
+    ok = [(ttft, e2e) for ttft, e2e, error in results if error is None]
+    if REQUESTS > 1 and last_sent > first_sent:
+        print(f"arrived: {{(REQUESTS - 1) / (last_sent - first_sent):.2f}} req/s (target {{RATE}})")
+    print(f"completed: {{len(ok)}} of {{REQUESTS}} in {{wall:.2f}} s = {{len(ok) / wall:.2f}} req/s")
+    for name, values in (("TTFT", [t for t, _ in ok if t is not None]), ("e2e", [e for _, e in ok])):
+        p50, p90 = percentile(values, 50), percentile(values, 90)
+        if p50 is not None:
+            print(f"{{name}}: p50 {{p50:.3f}} s, p90 {{p90:.3f}} s")
+    for _, _, error in results:
+        if error is not None:
+            print("failed:", type(error).__name__, str(error)[:120])
+
+
+asyncio.run(main())
+"""

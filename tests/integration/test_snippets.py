@@ -103,3 +103,18 @@ def test_compare_snippet_races_two_endpoints_against_the_embedded_model(
     lines = [line for line in result.stdout.splitlines() if "first token" in line]
     assert len(lines) == 2, result.stdout
     assert all("finish reason" in line and "'output_tokens':" in line for line in lines)
+
+
+def test_load_snippet_offers_requests_at_a_rate_and_reports_what_arrived(
+    embedded_server: EmbeddedModelServer, local_settings: ModelSettings
+) -> None:
+    from core.snippets import load_code
+
+    settings = local_settings.with_changes(max_tokens=4, max_retries=0)
+    endpoint = resolve_endpoint(settings, embedded_server)
+    code = load_code(settings, endpoint, ["Say hi.", "Say bye."], rate_per_s=8.0, requests=3, max_in_flight=2)
+    assert embedded_server.api_key not in code
+    result = run_snippet(code, endpoint.key_env_var, embedded_server.api_key)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "completed: 3 of 3" in result.stdout and "(target 8.0)" in result.stdout
+    assert "TTFT: p50" in result.stdout and "failed:" not in result.stdout
