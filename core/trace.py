@@ -105,6 +105,7 @@ class HttpAttempt:
         error: the transport's error, as "Type: message", when the attempt failed.
         request_body: the request's JSON body as sent (no key: keys travel in headers), so a
             page can show what a call put on the wire (``response_format``, ``tools``).
+        host / port: where the request went (the lab's proxy, when the call went through it).
     """
 
     number: int
@@ -123,6 +124,8 @@ class HttpAttempt:
     reported: dict[str, str] = field(default_factory=dict)
     error: str | None = None
     request_body: bytes = b""
+    host: str | None = None
+    port: int | None = None
 
     def last_chunk_at_or_before(self, moment: float) -> float | None:
         """Arrival of the last body chunk that came in no later than `moment`.

@@ -369,6 +369,8 @@ def _begin(trace: CallTrace | None, clock: Clock, request: httpx2.Request) -> Ht
     # nothing on the hot path; it is parsed only when a page asks what went on the wire.
     with contextlib.suppress(httpx2.RequestNotRead):
         attempt.request_body = request.content
+    url = request.url
+    attempt.host, attempt.port = url.host, url.port or (443 if url.scheme == "https" else 80)
     trace.attempts.append(attempt)
     return attempt
 

@@ -311,7 +311,8 @@ class TraceExport:
 
     def _record_metrics(self, trace: CallTrace, attrs: Mapping[str, AttributeValue]) -> None:
         common = {key: attrs[key] for key in ("gen_ai.operation.name", "gen_ai.provider.name",
-                                               "gen_ai.request.model", "gen_ai.response.model", "error.type")
+                                               "gen_ai.request.model", "gen_ai.response.model", "error.type",
+                                               "server.address", "server.port")
                   if key in attrs}
         end = trace.rel(trace.end)
         if end is not None:

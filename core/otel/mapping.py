@@ -110,8 +110,15 @@ def call_attributes(
         attrs["lab.output_tokens_counted_from"] = (
             "usage" if figures.token_source is TokenSource.USAGE else "text chunks")
     attrs["lab.retries"] = trace.retries
-    if trace.attempt is not None and trace.attempt.status is not None:
-        attrs["http.response.status_code"] = trace.attempt.status
+    attempt = trace.attempt
+    if attempt is not None and attempt.host:
+        # The address the client reached: behind the lab's proxy that is the proxy (lab.proxy.*
+        # says so); the conventions prefer the server behind it, which the trace does not hold.
+        attrs["server.address"] = attempt.host
+        if attempt.port:
+            attrs["server.port"] = attempt.port
+    if attempt is not None and attempt.status is not None:
+        attrs["http.response.status_code"] = attempt.status
     if trace.server is not None:
         attrs["lab.server.source"] = trace.server.source
         for name in ("prompt_tokens", "prompt_ms", "cached_tokens", "predicted_tokens", "predicted_ms", "processing_ms"):

@@ -97,6 +97,7 @@ def test_streamed_calls_arrive_with_genai_attributes_marks_anatomy_and_their_run
         assert attrs["gen_ai.provider.name"] == "llama.cpp"
         assert attrs["gen_ai.request.model"] == local_endpoint.model
         assert attrs["gen_ai.request.stream"] is True
+        assert f"http://{attrs['server.address']}:{attrs['server.port']}" in local_endpoint.base_url
         assert attrs["gen_ai.usage.input_tokens"] > 0 and attrs["gen_ai.usage.output_tokens"] > 0
         assert attrs["gen_ai.response.finish_reasons"] in (["stop"], ["length"])
         assert 0 < attrs["gen_ai.response.time_to_first_chunk"] <= attrs["lab.ttft_s"] <= attrs["lab.e2e_s"]

@@ -112,7 +112,8 @@ def _streamed_trace(**outcome: Any) -> CallTrace:
         chunks=[StreamChunk(100.050, ""), StreamChunk(100.100, "Hel"), StreamChunk(100.200, "lo"),
                 StreamChunk(100.290, "", usage=True)],
         attempts=[HttpAttempt(1, 100.003, sent=100.004, headers=100.010, first_byte=100.011, ended=100.295,
-                              chunk_times=[100.011, 100.099, 100.199, 100.289], status=200)],
+                              chunk_times=[100.011, 100.099, 100.199, 100.289], status=200,
+                              host="127.0.0.1", port=8080)],
         server=ServerReport("llama.cpp timings", prompt_tokens=20, prompt_ms=40.0, predicted_tokens=2,
                             predicted_ms=30.0),
         outcome=Outcome(**({"status": "complete", "text": "Hello", "usage": Usage(20, 2, 22),
@@ -132,6 +133,7 @@ def test_a_streamed_call_maps_to_the_genai_attributes() -> None:
     assert attrs["gen_ai.response.time_to_first_chunk"] == pytest.approx(0.050)
     assert attrs["lab.ttft_s"] == pytest.approx(0.100)  # the lab's TTFT is to the first *text*
     assert attrs["lab.server.prompt_ms"] == 40.0
+    assert (attrs["server.address"], attrs["server.port"]) == ("127.0.0.1", 8080)
     assert "error.type" not in attrs
     assert "gen_ai.input.messages" not in attrs and "gen_ai.output.messages" not in attrs
 
