@@ -14,6 +14,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,12 +59,15 @@ class Phoenix:
         """`raw_spans`, parsed: each span's name, context, parent_id, attributes and events."""
         return list(json.loads(self.raw_spans(project))["data"])
 
-    def wait_for_spans(self, count: int, project: str = "default", timeout_s: float = 30.0) -> list[dict[str, Any]]:
-        """The spans once at least `count` arrived (Phoenix stores them in the background)."""
+    def wait_for_spans(
+        self, ready: Callable[[list[dict[str, Any]]], bool], project: str = "default", timeout_s: float = 30.0
+    ) -> list[dict[str, Any]]:
+        """The spans once `ready(spans)` holds, or at the timeout: Phoenix answers an export before
+        it has stored every span, so a test waits for the whole shape it expects."""
         deadline = time.monotonic() + timeout_s
         while True:
             found = self.spans(project)
-            if len(found) >= count or time.monotonic() > deadline:
+            if ready(found) or time.monotonic() > deadline:
                 return found
             time.sleep(0.25)
 
