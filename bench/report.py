@@ -209,6 +209,12 @@ def targets(results: Results, taken: Mapping[str, Taken] | None = None) -> Rows:
     traced_total = re.search(r"[\d.]+", str(tracing["median total (ms)"])) if tracing else None
     judge("bench.trace_overhead", "tracing: traced total ÷ untraced",
           float(traced_total.group()) if traced_total else None, 1.02, "×", at_most=True)
+    export = _find(_rows(results, "bench.otel_overhead"), "path", "export on vs off")
+    judge("bench.otel_overhead", "OpenTelemetry: first token with the export over without",
+          _ms(export["median first token (ms)"]) if export else None, 1, "ms", at_most=True)
+    export_total = re.search(r"[\d.]+", str(export["median total (ms)"])) if export else None
+    judge("bench.otel_overhead", "OpenTelemetry: total with the export ÷ without",
+          float(export_total.group()) if export_total else None, 1.02, "×", at_most=True)
     growth = _find(app_paths, "measure", "RSS growth")
     match = re.search(r"[-+]?[\d.]+", str(growth["value"])) if growth else None
     judge("bench.app_paths", "memory: RSS growth over 100 calls",
