@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 
 from streamlit.testing.v1 import AppTest
@@ -32,8 +33,10 @@ def test_each_turn_is_answered_and_its_figures_shown_and_the_ledger_gets_it(open
     send(at, "What is 2 + 2?")
     lines = figure_lines(at)
     assert len(lines) == 2
-    assert "(0 cached" in lines[0]
-    assert "cached ·" in lines[1] and "(0 cached" not in lines[1]  # turn 2 reuses turn 1's prefix
+    # Turn 1 may find the chat template's opening cached from earlier calls to this server (7 tokens
+    # in the whole suite); turn 2 reuses turn 1's whole prefix, so more of it comes from the cache.
+    cached = [int(re.search(r"\((\d+) cached", line).group(1)) for line in lines]
+    assert cached[1] > cached[0] and " new)" in lines[0]
     assert all("TTFT" in line and "prefill" in line and "context" in line for line in lines)
     assert len(at.get("plotly_chart")) == 1  # the chart over turns
     assert [r.pattern for r in at.session_state["lab.ledger"].records()] == ["chat", "chat"]
