@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 import streamlit as st
 
+from components.access import current_visitor
 from components.batch_view import (
     failure_summary,
     job_heading,
@@ -27,6 +28,7 @@ from components.call_kit import REMOTE_API_PRESET, call_kit
 from components.display import endpoint_for_code, endpoint_or_stop
 from components.prices import current_price_table
 from components.runtime import current_settings, environment, session_secrets
+from core.access import Visitor
 from core.batch_estimate import TokenEstimate, estimate_cache_key, estimate_input_tokens
 from core.batch_export import to_csv, to_jsonl
 from core.batch_input import BatchInput, Limits
@@ -70,14 +72,22 @@ def batch_limits() -> Limits:
 
 
 def reattach_from_url(store: JobStore) -> None:
-    """Remember the job and sweep named in the URL (if the store has them), and keep the URL
-    naming what this session remembers."""
+    """Remember the job and sweep named in the URL (if the store has them and this visitor may
+    see them), and keep the URL naming what this session remembers."""
+    visitor = current_visitor()
     for state_key, param in URL_PARAMS.items():
         wanted = st.query_params.get(param)
         if state_key not in st.session_state and wanted:
             found = store.job(wanted) if state_key == JOB_KEY else store.sweep(wanted)
-            if found is not None:
+            shared = isinstance(found, JobInfo) and found.shared
+            if found is not None and visitor.may_see(found.owner, shared):
                 st.session_state[state_key] = wanted
+            else:
+                # The same words whether it does not exist or is someone else's: a link tells
+                # nobody which ids exist.
+                del st.query_params[param]
+                st.warning(f"No {param} `{wanted[:16]}` that you can open here: it was deleted, or "
+                           "another visitor made it and has not shared it.", icon=":material/lock:")
         if st.session_state.get(state_key):
             st.query_params[param] = st.session_state[state_key]
 
@@ -91,13 +101,15 @@ def remember(state_key: str, run_id: str) -> None:
 def attached_job(store: JobStore) -> JobInfo | None:
     """The job this session shows, if any (and if the store still has it)."""
     job_id = st.session_state.get(JOB_KEY)
-    return store.job(job_id) if job_id else None
+    job = store.job(job_id) if job_id else None
+    return job if job is not None and current_visitor().may_see(job.owner, job.shared) else None
 
 
 def attached_sweep(store: JobStore) -> SweepInfo | None:
     """The sweep this session shows, if any (and if the store still has it)."""
     sweep_id = st.session_state.get(SWEEP_KEY)
-    return store.sweep(sweep_id) if sweep_id else None
+    sweep = store.sweep(sweep_id) if sweep_id else None
+    return sweep if sweep is not None and current_visitor().may_see(sweep.owner) else None
 
 
 # --- pricing, redaction, estimates ---------------------------------------------------------------
@@ -134,7 +146,7 @@ def start_batch(store: JobStore, batch: BatchInput, endpoint: Endpoint, concurre
     job_id = store.create_job(
         batch.prompts, line_numbers=batch.line_numbers, source=batch.source,
         endpoint=endpoint.label, model=endpoint.model, max_concurrency=concurrency,
-        retries=retries, priced=price is not None, price_note=price_note,
+        retries=retries, priced=price is not None, price_note=price_note, owner=current_visitor().id,
     )
     kit = call_kit("batch", endpoint)
     options = RunOptions(
@@ -171,7 +183,7 @@ def start_concurrency_sweep(
         kit.model_factory(streaming=True),
         RunOptions(config=kit.config, cost_of=cost_function(price), secrets=kit.secrets),
         source=batch.source, endpoint=endpoint.label, model=endpoint.model,
-        note="embedded" if endpoint.provider is Provider.LOCAL else "",
+        note="embedded" if endpoint.provider is Provider.LOCAL else "", owner=current_visitor().id,
     )
     remember(SWEEP_KEY, sweep_id)
     return sweep_id
@@ -188,7 +200,8 @@ def job_panel(store: JobStore, job_id: str, *, polling: bool) -> None:
 
 def _job_panel(store: JobStore, job_id: str, polling: bool) -> None:
     job = store.job(job_id)
-    if job is None:
+    visitor = current_visitor()
+    if job is None or not visitor.may_see(job.owner, job.shared):
         st.info("This job is no longer in the data folder (it was cleared).")
         return
     if polling and job.status.finished:
@@ -213,7 +226,8 @@ def _job_panel(store: JobStore, job_id: str, polling: bool) -> None:
             mime="application/x-ndjson", icon=":material/download:", on_click="ignore",
             key="batch.download_jsonl",
         )
-        if job.status is JobStatus.RUNNING and buttons.button(
+        mine = visitor.may_control(job.owner)
+        if mine and job.status is JobStatus.RUNNING and buttons.button(
             "Cancel", icon=":material/stop:", key="batch.cancel",
             disabled=job.cancel_requested,
             help="Rows not started are cancelled; rows already running finish and are kept.",
@@ -221,12 +235,14 @@ def _job_panel(store: JobStore, job_id: str, polling: bool) -> None:
             cancel_job(store, job_id)
             st.rerun(scope="fragment")
         redo = job.count(RowStatus.FAILED) + job.count(RowStatus.CANCELLED)
-        if job.status.finished and redo and not is_running(job_id) and buttons.button(
+        if mine and job.status.finished and redo and not is_running(job_id) and buttons.button(
             f"Retry {redo} failed row{'s' if redo > 1 else ''}", icon=":material/replay:", key="batch.retry",
             help="Runs only the failed and cancelled rows again, with the current settings.",
         ):
             retry_job(store, job_id, endpoint_or_stop())
             st.rerun()
+        if visitor.shared_lab:
+            _share_control(store, job, mine)
         failure_summary(job, rows)
         results_table(rows, key="batch.results")
 
@@ -262,7 +278,9 @@ def _sweep_panel(store: JobStore, sweep_id: str, polling: bool, slo: Slo | None)
                     text=f"max_concurrency {current.concurrency}: "
                     f"{current.job.completed} / {current.job.n_rows} calls",
                 )
-            if st.button("Cancel sweep", icon=":material/stop:", key="batch.sweep_cancel"):
+            if current_visitor().may_control(sweep.owner) and st.button(
+                "Cancel sweep", icon=":material/stop:", key="batch.sweep_cancel"
+            ):
                 cancel_job(store, sweep_id)
                 st.rerun(scope="fragment")
         if any(p.job.wall_s for p in sweep.points):
@@ -289,17 +307,52 @@ def _sweep_panel(store: JobStore, sweep_id: str, polling: bool, slo: Slo | None)
 # --- saved jobs ----------------------------------------------------------------------------------
 
 
-def saved_jobs(store: JobStore) -> None:
-    """The latest saved batch jobs (sweep levels left out), and a way to open one."""
-    recent = store.recent_jobs(limit=15)
-    st.markdown(
-        f"Jobs are saved in `{store.path}` as they run, so they outlive reruns, page switches, "
-        "reloads and restarts of the app. `make clean-data` deletes them all."
+def _share_control(store: JobStore, job: JobInfo, mine: bool) -> None:
+    """In a lab others use: the owner's switch to show the job to every visitor, or whose it is."""
+    if not mine:
+        st.caption("Shared by another visitor: you can read and download it; only they can "
+                   "cancel, retry or stop sharing it.")
+        return
+    shared = st.toggle(
+        "Share with every visitor", value=job.shared, key=f"batch.share.{job.id}",
+        help="Other visitors then see it among their saved jobs and can open a link to it "
+        "(prompts and answers), but cannot cancel or retry it. Off: only this browser sees it.",
     )
+    if shared != job.shared:
+        store.set_shared(job.id, shared)
+        st.rerun()  # the whole page: the saved-jobs table says it too
+
+
+def _saved_row(job: JobInfo, visitor: Visitor) -> dict[str, object]:
+    """The job's row in the saved-jobs table; in a shared lab its second column says whose."""
+    row: dict[str, object] = dict(job.saved_row())
+    if not visitor.shared_lab:
+        return row
+    whose = ("yours · shared" if job.shared else "yours") if job.owner == visitor.id else "shared with you"
+    return {"job": row.pop("job"), "whose": whose, **row}
+
+
+def saved_jobs(store: JobStore) -> None:
+    """The latest saved batch jobs this visitor may see (sweep levels left out), and a way to
+    open one."""
+    visitor = current_visitor()
+    recent = store.recent_jobs(limit=15, visible_to=visitor.id if visitor.shared_lab else None)
+    if visitor.shared_lab:  # visitors are not told where the server keeps its files
+        st.markdown(
+            "Jobs are saved on the lab's machine as they run, so they outlive reruns, page "
+            "switches, reloads and restarts of the app. This lab is shared over the network: "
+            "you see the jobs this browser started and those other visitors shared."
+        )
+    else:
+        st.markdown(
+            f"Jobs are saved in `{store.path}` as they run, so they outlive reruns, page switches, "
+            "reloads and restarts of the app. `make clean-data` deletes them all."
+        )
     if not recent:
         st.info("No saved jobs yet.")
         return
-    st.dataframe([j.saved_row() for j in recent], hide_index=True, width="stretch", key="batch.saved")
+    rows = [_saved_row(j, visitor) for j in recent]
+    st.dataframe(rows, hide_index=True, width="stretch", key="batch.saved")
     left, right = st.columns([3, 1])
     labels = {j.id: f"{j.id} · {j.source} · {j.outcome}" for j in recent}
     chosen = left.selectbox("Open a saved job", list(labels), key="batch.open_choice", format_func=labels.__getitem__)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import streamlit as st
 
+from components.access import current_visitor
 from components.display import replay_badge
 from components.runtime import (
     RECORDING_KEY,
@@ -15,6 +16,7 @@ from components.runtime import (
     current_recording,
     current_replay,
 )
+from core.access import shared_folder, visitor_folders
 from core.keys import without_userinfo
 from core.paths import data_dir
 from core.replay import (
@@ -26,6 +28,7 @@ from core.replay import (
     import_recording,
     new_recording_path,
     recording_to_bytes,
+    recordings_dir,
 )
 
 LIVE = "Live (no replay)"
@@ -42,11 +45,18 @@ def _folder(directory: str) -> RecordingsFolder:
     return RecordingsFolder(Path(directory))
 
 
+def recordings_home() -> Path:
+    """Where this visitor's recordings and imports go (their own folder in a shared lab)."""
+    return visitor_folders(data_dir(), current_visitor())[0]
+
+
 def available_recordings() -> tuple[dict[str, Recording], list[ListedRecording]]:
-    """Usable recordings by title, and the files that cannot be used (with their problem)."""
+    """Usable recordings by title, and the files that cannot be used (with their problem): in a
+    lab others use, only this visitor's own and those shared on purpose."""
     usable: dict[str, Recording] = {}
     bad: list[ListedRecording] = []
-    for item in _folder(str(data_dir())).listing():
+    for item in (i for folder in visitor_folders(data_dir(), current_visitor())[1]
+                 for i in _folder(str(folder)).listing()):
         if item.recording is None:
             bad.append(item)
             continue
@@ -102,6 +112,7 @@ def render_record_and_replay() -> None:
                 mime="application/json", icon=":material/download:", key="replay.export",
                 on_click="ignore",
             )
+            _share_control(recording)
         _import_control(imported)
         for item in bad:
             st.warning(f"{item.path.name}: {item.problem}", icon=":material/error:")
@@ -121,7 +132,7 @@ def _record_controls() -> None:
             now = dt.datetime.now(dt.UTC)
             st.session_state[RECORDING_KEY] = Recording(
                 model=endpoint.model, upstream=without_userinfo(endpoint.base_url), recorded_at=now,
-                path=new_recording_path(data_dir(), endpoint.model, now),
+                path=new_recording_path(recordings_home(), endpoint.model, now),
             )
             st.rerun()
         return
@@ -154,6 +165,27 @@ def show_recording_status() -> None:
     )
 
 
+def _share_control(recording: Recording) -> None:
+    """In a lab others use: the switch that offers this visitor's recording to every visitor."""
+    visitor = current_visitor()
+    if not visitor.shared_lab or recording.path is None:
+        return
+    private = recordings_dir(recordings_home())
+    shared = recordings_dir(shared_folder(data_dir(), visitor))
+    if recording.path.parent not in (private, shared):
+        st.caption("Shared by another visitor.")
+        return
+    on = st.toggle("Share with every visitor", value=recording.path.parent == shared, key="replay.share",
+                   help="Other visitors can then replay and export it (its prompts and answers). "
+                   "Off: only this browser sees it.")
+    target = shared if on else private
+    if recording.path.parent != target:
+        target.mkdir(parents=True, exist_ok=True)
+        recording.path.rename(target / recording.path.name)
+        recording.path = target / recording.path.name
+        st.rerun()
+
+
 IMPORT_KEY = "replay.import"
 
 
@@ -167,7 +199,7 @@ def _take_import() -> tuple[bool, str] | None:
         return None
     done.add(uploaded.file_id)
     try:
-        recording = import_recording(uploaded.getvalue(), uploaded.name, data_dir())
+        recording = import_recording(uploaded.getvalue(), uploaded.name, recordings_home())
     except RecordingError as exc:
         return False, f"Not imported. {exc}"
     return True, f"Imported: {recording.title}. Choose it under Answers from."

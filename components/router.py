@@ -31,6 +31,15 @@ def run_app(start_page: str = HOME) -> None:
     # which inspects every module loaded so far: before the app's own imports it costs what it
     # costs a bare app. Then the model starts loading in its own process, then the rest draws.
     apply_projector_style(present=present)
+    from components.access import require_access
+
+    pages = {
+        "": [home_page(default=start_page == HOME)],
+        "Patterns": [pattern_page(p, default=start_page == p.path) for p in PATTERN_PAGES],
+    }
+    # Served beyond this machine, nothing below draws (and no model starts) until the visitor
+    # has typed the access password; without one the lab refuses to serve at all.
+    require_access(pages)
     from components.cost_view import session_total_line
     from components.replay_view import show_recording_status
     from components.report_view import report_download_button
@@ -38,12 +47,7 @@ def run_app(start_page: str = HOME) -> None:
     from components.sidebar import render_settings_sidebar, show_network_activity
 
     start_embedded_model()
-    navigation = st.navigation(
-        {
-            "": [home_page(default=start_page == HOME)],
-            "Patterns": [pattern_page(p, default=start_page == p.path) for p in PATTERN_PAGES],
-        }
-    )
+    navigation = st.navigation(pages)
     render_settings_sidebar()
     with st.sidebar:
         total_slot = st.empty()

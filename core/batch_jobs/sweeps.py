@@ -40,15 +40,16 @@ def start_sweep(
     endpoint: str,
     model: str,
     note: str = "",
+    owner: str | None = None,
 ) -> str:
     """Run the same prompts once per concurrency level, one after another, in the background.
 
     Each level is an ordinary job (kept in the store with the sweep's id), so a sweep survives
-    reruns and reloads the same way. Returns the sweep id.
+    reruns and reloads the same way. `owner`: the visitor who started it. Returns the sweep id.
     """
     levels = sorted({int(c) for c in levels})
     sweep_id = store.create_sweep(source=source, endpoint=endpoint, levels=levels,
-                                  n_rows=len(prompts), note=note)
+                                  n_rows=len(prompts), note=note, owner=owner)
     cancel = threading.Event()
     active.claim(sweep_id, cancel)
     store.set_sweep_status(sweep_id, JobStatus.RUNNING)
@@ -66,7 +67,7 @@ def start_sweep(
                     break
                 job_id = store.create_job(
                     prompts, source=source, endpoint=endpoint, model=model, max_concurrency=level,
-                    priced=False, sweep_id=sweep_id,
+                    priced=False, sweep_id=sweep_id, owner=owner,
                 )
                 level_options = RunOptions(
                     max_concurrency=level, retries=0, config=options.config,

@@ -55,13 +55,15 @@ def free_port() -> int:
 
 @contextmanager
 def running_app(
-    env: Mapping[str, str] | None = None, log_path: Path | None = None, script: str | Path = "app.py"
+    env: Mapping[str, str] | None = None, log_path: Path | None = None, script: str | Path = "app.py",
+    address: str = "127.0.0.1", extra_args: tuple[str, ...] = (),
 ) -> Iterator[RunningApp]:
     """`streamlit run app.py` with `env` added, until the block ends; yields once it is healthy.
 
     Its output goes to `log_path` (searched by the security tests), or nowhere. `script` runs
     another Streamlit script instead: one of the project from the project, another from its own
-    folder (the benchmarks' bare reference app).
+    folder (the benchmarks' bare reference app). `address` is what the server binds (the URL
+    always reaches it over loopback); `extra_args` go to `streamlit run`.
 
     Raises:
         AppDidNotStart: with the end of the log, when there is one.
@@ -76,8 +78,8 @@ def running_app(
         process = subprocess.Popen(
             [
                 sys.executable, "-m", "streamlit", "run", str(script_path),
-                "--server.address", "127.0.0.1", "--server.port", str(port),
-                "--server.headless", "true", "--browser.gatherUsageStats", "false",
+                "--server.address", address, "--server.port", str(port),
+                "--server.headless", "true", "--browser.gatherUsageStats", "false", *extra_args,
             ],
             cwd=cwd, stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ) | dict(env or {}),
         )
