@@ -19,33 +19,16 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import ipaddress
 import os
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from core.egress import is_loopback_bind
+
 PASSWORD_VAR = "LAB_ACCESS_PASSWORD"
 ALLOW_OPEN_VAR = "LAB_ALLOW_OPEN"
-
-
-def is_loopback(host: str | None) -> bool:
-    """Whether a server bound to `host` is reachable from this machine only.
-
-    An empty host binds every interface (Streamlit's default without `server.address`).
-
-    Example:
-        >>> [is_loopback(h) for h in ("127.0.0.1", "localhost", "::1", "0.0.0.0", "", "192.168.1.5")]
-        [True, True, True, False, False, False]
-    """
-    name = (host or "").strip().strip("[]").lower()
-    if name == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(name).is_loopback
-    except ValueError:  # a host name other than localhost may resolve to anything
-        return False
 
 
 @dataclass(frozen=True)
@@ -84,7 +67,7 @@ class AccessPolicy:
     @property
     def exposed(self) -> bool:
         """Served beyond this machine: other people may reach it."""
-        return not is_loopback(self.host)
+        return not is_loopback_bind(self.host)
 
     @property
     def shared(self) -> bool:
