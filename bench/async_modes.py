@@ -23,9 +23,10 @@ def run(rounds: int = ROUNDS) -> list[dict[str, object]]:
     from pydantic import SecretStr
 
     from core.concurrency import Mode, run_mode
+    from core.conditions import PRESETS
     from core.embedded_server import start_embedded_server
     from core.models import Endpoint, build_chat_model, resolve_endpoint
-    from core.netem import PRESETS, start_network_proxy
+    from core.netem import start_network_proxy
     from core.settings import ModelSettings, Provider
 
     server = start_embedded_server()

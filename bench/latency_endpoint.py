@@ -97,7 +97,8 @@ class _StubServer(ThreadingHTTPServer):
 
 def serve(latency_ms: int, per_chunk_ms: int = 0) -> None:
     """Start the stub and the proxy, print where to reach them, serve until stdin closes."""
-    from core.netem import NetworkConditions, start_network_proxy
+    from core.conditions import NetworkConditions
+    from core.netem import start_network_proxy
 
     stub = _StubServer(("127.0.0.1", 0), _StubHandler)
     threading.Thread(target=stub.serve_forever, name="bench-stub", daemon=True).start()

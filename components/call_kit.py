@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from components.runtime import current_settings, endpoint_with_conditions, run_config, session_secrets
+from core.conditions import PRESETS
 from core.models import Endpoint, build_chat_model
-from core.netem import PRESETS
 from core.settings import ModelSettings
 
 if TYPE_CHECKING:  # loaded by the first call, not by importing a page (see docs/DEVELOPING.md)
@@ -97,7 +97,7 @@ def call_kit(
 
 
 # The network preset the pages call "the simulated remote API": the embedded model behind the
-# lab's network proxy, every answer held 300 ms before its first byte (`core.netem.PRESETS`).
+# lab's network proxy, every answer held 300 ms before its first byte (`core.conditions.PRESETS`).
 REMOTE_API_PRESET = "Remote API ~300 ms"
 
 

@@ -37,10 +37,10 @@ from core.compare import (
     EndpointSummary,
     compare_tags,
 )
+from core.conditions import PRESETS
 from core.embedded_server import EmbeddedModelUnavailable
 from core.keys import KeyGrant, key_for, without_userinfo
 from core.models import Endpoint, resolve_endpoint
-from core.netem import PRESETS
 from core.replay import SPEEDS
 from core.settings import (
     OPENAI_BASE_URL,

@@ -18,6 +18,7 @@ from components.runtime import (
     embedded_status,
     endpoint_with_conditions,
 )
+from core.conditions import NetworkConditions
 from core.embedded_server import EmbeddedModelUnavailable
 from core.events import EventRecorder, fresh_async_http_client, stream_events
 from core.fallbacks import (
@@ -27,7 +28,6 @@ from core.fallbacks import (
     with_fallback,
 )
 from core.models import KEY_ENV_VARS, Endpoint, resolve_endpoint
-from core.netem import NetworkConditions
 from core.settings import Provider
 from core.snippets import fallback_code
 

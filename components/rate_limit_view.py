@@ -23,7 +23,7 @@ from components.runtime import (
     current_settings,
     endpoint_with_conditions,
 )
-from core.netem import PRESETS, NetworkConditions
+from core.conditions import PRESETS, NetworkConditions
 from core.rate_limits import (
     RecordedBatch,
     rate_problem,

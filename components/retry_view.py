@@ -19,7 +19,7 @@ from components.runtime import (
     current_settings,
     endpoint_with_conditions,
 )
-from core.netem import NetworkConditions
+from core.conditions import NetworkConditions
 from core.rate_limits import RecordedBatch
 from core.retries import (
     CLIENT,

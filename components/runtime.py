@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import streamlit as st
 from pydantic import SecretStr
 
+from core.conditions import NetworkConditions, preset_name
 from core.egress import RefusedBaseUrl, is_loopback_bind, refused_base_url
 from core.embedded_server import (
     EmbeddedModelServer,
@@ -31,7 +32,7 @@ from core.keys import KeyGrant, userinfo_secrets
 from core.langsmith import TracingStatus, load_env_file, tracing_status
 from core.ledger import SessionLedger
 from core.models import KEY_ENV_VARS, NO_KEY, Endpoint, resolve_endpoint
-from core.netem import NetworkConditions, NetworkProxy, RouteStats, preset_name, start_network_proxy
+from core.netem import NetworkProxy, RouteStats, start_network_proxy
 from core.otel import ExportStatus, export_status, start_export
 from core.replay import Recording, ReplayServer
 from core.settings import OPENAI_BASE_URL, ModelSettings, Provider, settings_from_env

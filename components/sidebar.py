@@ -20,8 +20,8 @@ from components.runtime import (
     set_settings,
     sidebar_key_field,
 )
+from core.conditions import PRESETS, NetworkConditions, preset_name
 from core.embedded_server import MODEL_NAME
-from core.netem import PRESETS, NetworkConditions, preset_name
 from core.settings import (
     ModelSettings,
     Provider,

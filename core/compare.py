@@ -30,9 +30,9 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import RunnableConfig
 
 from core import stats
+from core.conditions import PRESETS
 from core.errors import CallProblem, explain_error
 from core.keys import without_userinfo
-from core.netem import PRESETS
 from core.otel import run_group
 from core.pricing import PriceTable, call_cost, format_usd
 from core.run import Run
@@ -62,7 +62,7 @@ class EndpointSpec:
 
     Attributes:
         kind: the provider (the embedded model, OpenAI, or any OpenAI-compatible base URL).
-        network: a `core.netem.PRESETS` name; "Off" calls the endpoint directly.
+        network: a `core.conditions.PRESETS` name; "Off" calls the endpoint directly.
         model: the model name ("" = the provider's default: the embedded model's own, or
             OpenAI's default from the environment).
         base_url: for an OpenAI-compatible endpoint, its base URL.

@@ -27,118 +27,25 @@ import logging
 import math
 import random
 import secrets
-import socket
 import threading
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
+from core.conditions import NetworkConditions
 from core.keys import without_userinfo
+from core.loopback import LoopbackServer, Receive, Scope, Send, serve_on_loopback
 
 if TYPE_CHECKING:  # loaded when the proxy starts: the first screen never needs it (~0.3 s)
     import httpx
-    import uvicorn
 
-# The ASGI callables, spelled out (starlette.types has the same aliases).
-Scope = MutableMapping[str, Any]
-Message = MutableMapping[str, Any]
-Receive = Callable[[], Awaitable[Message]]
-Send = Callable[[Message], Awaitable[None]]
 
 PROXY_HEADER = "x-lab-network-proxy"
 # Cutting a stream means returning from the ASGI app mid-response; uvicorn then closes the
 # socket (what we want) and logs an error about it (noise in the app's terminal). We filter it.
 _CUT_LOG_MESSAGE = "ASGI callable returned without completing response"
 STALL_LIMIT_S = 3600.0  # a stall ends when the client gives up, or after an hour at most
-
-
-@dataclass(frozen=True)
-class NetworkConditions:
-    """What the proxy does to traffic. All defaults mean pass-through.
-
-    Attributes:
-        first_byte_latency_ms: wait before forwarding a request (network round trip, queueing).
-        per_chunk_latency_ms: wait before each streamed chunk (SSE event) is passed on.
-        max_concurrent: requests in flight at once; more get HTTP 429 with `Retry-After: 1`.
-        requests_per_minute: requests accepted per sliding minute; more get HTTP 429 with
-            `Retry-After` saying when a slot frees up.
-        error_rate: fraction (0..1) of requests answered with HTTP 503 instead of forwarded.
-        stall: accept the request and never answer (until the client times out).
-        cut_stream_after_chunks: close the connection after this many chunks (SSE events; for a
-            non-streamed answer, after half of the body).
-        seed: seeds the random draws of `error_rate`, for repeatable demos and tests.
-
-    Example:
-        >>> NetworkConditions().is_passthrough
-        True
-        >>> NetworkConditions(max_concurrent=4).describe()
-        '4 at once'
-    """
-
-    first_byte_latency_ms: float = 0
-    per_chunk_latency_ms: float = 0
-    max_concurrent: int | None = None
-    requests_per_minute: int | None = None
-    error_rate: float = 0.0
-    stall: bool = False
-    cut_stream_after_chunks: int | None = None
-    seed: int | None = None
-
-    @property
-    def is_passthrough(self) -> bool:
-        """True when the proxy would change nothing (the seed alone changes nothing)."""
-        return all(
-            getattr(self, f.name) == f.default for f in fields(self) if f.name != "seed"
-        )
-
-    def describe(self) -> str:
-        """A short human summary, e.g. '300 ms first byte · 10% errors'.
-
-        Example:
-            >>> NetworkConditions(first_byte_latency_ms=300, error_rate=0.1).describe()
-            '300 ms first byte · 10% errors'
-        """
-        parts: list[str] = []
-        if self.first_byte_latency_ms:
-            parts.append(f"{self.first_byte_latency_ms:g} ms first byte")
-        if self.per_chunk_latency_ms:
-            parts.append(f"{self.per_chunk_latency_ms:g} ms per chunk")
-        if self.max_concurrent is not None:
-            parts.append(f"{self.max_concurrent} at once")
-        if self.requests_per_minute is not None:
-            parts.append(f"{self.requests_per_minute}/min")
-        if self.error_rate:
-            parts.append(f"{self.error_rate:.0%} errors")
-        if self.stall:
-            parts.append("stalls")
-        if self.cut_stream_after_chunks is not None:
-            parts.append(f"cut after {self.cut_stream_after_chunks} chunks")
-        return " · ".join(parts) or "pass-through"
-
-
-PRESETS: dict[str, NetworkConditions] = {
-    "Off": NetworkConditions(),
-    # A hosted API seen from a laptop: the answer starts ~300 ms later; tokens then flow.
-    "Remote API ~300 ms": NetworkConditions(first_byte_latency_ms=300),
-    "Rate-limited: 4 at once": NetworkConditions(max_concurrent=4),
-    "Flaky: 10% errors": NetworkConditions(error_rate=0.10),
-    # Slow enough to read along: about 12 chunks a second after a half-second wait.
-    "Slow stream": NetworkConditions(first_byte_latency_ms=500, per_chunk_latency_ms=80),
-}
-
-
-def preset_name(conditions: NetworkConditions) -> str | None:
-    """The preset these conditions equal, if any.
-
-    Example:
-        >>> preset_name(NetworkConditions(error_rate=0.1))
-        'Flaky: 10% errors'
-    """
-    for name, preset in PRESETS.items():
-        if preset == conditions:
-            return name
-    return None
 
 
 @dataclass
@@ -627,90 +534,6 @@ async def _respond(
     await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
-def loopback_listening_socket() -> socket.socket:
-    """A socket bound to a free port on 127.0.0.1 (never 0.0.0.0), for an asyncio server.
-
-    IPPROTO_TCP is said explicitly: asyncio turns Nagle's algorithm off only for sockets whose
-    `proto` is IPPROTO_TCP, and accepted connections inherit this socket's (0 by default). With
-    Nagle on, every answer after a connection's first waited ~40 ms for a delayed ACK between
-    its headers and its body.
-    """
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    return sock
-
-
 def start_network_proxy() -> NetworkProxy:
     """Start a `NetworkProxy` on a free 127.0.0.1 port and return it, listening."""
     return NetworkProxy().start()
-
-
-@dataclass
-class LoopbackServer:
-    """An ASGI app served by uvicorn on 127.0.0.1, in a daemon thread with its own event loop."""
-
-    server: uvicorn.Server
-    thread: threading.Thread
-    port: int
-
-    def stop(self) -> None:
-        """Ask uvicorn to exit and wait (up to 5 s) for the thread to end."""
-        self.server.should_exit = True
-        self.thread.join(timeout=5)
-
-
-def serve_on_loopback(
-    app: Callable[[Scope, Receive, Send], Awaitable[None]],
-    *,
-    name: str,
-    timeout_s: float = 10.0,
-    on_loop_start: Callable[[asyncio.AbstractEventLoop], None] | None = None,
-    on_loop_end: Callable[[], Awaitable[None]] | None = None,
-) -> LoopbackServer:
-    """Serve `app` on a free loopback port (`loopback_listening_socket`); return once listening.
-
-    `on_loop_start` runs in the server's thread with its new loop before serving (to open
-    clients bound to that loop); `on_loop_end` is awaited on the loop after serving ends.
-
-    Raises:
-        RuntimeError: the server was not listening within `timeout_s`.
-    """
-    import uvicorn
-
-    sock = loopback_listening_socket()
-    config = uvicorn.Config(
-        app,
-        interface="asgi3",
-        lifespan="off",
-        proxy_headers=False,
-        # Streamlit serves on uvicorn too, through the same logger names: leave their
-        # configuration and levels alone (log_config and log_level None).
-        log_config=None,
-        log_level=None,
-        access_log=False,
-        timeout_graceful_shutdown=1,
-    )
-    server = uvicorn.Server(config)
-
-    def serve() -> None:
-        loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
-        try:
-            if on_loop_start is not None:
-                on_loop_start(loop)
-            loop.run_until_complete(server.serve(sockets=[sock]))
-            if on_loop_end is not None:
-                loop.run_until_complete(on_loop_end())
-        finally:
-            loop.close()
-            sock.close()
-
-    thread = threading.Thread(target=serve, name=name, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + timeout_s
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.01)
-    if not server.started:
-        raise RuntimeError(f"{name} did not start listening in time")
-    return LoopbackServer(server, thread, int(sock.getsockname()[1]))

@@ -27,8 +27,8 @@ from langchain_core.rate_limiters import InMemoryRateLimiter
 from langchain_core.runnables import RunnableConfig
 from langchain_core.runnables.config import merge_configs
 
+from core.conditions import NetworkConditions
 from core.errors import explain_error
-from core.netem import NetworkConditions
 
 # Under a max-in-flight limit, aim below limit ÷ latency: latency varies from call to call.
 IN_FLIGHT_MARGIN = 0.6

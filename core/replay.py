@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from core.keys import without_userinfo
-from core.netem import LoopbackServer, Receive, Scope, Send, serve_on_loopback
+from core.loopback import LoopbackServer, Receive, Scope, Send, serve_on_loopback
 
 FORMAT = "execution-patterns-lab/recording"
 FORMAT_VERSION = 1

@@ -96,7 +96,7 @@ def test_a_failing_endpoint_shows_its_own_problem_while_the_other_finishes(
 
 
 def test_a_closed_port_is_a_problem_of_its_column_only(open_page: Callable[[str], AppTest]) -> None:
-    from core.netem import loopback_listening_socket
+    from core.loopback import loopback_listening_socket
 
     sock = loopback_listening_socket()
     port = sock.getsockname()[1]

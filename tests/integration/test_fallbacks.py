@@ -8,11 +8,12 @@ import sys
 import pytest
 from pydantic import SecretStr
 
+from core.conditions import NetworkConditions
 from core.embedded_server import EmbeddedModelServer
 from core.events import EventRecorder, fresh_async_http_client, stream_events
 from core.fallbacks import fallback_problem, read_outcome, with_fallback
 from core.models import Endpoint, build_chat_model
-from core.netem import NetworkConditions, start_network_proxy
+from core.netem import start_network_proxy
 from core.settings import ModelSettings, Provider
 from core.snippets import fallback_code
 

@@ -24,12 +24,13 @@ from pydantic import SecretStr
 
 from core.batch_jobs import JobStore, RowStatus, RunOptions, run_job
 from core.concurrency import Mode, run_mode
+from core.conditions import NetworkConditions
 from core.embedded_server import EmbeddedModelServer
 from core.errors import CallProblem, explain_error
 from core.events import EventRecorder, fresh_async_http_client
 from core.ledger import SessionLedger
 from core.models import Endpoint, build_chat_model
-from core.netem import NetworkConditions, NetworkProxy
+from core.netem import NetworkProxy
 from core.settings import ModelSettings, Provider
 from core.streaming import StreamCapture, timed_invoke
 from core.tracing import CallTracer

@@ -13,9 +13,10 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 from pydantic import SecretStr
 
+from core.conditions import PRESETS, NetworkConditions
 from core.embedded_server import EmbeddedModelServer
 from core.models import Endpoint, build_chat_model
-from core.netem import PRESETS, NetworkConditions, NetworkProxy
+from core.netem import NetworkProxy
 from core.settings import ModelSettings
 from core.streaming import StreamCapture, timed_invoke
 

@@ -8,9 +8,10 @@ import math
 import pytest
 from pydantic import SecretStr
 
+from core.conditions import NetworkConditions
 from core.embedded_server import EmbeddedModelServer
 from core.models import Endpoint, build_chat_model
-from core.netem import NetworkConditions, NetworkProxy
+from core.netem import NetworkProxy
 from core.rate_limits import (
     rate_limiter,
     rate_problem,

@@ -11,7 +11,8 @@ import openai
 import pytest
 from langchain_openai import ChatOpenAI
 
-from core.netem import NetworkConditions, NetworkProxy
+from core.conditions import NetworkConditions
+from core.netem import NetworkProxy
 from core.replay import (
     FORMAT_VERSION,
     Recording,

@@ -9,9 +9,10 @@ import pytest
 from langchain_core.runnables import RunnableLambda
 from pydantic import SecretStr
 
+from core.conditions import NetworkConditions
 from core.embedded_server import EmbeddedModelServer
 from core.models import Endpoint, build_chat_model
-from core.netem import NetworkConditions, NetworkProxy
+from core.netem import NetworkProxy
 from core.retries import (
     CLIENT,
     RUNNABLE,

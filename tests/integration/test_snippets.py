@@ -56,7 +56,8 @@ def test_rate_limit_snippet_spaces_the_requests_and_none_is_refused(
 def test_retry_snippet_retries_both_ways_through_injected_503s(
     embedded_server: EmbeddedModelServer, local_settings: ModelSettings
 ) -> None:
-    from core.netem import NetworkConditions, start_network_proxy
+    from core.conditions import NetworkConditions
+    from core.netem import start_network_proxy
     from core.snippets import retry_code
 
     # Seed 40 at a 50% error rate: 503 then OK (the client's run), then 503, 503, OK (with_retry's).
@@ -81,7 +82,8 @@ def test_retry_snippet_retries_both_ways_through_injected_503s(
 def test_compare_snippet_races_two_endpoints_against_the_embedded_model(
     embedded_server: EmbeddedModelServer, local_settings: ModelSettings
 ) -> None:
-    from core.netem import PRESETS, start_network_proxy
+    from core.conditions import PRESETS
+    from core.netem import start_network_proxy
     from core.snippets import compare_code
 
     local_settings = local_settings.with_changes(max_tokens=8)  # two streams on a shared machine

@@ -26,8 +26,8 @@ from core.compare import (
     repeat,
     summarise,
 )
+from core.conditions import PRESETS
 from core.ledger import SessionLedger
-from core.netem import PRESETS
 from core.pricing import ModelPrice, PriceTable
 from core.settings import Provider
 from core.stats import percentile

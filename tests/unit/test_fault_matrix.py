@@ -17,8 +17,9 @@ import socket
 
 from pydantic import SecretStr
 
+from core.conditions import NetworkConditions
 from core.models import Endpoint, build_chat_model
-from core.netem import NetworkConditions, NetworkProxy
+from core.netem import NetworkProxy
 from core.settings import ModelSettings, Provider
 from core.streaming import timed_invoke
 

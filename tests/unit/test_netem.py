@@ -13,8 +13,9 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from core.conditions import PRESETS, NetworkConditions, preset_name
 from core.models import Endpoint, build_chat_model
-from core.netem import PRESETS, NetworkConditions, NetworkProxy, preset_name
+from core.netem import NetworkProxy
 from core.settings import ModelSettings, Provider
 from tests.fake_openai import FakeOpenAI
 

@@ -13,9 +13,10 @@ from collections.abc import Iterator
 import pytest
 from pydantic import SecretStr
 
+from core.conditions import PRESETS
 from core.ledger import SessionLedger
 from core.models import Endpoint, build_chat_model
-from core.netem import PRESETS, NetworkProxy
+from core.netem import NetworkProxy
 from core.settings import ModelSettings, Provider
 from core.snippets import streaming_code
 from core.streaming import StreamCapture, timed_invoke
