@@ -41,7 +41,7 @@ from core.conditions import PRESETS
 from core.embedded_server import EmbeddedModelUnavailable
 from core.keys import KeyGrant, key_for, without_userinfo
 from core.models import Endpoint, resolve_endpoint
-from core.replay import SPEEDS
+from core.recording import SPEEDS
 from core.settings import (
     OPENAI_BASE_URL,
     ModelSettings,

@@ -19,7 +19,7 @@ from components.runtime import (
 from core.access import shared_folder, visitor_folders
 from core.keys import without_userinfo
 from core.paths import data_dir
-from core.replay import (
+from core.recording import (
     SPEEDS,
     ListedRecording,
     Recording,

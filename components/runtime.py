@@ -34,7 +34,8 @@ from core.ledger import SessionLedger
 from core.models import KEY_ENV_VARS, NO_KEY, Endpoint, resolve_endpoint
 from core.netem import NetworkProxy, RouteStats, start_network_proxy
 from core.otel import ExportStatus, export_status, start_export
-from core.replay import Recording, ReplayServer
+from core.recording import Recording
+from core.replay import ReplayServer
 from core.settings import OPENAI_BASE_URL, ModelSettings, Provider, settings_from_env
 
 if TYPE_CHECKING:  # loads more of langchain_core than the first screen needs

@@ -101,7 +101,7 @@ class ProxyRoute:
     accepted_at: collections.deque[float] = field(default_factory=collections.deque, repr=False)
     rng: random.Random = field(default_factory=random.Random, repr=False)
     last_used: float = field(default_factory=time.monotonic, repr=False)
-    # A recorder (`core.replay.Recording.tap`): gets each finished exchange, see `ExchangeTap`.
+    # A recorder (`core.recording.Recording.tap`): gets each finished exchange, see `ExchangeTap`.
     tap: ExchangeTap | None = field(default=None, repr=False)
 
 

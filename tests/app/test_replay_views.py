@@ -15,7 +15,7 @@ from streamlit.testing.v1 import AppTest
 
 from core.ledger import CallRecord
 from core.paths import data_dir
-from core.replay import FORMAT_VERSION, Exchange, Recording, new_recording_path, recording_to_bytes
+from core.recording import FORMAT_VERSION, Exchange, Recording, new_recording_path, recording_to_bytes
 
 TOLERANCE = 0.10
 

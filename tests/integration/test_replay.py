@@ -13,17 +13,17 @@ from langchain_openai import ChatOpenAI
 
 from core.conditions import NetworkConditions
 from core.netem import NetworkProxy
-from core.replay import (
+from core.recording import (
     FORMAT_VERSION,
     Recording,
     RecordingError,
-    ReplayServer,
     import_recording,
     list_recordings,
     new_recording_path,
     recording_from_bytes,
     recording_to_bytes,
 )
+from core.replay import ReplayServer
 from core.streaming import StreamCapture
 from core.tracing import traced_http_client
 from tests.fake_openai import FakeOpenAI

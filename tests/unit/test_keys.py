@@ -110,7 +110,7 @@ def test_userinfo_is_stripped_from_recordings_snippets_and_compare_labels() -> N
 
     from core.compare import EndpointSpec
     from core.models import Endpoint
-    from core.replay import Recording
+    from core.recording import Recording
     from core.settings import ModelSettings
     from core.snippets import model_setup_code
 

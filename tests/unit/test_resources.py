@@ -83,7 +83,8 @@ def test_2000_ledgered_calls_stay_under_32_mb() -> None:
 
 
 def test_replay_routes_beyond_the_cap_are_forgotten_least_recently_used_first() -> None:
-    from core.replay import Recording, ReplayServer
+    from core.recording import Recording
+    from core.replay import ReplayServer
 
     server = ReplayServer()  # routes are bookkeeping: no need to serve
     kept = Recording(model="kept", upstream="")
@@ -107,8 +108,8 @@ def _exchange_bytes(n: int) -> tuple[bytes, int, str, list[tuple[float, bytes]],
 def test_recorded_answers_are_appended_on_the_writer_thread(tmp_path, monkeypatch) -> None:
     import threading
 
-    from core import replay
-    from core.replay import Recording, recording_from_bytes
+    from core import recording as replay
+    from core.recording import Recording, recording_from_bytes
 
     writers: list[str] = []
     append = replay._append
@@ -133,8 +134,8 @@ def test_recorded_answers_are_appended_on_the_writer_thread(tmp_path, monkeypatc
 
 
 def test_the_recordings_folder_reads_a_file_again_only_when_it_changed(tmp_path, monkeypatch) -> None:
-    from core import replay
-    from core.replay import Recording, RecordingsFolder, new_recording_path, recording_to_bytes
+    from core import recording as replay
+    from core.recording import Recording, RecordingsFolder, new_recording_path, recording_to_bytes
 
     reads: list[str] = []
     read = replay.recording_from_bytes
