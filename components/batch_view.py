@@ -28,6 +28,7 @@ from core.batch_jobs import (
     SweepInfo,
     ideal_wall_s,
     row_failures,
+    run_of,
 )
 from core.failures import failure_line
 from core.pricing import ModelPrice, format_usd
@@ -143,7 +144,7 @@ def job_summary(job: JobInfo, rows: Sequence[RowResult]) -> None:
     st.progress(job.progress, text=" · ".join(parts))
 
     done = [r for r in rows if r.status is RowStatus.DONE]
-    reported = [r for r in done if r.usage_reported]
+    run = run_of(job, rows)
     cols = st.columns(4)
     cols[0].metric("Done · failed", f"{len(done):,} · {failed:,}")
     if job.status is JobStatus.RUNNING and job.started_at:
@@ -151,12 +152,12 @@ def job_summary(job: JobInfo, rows: Sequence[RowResult]) -> None:
     else:
         cols[1].metric("Wall time", fmt_seconds(job.wall_s),
                        help="Start to end of the latest run of this job (a retry is its own run).")
-    if reported:
+    if run.input_tokens is not None:
         cols[2].metric(
             "Tokens in / out",
-            f"{sum(r.input_tokens or 0 for r in reported):,} / {sum(r.output_tokens or 0 for r in reported):,}",
-            help=None if len(reported) == len(done) else
-            f"{len(done) - len(reported)} rows had no usage reported; they are not counted.",
+            f"{run.input_tokens:,} / {run.output_tokens or 0:,}",
+            help=None if not run.usage_missing else
+            f"{run.usage_missing} rows had no usage reported; they are not counted.",
         )
     else:
         cols[2].metric("Tokens in / out", "—" if not done else "not reported")

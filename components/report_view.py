@@ -139,15 +139,15 @@ def _batch(state: Any) -> ReportSection | None:
 
     rows = store.rows(job.id)
     done = [r for r in rows if r.status is RowStatus.DONE]
-    reported = [r for r in done if r.usage_reported]
+    run = store.run(job)
     costs = [r.cost_usd for r in done if r.cost_usd is not None]
     facts = (
         ("job", f"{job.id} · {job.source} · {job.endpoint}"),
         ("max_concurrency", str(job.max_concurrency)),
         ("rows done · failed", f"{len(done):,} of {job.n_rows:,} · {job.count(RowStatus.FAILED):,}"),
         ("wall time", fmt_seconds(job.wall_s) if job.wall_s else "not finished"),
-        ("tokens in / out", f"{sum(r.input_tokens or 0 for r in reported):,} / "
-         f"{sum(r.output_tokens or 0 for r in reported):,}" if reported else "not reported"),
+        ("tokens in / out", f"{run.input_tokens:,} / {run.output_tokens or 0:,}"
+         if run.input_tokens is not None else "not reported"),
         ("cost", (format_usd(sum(costs)) + ("" if len(costs) == len(done) else " + rows without usage"))
          if costs else "unknown (no usage or no price)"),
         ("outcome", job.outcome),

@@ -2,7 +2,7 @@
 
 A presenter hands this file to a stakeholder after a demo. It must open anywhere, offline, and
 show the same numbers the app showed, so everything is computed here from the session ledger's
-records and their call traces (`core.trace.metrics` / `anatomy`), priced with the session's
+records and their call traces (their figures and `anatomy`), priced with the session's
 price table (`core.costs`), and plotly.js is embedded inline (about 4.6 MB) instead of loaded
 from a CDN. It prints to PDF from the browser: a print stylesheet starts each section on a new
 page and keeps tables and charts whole.

@@ -199,8 +199,8 @@ class Run:
 
     @property
     def usage_missing(self) -> int:
-        """Finished calls whose endpoint reported no usage (their tokens are "not reported")."""
-        return sum(1 for t in self.finished if t.usage is None)
+        """Successful calls whose endpoint reported no usage (their tokens are "not reported")."""
+        return sum(1 for t in self.calls if t.ok and t.usage is None)
 
     @property
     def input_tokens(self) -> int | None:

@@ -8,7 +8,7 @@ finds the job where it is, and finished rows are never lost.
 
 One concept per module (import from the package):
 
-- `records` — row and job statuses, `RowResult`, `JobInfo`, `SweepInfo`: what the store returns.
+- `records` — row and job statuses, `RowResult` (its `as_trace`), `JobInfo`, `SweepInfo`, `run_of` (a job's rows as a `core.run.Run`): what the store returns.
 - `store` — `JobStore`, the SQLite file (and its migrations from older files).
 - `active` — which jobs and sweeps this process runs now, and the events that cancel them.
 - `runner` — `run_job` / `start_job` / `cancel_job` / `retry_rows`: rows through `batch_as_completed`.
@@ -28,6 +28,7 @@ from core.batch_jobs.records import (
     SweepInfo,
     SweepPoint,
     row_failures,
+    run_of,
 )
 from core.batch_jobs.runner import BatchCancelled, RunOptions, cancel_job, retry_rows, run_job, start_job
 from core.batch_jobs.store import JobStore
@@ -53,6 +54,7 @@ __all__ = [
     "retry_rows",
     "row_failures",
     "run_job",
+    "run_of",
     "start_job",
     "start_sweep",
 ]

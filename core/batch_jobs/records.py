@@ -6,7 +6,7 @@ Plain frozen records, read from the store (`core.batch_jobs.store`) and drawn by
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -227,6 +227,15 @@ def row_failures(rows: Sequence[RowResult]) -> list[FailureGroup]:
     """
     return summarize_failures(r.problem for r in rows)
 
+
+
+def run_of(job: JobInfo, rows: Iterable[RowResult], marks: Mapping[int, Sequence[float]] | None = None,
+           *, label: str = "") -> Run:
+    """A job's rows that ran, each rebuilt as a trace (`RowResult.as_trace`, with its chunk marks
+    when given), as one `Run`. Rebuilt rows keep no start time of their own, so the run's wall
+    time is the job's."""
+    traces = (r.as_trace((marks or {}).get(r.index)) for r in rows)
+    return Run(label or job.id, [t for t in traces if t is not None], started=0.0, ended=job.wall_s)
 
 
 @dataclass(frozen=True)

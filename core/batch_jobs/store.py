@@ -24,6 +24,7 @@ from core.batch_jobs.records import (
     RunKind,
     SweepInfo,
     SweepPoint,
+    run_of,
 )
 from core.paths import data_dir
 from core.run import Run
@@ -447,6 +448,14 @@ class JobStore:
             found = db.execute("SELECT * FROM rows WHERE job_id = ? ORDER BY idx", (job_id,)).fetchall()
         return [_row_result(r) for r in found]
 
+    def run(self, job: JobInfo, *, label: str = "") -> Run:
+        """The job's rows that ran, each rebuilt as a trace with its chunk marks
+        (`RowResult.as_trace`), as one `Run`: what a page or the report aggregates.
+
+        Rebuilt rows keep no start time of their own, so the run's wall time is the job's.
+        """
+        return run_of(job, self.rows(job.id), self.row_marks(job.id), label=label)
+
     def prompts(self, job_id: str) -> list[str]:
         with self._connect() as db:
             return [r["input"] for r in db.execute(
@@ -538,11 +547,7 @@ class JobStore:
             job = self.job(job_id)
             if job is None:
                 continue
-            marks = self.row_marks(job_id)
-            traces = (r.as_trace(marks.get(r.index)) for r in self.rows(job_id))
-            # Rebuilt rows keep no start of their own: the level's wall time is its job's.
-            run = Run(f"c = {job.max_concurrency}", [t for t in traces if t is not None], started=0.0, ended=job.wall_s)
-            points.append(SweepPoint(job, run))
+            points.append(SweepPoint(job, self.run(job, label=f"c = {job.max_concurrency}")))
         return SweepInfo(
             id=sweep_id, created_at=row["created_at"], source=row["source"],
             endpoint=row["endpoint"], levels=json.loads(row["levels"]), n_rows=row["n_rows"],
