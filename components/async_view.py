@@ -12,7 +12,6 @@ from plotly.subplots import make_subplots
 from components import theme
 from components.display import fmt_seconds, show_problem
 from core.concurrency import ModeRun
-from core.failures import failure_line, outcome_label, summarize_failures
 
 WAIT_COLOR = theme.ORANGE  # in flight, nothing to show yet (same orange as "invoke" on Streaming)
 STREAM_COLOR = theme.BLUE  # tokens arriving (same blue as "stream" on Streaming)
@@ -154,7 +153,7 @@ def mode_summary(run: ModeRun, baseline: ModeRun | None) -> None:
 def mode_outcome(run: ModeRun) -> str:
     """'**finished with failures** (2 of 5 calls failed)', or '**failed** (all 3 calls failed)'."""
     n_failed, n_calls = len(run.failures), len(run.calls)
-    label = outcome_label(n_calls - n_failed, n_failed)
+    label = run.run.outcome_label
     if label == "failed":
         return f"**failed** (all {n_calls} call{'s' if n_calls != 1 else ''} failed)"
     return f"**{label}** ({n_failed} of {n_calls} calls failed)"
@@ -165,9 +164,7 @@ def failures_panel(runs: Sequence[ModeRun]) -> None:
     for run in runs:
         if not run.failures:
             continue
-        groups = summarize_failures(c.error for c in run.calls)
-        st.error(f"**{mode_title(run)}**: " + failure_line(groups, total=len(run.calls), noun="call"),
-                 icon=":material/error:")
+        st.error(f"**{mode_title(run)}**: " + run.run.failure_line("call"), icon=":material/error:")
         with st.expander(f"{mode_title(run)}: each failed call", icon=":material/list:"):
             for call in run.failures:
                 assert call.error is not None
