@@ -12,6 +12,8 @@ import itertools
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
+from core.untrusted import answer_markdown
+
 
 class AnswerBoxes:
     """The answer boxes of one page script run: make one at the top of the page.
@@ -31,4 +33,6 @@ class AnswerBoxes:
     def show(self, text: str) -> None:
         """A new box holding a finished answer's text (an answer with none says so)."""
         with self.box():
-            st.markdown(text or "_(no text)_")
+            # Model text is shown as the characters it holds: no remote image, link or code span
+            # a model (or a recording made elsewhere) writes in Markdown is rendered.
+            st.markdown(answer_markdown(text) if text else "_(no text)_")

@@ -49,6 +49,7 @@ from core.models import Endpoint
 from core.pricing import ModelPrice, cost_function
 from core.settings import Provider
 from core.stats import Slo
+from core.untrusted import escape_markdown
 
 JOB_KEY = "batch.job_id"
 SWEEP_KEY = "batch.sweep_id"
@@ -209,7 +210,7 @@ def _job_panel(store: JobStore, job_id: str, polling: bool) -> None:
     with st.container(border=True, key="batch-job"):
         st.markdown(job_heading(job))
         if job.problem:
-            st.warning(job.problem, icon=":material/warning:")
+            st.warning(escape_markdown(job.problem), icon=":material/warning:")
         rows = store.rows(job_id)
         job_summary(job, rows)
         buttons = st.container(horizontal=True, key="batch-job-actions")
@@ -266,7 +267,7 @@ def _sweep_panel(store: JobStore, sweep_id: str, polling: bool, slo: Slo | None)
             f"**{sweep.outcome}**"
         )
         if sweep.problem:  # the sweep itself broke, beside whatever its levels' calls did
-            st.warning(f"The sweep stopped: {sweep.problem}", icon=":material/warning:")
+            st.warning(f"The sweep stopped: {escape_markdown(sweep.problem)}", icon=":material/warning:")
         failed_levels = sweep_failure_lines(sweep, store)
         if failed_levels:
             st.error("  \n".join(failed_levels), icon=":material/error:")

@@ -34,6 +34,7 @@ from core.failures import failure_line
 from core.pricing import ModelPrice, format_usd
 from core.stats import PERCENTILES, Slo, SloError, min_samples_for
 from core.sweep_load import LoadPoint, all_failed, goodput_peak, load_points
+from core.untrusted import escape_markdown
 
 MEASURED_COLOR = theme.BLUE
 IDEAL_COLOR = theme.GREY
@@ -174,7 +175,8 @@ def job_summary(job: JobInfo, rows: Sequence[RowResult]) -> None:
 def job_heading(job: JobInfo) -> str:
     started = time.strftime("%H:%M:%S", time.localtime(job.created_at))
     return (
-        f"Job `{job.id}` · {job.source} · {job.endpoint} · max_concurrency {job.max_concurrency}"
+        f"Job `{job.id}` · {escape_markdown(job.source)} · {escape_markdown(job.endpoint)} · "
+        f"max_concurrency {job.max_concurrency}"
         + (f" · {job.retries} extra attempts" if job.retries else "")
         + f" · created {started} · **{job.outcome}**"
     )

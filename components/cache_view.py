@@ -11,6 +11,7 @@ from components.display import endpoint_or_stop, fmt_seconds, show_problem
 from components.runtime import current_settings
 from core.caching import MarkedInMemoryCache, is_cache_hit, temperature_note
 from core.streaming import CallTiming, timed_invoke
+from core.untrusted import answer_markdown
 from core.usage import Usage
 
 RESULT_KEY = "metadata.cache.result"
@@ -70,4 +71,4 @@ def _one(label: str, call: CallTiming, price_of: Callable[[str, Usage | None], s
         c.metric("Cost", cost if cost is not None else ("not reported" if usage is None else "no price"))
     if hit:
         st.caption("Tokens not billed: these are the first call's counts, no request was sent.")
-    st.caption(call.text[:300] or "(no text)")
+    st.caption(answer_markdown(call.text[:300]) if call.text else "(no text)")

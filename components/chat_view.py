@@ -15,6 +15,7 @@ from components.display import show_problem
 from components.theme import BLUE, GREEN, GREY, ORANGE, PURPLE
 from core.conversation import NOT_REPORTED, Conversation, Turn, TurnFigures, turn_problem
 from core.pricing import format_usd
+from core.untrusted import answer_markdown
 
 if TYPE_CHECKING:  # plotly loads with the first chart, not with the page
     import plotly.graph_objects as go
@@ -33,9 +34,9 @@ def turn_message(turn: Turn, figures: TurnFigures, *, retry: Callable[[], None] 
 def answer_body(turn: Turn, figures: TurnFigures, *, retry: Callable[[], None] | None = None) -> None:
     """The answer (or what arrived of it), the compact figure line, the problem and the sent messages."""
     if turn.answer and turn.status != "complete":
-        st.markdown(turn.answer + " **[incomplete]**")
+        st.markdown(answer_markdown(turn.answer) + " **[incomplete]**")
     elif turn.answer:
-        st.markdown(turn.answer)
+        st.markdown(answer_markdown(turn.answer))
     elif turn.status != "complete":
         st.caption("No answer arrived.")
     st.caption(figure_line(figures, turn))

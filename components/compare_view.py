@@ -84,7 +84,7 @@ def endpoint_picker(index: int, *, default_kind: str, default_network: str, opti
         pace = st.selectbox("Pace", list(SPEEDS), key=f"compare.pace.{index}",
                             help="1× replays each chunk at the time it arrived when recorded.")
         st.caption(f"{len(recording.exchanges)} recorded answer{'s' if len(recording.exchanges) != 1 else ''} "
-                   f"of {recording.model}; other requests get “Not in the recording”.")
+                   f"of {escape_markdown(recording.model)}; other requests get “Not in the recording”.")
         return EndpointSpec(Provider.COMPATIBLE, model=recording.model, replay=kind_name, speed=SPEEDS[pace])
     kind = next(p for p in Provider if KIND_NAMES[p] == kind_name)
     model, base_url = "", ""
@@ -214,7 +214,7 @@ class LiveColumns:
         self.below = []
         for i, (col, label) in enumerate(zip(st.columns(len(labels), border=True), labels, strict=True)):
             with col:
-                st.markdown(f"**{label}**")
+                st.markdown(f"**{escape_markdown(label)}**")
                 if i < len(replays) and replays[i]:  # never passed off as live
                     st.badge("REPLAY · recorded answers", icon=":material/replay:", color="orange")
                 self.status.append(st.empty())

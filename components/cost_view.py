@@ -24,6 +24,7 @@ from core.costs import (
 )
 from core.pricing import call_cost, format_usd
 from core.receipt import finish_reason_meaning, raw_receipt, receipt_lines
+from core.untrusted import code_span
 
 if TYPE_CHECKING:  # pandas, plotly and openai load where they are used, not on every page
     import pandas as pd
@@ -244,11 +245,11 @@ def receipt_view(record: CallTiming, method: str) -> None:
     if usage is None:
         cost_text = "unknown — usage not reported"
     elif price is None:
-        cost_text = f"no price for `{record.model_name}` in the price table"
+        cost_text = f"no price for {code_span(record.model_name or '')} in the price table"
     else:
         cost = call_cost(usage, price, service_tier=record.response_metadata.get("service_tier"))
         cost_text = (
-            f"**{format_usd(cost.total_usd)}** at `{price.model}` prices ({cost.tier} tier, "
+            f"**{format_usd(cost.total_usd)}** at {code_span(price.model)} prices ({cost.tier} tier, "
             f"as of {table.as_of})"
         )
     with st.container(key="metadata-receipt"):

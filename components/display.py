@@ -9,6 +9,7 @@ from core.embedded_server import EmbeddedModelUnavailable
 from core.errors import CallProblem
 from core.models import Endpoint
 from core.settings import validate
+from core.untrusted import code_span, escape_markdown
 
 
 def show_problem(problem: CallProblem, *, what_was_kept: str | None = None) -> None:
@@ -17,7 +18,8 @@ def show_problem(problem: CallProblem, *, what_was_kept: str | None = None) -> N
     An answer that ended early (no finish reason) is a warning, not an error: its text is there,
     it may just be cut.
     """
-    body = f"**{problem.title}.** {problem.fix}\n\n`{problem.detail}`"
+    # The detail quotes the endpoint: a code span no backtick in it can close (core.untrusted).
+    body = f"**{escape_markdown(problem.title)}.** {problem.fix}\n\n{code_span(problem.detail)}"
     if what_was_kept:
         body += f"\n\n{what_was_kept}"
     if problem.kind == "incomplete":
@@ -37,12 +39,12 @@ def endpoint_or_stop() -> Endpoint:
     """The current endpoint, or an explanation and `st.stop()` when calls cannot be made."""
     problems = validate(current_settings())
     if problems:
-        st.warning("Before calling the model: " + " ".join(problems), icon=":material/settings:")
+        st.warning("Before calling the model: " + escape_markdown(" ".join(problems)), icon=":material/settings:")
         st.stop()
     try:
         endpoint = current_endpoint()
-    except EmbeddedModelUnavailable as exc:
-        st.error(str(exc), icon=":material/error:")
+    except EmbeddedModelUnavailable as exc:  # its message may name a typed host
+        st.error(escape_markdown(str(exc)), icon=":material/error:")
         st.stop()
     if endpoint.replay:  # beside the answer about to appear: never passed off as live
         replay_badge(endpoint.replay)
@@ -51,7 +53,7 @@ def endpoint_or_stop() -> Endpoint:
 
 def replay_badge(recording: str) -> None:
     """The orange "REPLAY · <recording>" badge beside an answer that came from a recording."""
-    st.badge(f"REPLAY · {recording}", icon=":material/replay:", color="orange")
+    st.badge(f"REPLAY · {escape_markdown(recording)}", icon=":material/replay:", color="orange")
 
 
 def endpoint_for_code() -> Endpoint | None:

@@ -21,6 +21,7 @@ from core.events import fresh_async_http_client, jsonable
 from core.events_v3 import VersionRun, run_both_versions
 from core.models import Endpoint
 from core.snippets import events_v3_code
+from core.untrusted import escape_markdown
 
 RESULT_KEY = "events.v3.result"
 
@@ -42,7 +43,7 @@ def events_v3_section(topic: str) -> None:
         try:
             endpoint = current_endpoint()
         except EmbeddedModelUnavailable as exc:
-            st.error(str(exc), icon=":material/error:")
+            st.error(escape_markdown(str(exc)), icon=":material/error:")
             return
 
         kit = call_kit("events", endpoint)

@@ -30,6 +30,7 @@ from core.fallbacks import (
 from core.models import KEY_ENV_VARS, Endpoint, resolve_endpoint
 from core.settings import Provider
 from core.snippets import fallback_code
+from core.untrusted import answer_markdown, code_span, escape_markdown
 
 RESULT_KEY = "events.fallback.result"
 ALL_ERRORS = "Every request fails (HTTP 503)"
@@ -120,12 +121,12 @@ def _show(run: FallbackRun) -> None:
                 icon=":material/alt_route:",
             )
         elif outcome.answered_by == "primary":
-            st.info(f"Answered by the **primary** — model `{outcome.model_name or 'not reported'}`; "
+            st.info(f"Answered by the **primary** — model {code_span(outcome.model_name or 'not reported')}; "
                     "the fallback was not needed.", icon=":material/check_circle:")
         elif recorder.error is not None:
-            st.error(f"Both failed. {recorder.error.title}: {recorder.error.detail}",
+            st.error(f"Both failed. {recorder.error.title}: {escape_markdown(recorder.error.detail)}",
                      icon=":material/error:")
-        st.markdown(outcome.text or "_(no text)_")
+        st.markdown(answer_markdown(outcome.text) if outcome.text else "_(no text)_")
     st.markdown("**Runs** — the fallbacks run, the primary's failed attempt, then the fallback")
     st.plotly_chart(
         events_timeline_figure(recorder.spans(), until_s=recorder.total_s), width="stretch",

@@ -30,6 +30,7 @@ from core.measure import (
 from core.metric_definitions import DEFINITIONS, TOOLS, Source, definitions_rows
 from core.models import Endpoint
 from core.stats import PERCENTILES, Distribution, RunSummary
+from core.untrusted import escape_markdown
 
 JOB_KEY = "streaming.measure_job"
 POLL_S = 0.5
@@ -203,7 +204,7 @@ def measure_panel(running: bool) -> None:
 def _progress(snapshot: MeasureSnapshot, job: MeasureJob) -> None:
     if snapshot.phase.finished:
         text = (f"{snapshot.done} of {snapshot.runs} runs measured · {snapshot.warmup_done} warm-up "
-                f"discarded · **{snapshot.phase.value}** · {snapshot.endpoint}")
+                f"discarded · **{snapshot.phase.value}** · {escape_markdown(snapshot.endpoint)}")
         st.markdown(text)
         return
     if snapshot.warmup_done < snapshot.warmup:
@@ -219,7 +220,7 @@ def _progress(snapshot: MeasureSnapshot, job: MeasureJob) -> None:
 def show_results(snapshot: MeasureSnapshot, secrets: tuple[str, ...]) -> None:
     """The stats table, the ECDF chart, failures and token source, downloads, definitions."""
     if snapshot.problem:
-        st.error(f"The measuring stopped: {snapshot.problem}. The runs before it are kept.",
+        st.error(f"The measuring stopped: {escape_markdown(snapshot.problem)}. The runs before it are kept.",
                  icon=":material/error:")
     if not snapshot.records:
         st.info("No run finished yet.")

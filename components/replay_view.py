@@ -30,6 +30,7 @@ from core.recording import (
     recording_to_bytes,
     recordings_dir,
 )
+from core.untrusted import escape_markdown
 
 LIVE = "Live (no replay)"
 CHOICE_KEY = "replay.choice"
@@ -103,7 +104,8 @@ def render_record_and_replay() -> None:
             st.session_state[REPLAY_KEY] = (recording, SPEEDS[speed_name or next(iter(SPEEDS))])
             st.caption(
                 f"{len(recording.exchanges)} answer{'s' if len(recording.exchanges) != 1 else ''} "
-                f"of {recording.model} from {recording.upstream or 'an endpoint'}. Only these "
+                f"of {escape_markdown(recording.model)} from {escape_markdown(recording.upstream or 'an endpoint')}. "
+                "Only these "
                 "requests are answered; the provider and network settings above are not used."
             )
             st.download_button(
@@ -115,7 +117,7 @@ def render_record_and_replay() -> None:
             _share_control(recording)
         _import_control(imported)
         for item in bad:
-            st.warning(f"{item.path.name}: {item.problem}", icon=":material/error:")
+            st.warning(escape_markdown(f"{item.path.name}: {item.problem}"), icon=":material/error:")
 
 
 def _record_controls() -> None:
@@ -127,7 +129,7 @@ def _record_controls() -> None:
             try:
                 endpoint = current_endpoint().direct
             except Exception as exc:  # no endpoint yet: say why instead of recording nothing
-                st.error(f"Nothing to record from: {exc}", icon=":material/error:")
+                st.error(f"Nothing to record from: {escape_markdown(str(exc))}", icon=":material/error:")
                 return
             now = dt.datetime.now(dt.UTC)
             st.session_state[RECORDING_KEY] = Recording(
@@ -155,13 +157,13 @@ def show_recording_status() -> None:
         return
     count = len(recording.exchanges)
     if recording.write_problem:  # the answers are kept in memory; the file is behind
-        slot.warning(f"Recording {recording.model}: {count} answer{'s' if count != 1 else ''} "
+        slot.warning(f"Recording {escape_markdown(recording.model)}: {count} answer{'s' if count != 1 else ''} "
                      f"kept, but the file could not be written ({recording.write_problem}).",
                      icon=":material/warning:")
         return
     slot.caption(
-        f":red[●] Recording {recording.model}: {count} answer{'s' if count != 1 else ''} saved to "
-        f"{recording.path.name if recording.path else 'memory'}. Make the calls you will replay."
+        f":red[●] Recording {escape_markdown(recording.model)}: {count} answer{'s' if count != 1 else ''} saved to "
+        f"{escape_markdown(recording.path.name) if recording.path else 'memory'}. Make the calls you will replay."
     )
 
 
@@ -201,8 +203,8 @@ def _take_import() -> tuple[bool, str] | None:
     try:
         recording = import_recording(uploaded.getvalue(), uploaded.name, recordings_home())
     except RecordingError as exc:
-        return False, f"Not imported. {exc}"
-    return True, f"Imported: {recording.title}. Choose it under Answers from."
+        return False, f"Not imported. {escape_markdown(str(exc))}"
+    return True, f"Imported: {escape_markdown(recording.title)}. Choose it under Answers from."
 
 
 def _import_control(imported: tuple[bool, str] | None) -> None:

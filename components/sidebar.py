@@ -268,7 +268,7 @@ def _remote_fields(settings: ModelSettings, provider: Provider, env: dict[str, s
         help=field.help,
     )
     if field.warning and not typed.strip():
-        st.caption(f":material/key_off: {field.warning}")
+        st.caption(f":material/key_off: {escape_markdown(field.warning)}")
     # The environment's key goes to its own endpoint only (core.keys): a Base URL typed here
     # never receives the operator's key.
     grant = key_to_send(provider, settings.base_url, typed, env)

@@ -11,6 +11,7 @@ import streamlit as st
 from components.display import fmt_seconds, show_problem
 from components.trace_view import render_waterfall
 from core.structured import METHODS, StructuredFigures, StructuredRun, TokenSplit
+from core.untrusted import code_span
 
 # The live object is redrawn at most this often: every streamed piece is still parsed and kept,
 # the browser just gets fewer frames (llama.cpp streams ~100 pieces/s here).
@@ -89,7 +90,7 @@ def run_details(run: StructuredRun, *, key: str) -> None:
         st.info(run.note, icon=":material/info:")
     if run.parsing_error:
         st.error(f"**LangChain could not parse the answer** (returned as `parsing_error`, not "
-                 f"raised, because include_raw=True): `{run.parsing_error}`", icon=":material/error:")
+                 f"raised, because include_raw=True): {code_span(run.parsing_error)}", icon=":material/error:")
     if run.errors_against_schema:
         st.warning("The object does not match the schema: " + "; ".join(run.errors_against_schema),
                    icon=":material/rule:")

@@ -17,26 +17,66 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 
-# Every ASCII punctuation character CommonMark lets a backslash escape that starts Markdown or
-# one of Streamlit's own directives (":red[…]", ":material/…:", "$…$" for LaTeX).
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~$:=&\"'])")
+# Characters that start inline Markdown anywhere: emphasis, code, links and images, raw HTML,
+# tables, strikethrough, LaTeX ("$…$") and entities. CommonMark lets a backslash escape any
+# ASCII punctuation, and an escaped character renders as itself.
+_INLINE = re.compile(r"([\\`*{}\[\]()#+!<>|~$&])")
+# "_" makes emphasis only at a word's edge: OPENAI_API_KEY stays as it is written.
+_UNDERSCORE = re.compile(r"(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])")
+# Streamlit's own directives (":red[…]", ":material/icon:", emoji ":smile:") and autolinks
+# ("https://…"): a colon right before a letter or a slash.
+_COLON = re.compile(r":(?=[A-Za-z/])")
+# Block markers that count only at the start of a line: lists ("- ", "1. "), setext underlines.
+_LIST_DASH = re.compile(r"(?m)^(\s*)([-=])")
+_LIST_NUMBER = re.compile(r"(?m)^(\s*\d+)([.)])")
+
+
+def _escape(text: str) -> str:
+    text = _INLINE.sub(r"\\\1", text)
+    text = _UNDERSCORE.sub(r"\\_", text)
+    text = _COLON.sub(r"\\:", text)
+    text = _LIST_DASH.sub(r"\1\\\2", text)
+    return _LIST_NUMBER.sub(r"\1\\\2", text)
 
 
 def escape_markdown(text: str) -> str:
-    """`text` with every Markdown character escaped, so it renders as the same characters.
+    """`text` with its Markdown characters escaped, so it renders as the same characters.
 
     Newlines become spaces: a line break could start a heading or a list in the middle of a
     sentence.
 
     Example:
         >>> escape_markdown("![x](https://evil.example/t.png)")
-        '\\\\!\\\\[x\\\\]\\\\(https\\\\://evil\\\\.example/t\\\\.png\\\\)'
-        >>> escape_markdown("gpt-4o `mini`")
-        'gpt\\\\-4o \\\\`mini\\\\`'
+        '\\\\!\\\\[x\\\\]\\\\(https\\\\://evil.example/t.png\\\\)'
+        >>> escape_markdown("Replay: gpt-4o `mini`, 12.5 s")
+        'Replay: gpt-4o \\\\`mini\\\\`, 12.5 s'
     """
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(str(text).splitlines()))
+    return _escape(" ".join(str(text).splitlines()))
+
+
+def answer_markdown(text: str) -> str:
+    """A model's answer (or a recorded one) for `st.markdown` / `st.write_stream`, shown as the
+    characters it holds: Markdown characters escaped, each line break kept as a hard break.
+
+    A stream may be escaped chunk by chunk (`answer_chunks`): inline characters are escaped one
+    by one, so a `![` split across two chunks is escaped all the same, and the start of a chunk
+    counts as the start of a line (at worst a dash is escaped that needed none).
+
+    Example:
+        >>> answer_markdown("Look: ![x](https://evil.example/p.png)")
+        'Look: \\\\!\\\\[x\\\\]\\\\(https\\\\://evil.example/p.png\\\\)'
+        >>> answer_markdown("line one" + chr(10) + "- two") == "line one  " + chr(10) + "\\\\- two"
+        True
+    """
+    return _escape(str(text).replace("\r\n", "\n")).replace("\n", "  \n")
+
+
+def answer_chunks(chunks: Iterable[str]) -> Iterator[str]:
+    """`answer_markdown` applied to each chunk of a stream, for `st.write_stream`."""
+    for chunk in chunks:
+        yield answer_markdown(chunk)
 
 
 def code_span(text: str) -> str:

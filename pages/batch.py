@@ -39,6 +39,7 @@ from core.batch_input import (
 from core.batch_jobs import JobStatus
 from core.settings import Provider
 from core.snippets import batch_code, rate_limit_code, retry_code
+from core.untrusted import escape_markdown
 
 SAMPLES_DIR = PROJECT_ROOT / "data" / "samples"
 SOURCES = ("Sample file", "Upload a file", "Paste text")
@@ -133,7 +134,7 @@ def prompts_section(limits: Limits) -> BatchInput | None:
         return None
     skipped = f" · {batch.skipped_empty:,} empty rows skipped" if batch.skipped_empty else ""
     count_col, preview_col = st.columns([1.2, 1], vertical_alignment="center")
-    count_col.markdown(f"**{len(batch):,} prompts** from {batch.source}{skipped}")
+    count_col.markdown(f"**{len(batch):,} prompts** from {escape_markdown(batch.source)}{skipped}")
     if batch.note:
         st.info(batch.note, icon=":material/translate:")
     with preview_col.expander("Preview the prompts", icon=":material/table_rows:"):

@@ -39,6 +39,7 @@ from core.conversation import (
 from core.models import Endpoint
 from core.snippets import chat_code
 from core.streaming import in_frames
+from core.untrusted import answer_chunks
 
 ensure_router()  # a first visit straight to this page: see components/router.py
 
@@ -169,7 +170,7 @@ if message is not None or retrying:
                     st.session_state.pop(REFUSED, None)
                     stream = TurnStream(conv, text, plan, kit.model(), kit.config, secrets=kit.secrets,
                                         replace=replace)
-                    st.write_stream(in_frames(stream.text_chunks()))
+                    st.write_stream(answer_chunks(in_frames(stream.text_chunks())))
         st.rerun()  # the figure line, the chart and the sidebar's totals, drawn once
 
 if conv.turns:

@@ -36,6 +36,7 @@ from core.compare import (
     summarise,
 )
 from core.snippets import compare_code
+from core.untrusted import escape_markdown
 
 ensure_router()  # a first visit straight to this page: see components/router.py
 
@@ -87,7 +88,7 @@ def resolved_columns() -> list[tuple[str, ResolvedEndpoint]]:
         got = resolve(spec, index)
         label = column_label(index, spec)
         if isinstance(got, str):
-            problems.append(f"**{label}:** {got}")
+            problems.append(f"**{escape_markdown(label)}:** {escape_markdown(got)}")
         else:
             columns.append((label, got))
     if problems:
@@ -143,7 +144,7 @@ last: CompareRun | None = st.session_state.get(LAST)
 if last is not None:
     prices = current_price_table()
     heading = "Race" if last.kind == "race" else f"Repeat: {last.rounds} rounds, one call at a time"
-    st.subheader(f"{heading} — “{last.prompt[:60]}”")
+    st.subheader(f"{heading} — “{escape_markdown(last.prompt[:60])}”")
     if last.kind == "repeat":
         st.caption(
             "The calls ran in turn (A, B, B, A, …: round-robin, each round starting one later), so "

@@ -32,6 +32,7 @@ from core.costs import cross_check, ledger_csv, session_totals
 from core.pricing import call_cost, format_usd
 from core.snippets import cache_code, metadata_code
 from core.streaming import CallTiming, StreamCapture, in_frames, timed_invoke
+from core.untrusted import answer_chunks, answer_markdown, escape_markdown
 from core.usage import Usage
 
 PATTERN = "metadata"
@@ -62,12 +63,12 @@ def run_call(method: str, prompt: str, max_tokens: int, endpoint, *, extra_callb
     with answers.box():
         if method == "stream":
             capture = StreamCapture(llm, prompt, config, secrets=secrets)
-            st.write_stream(in_frames(capture.text_chunks()))  # see core.streaming.in_frames
+            st.write_stream(answer_chunks(in_frames(capture.text_chunks())))  # see core.streaming.in_frames
             record: CallTiming = capture.record
         else:
             with st.spinner("Waiting for the whole answer…"):
                 record = timed_invoke(llm, prompt, config, secrets=secrets)
-            st.markdown(record.text or "_(no text)_")
+            st.markdown(answer_markdown(record.text) if record.text else "_(no text)_")
     return record
 
 
@@ -85,10 +86,10 @@ with prices_tab:
         "cells, add or delete rows: changes apply to this browser session only and re-price the "
         "whole ledger at once. A model missing from the table shows “no price”, never $0."
     )
-    st.caption(f"Source: {table.source}")
+    st.caption(f"Source: {escape_markdown(table.source)}")
     table = price_table_editor()
     for problem in st.session_state.get(PROBLEMS_KEY, []):
-        st.warning(f"Left out (shows “no price”): {problem}", icon=":material/error:")
+        st.warning(f"Left out (shows “no price”): {escape_markdown(problem)}", icon=":material/error:")
     buttons = st.container(horizontal=True)
     buttons.button("Reset to shipped prices", on_click=reset_price_table, icon=":material/restart_alt:",
                 disabled=not price_table_is_edited(), key="metadata.reset_prices")

@@ -23,6 +23,7 @@ from components.trace_view import render_waterfall
 from core.models import Endpoint
 from core.snippets import streaming_code
 from core.streaming import InvokeRecord, StreamCapture, StreamRecord, in_frames, timed_invoke
+from core.untrusted import answer_chunks
 
 ensure_router()  # a first visit straight to this page: see components/router.py
 
@@ -115,7 +116,7 @@ def stream_here(
     # One slot for both: each element drawn before the first token costs the browser a pass.
     after_slot = st.empty()
     with box:
-        st.write_stream(live_text(capture, metrics_slot, compact=compact))
+        st.write_stream(answer_chunks(live_text(capture, metrics_slot, compact=compact)))
     trace = capture.record.trace
     if trace is not None:
         trace.page_started, trace.shown = run_started, time.perf_counter()

