@@ -48,6 +48,7 @@ from typing import Any
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import RunnableConfig
 
+from core.otel import run_group
 from core.run import Run
 from core.stats import Distribution, distribution
 from core.trace import CallTrace
@@ -451,31 +452,34 @@ async def run_load(
             tasks.add(task)
             task.add_done_callback(tasks.discard)
 
-    if on_start is not None:
-        on_start(load)
-    generator = asyncio.ensure_future(arrivals())
-    try:
-        while True:
-            await asyncio.wait({generator}, timeout=PROGRESS_EVERY_S)
-            if on_progress is not None:
-                on_progress(load)
-            if stop.is_set():
-                load.stopped = True
-                break
-            if generator.done() and not tasks:
-                break
-        generator.result()  # an error in the generator itself is not a call failure
-    except BaseException:  # on_progress raised (the script stopped), or this task was cancelled
-        load.stopped = True
-        raise
-    finally:
-        await _cancel(generator, tasks)
-        if any(r.cancelled for r in load.requests):
+    # One run in an OpenTelemetry export: the arrivals' tasks copy this context, so every call
+    # is a child of the load test's span.
+    with run_group("load test", load.label, rate_per_s=spec.rate_per_s, arrival=spec.arrival.value):
+        if on_start is not None:
+            on_start(load)
+        generator = asyncio.ensure_future(arrivals())
+        try:
+            while True:
+                await asyncio.wait({generator}, timeout=PROGRESS_EVERY_S)
+                if on_progress is not None:
+                    on_progress(load)
+                if stop.is_set():
+                    load.stopped = True
+                    break
+                if generator.done() and not tasks:
+                    break
+            generator.result()  # an error in the generator itself is not a call failure
+        except BaseException:  # on_progress raised (the script stopped), or this task was cancelled
             load.stopped = True
-        # A run that ran out ends with its last call, not with the progress tick that noticed.
-        ends = [t.end for t in load.run if t.end is not None]
-        load.ended = clock() if load.stopped or not ends else max(ends)
-    return load
+            raise
+        finally:
+            await _cancel(generator, tasks)
+            if any(r.cancelled for r in load.requests):
+                load.stopped = True
+            # A run that ran out ends with its last call, not with the progress tick that noticed.
+            ends = [t.end for t in load.run if t.end is not None]
+            load.ended = clock() if load.stopped or not ends else max(ends)
+        return load
 
 
 async def _cancel(generator: asyncio.Future[None], tasks: set[asyncio.Task[None]]) -> None:

@@ -21,6 +21,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import RunnableConfig
 
 from core.load import LoadRun, LoadSpec, LoadSpecError, run_load
+from core.otel import run_group
 from core.server_view import LlamaPoller, ServerView, header_view
 from core.stats import PERCENTILES, Slo
 
@@ -275,4 +276,7 @@ def run_sweep(
                 break
         return sweep
 
-    return run_async(work)
+    # One run in an OpenTelemetry export: each rate's load test is its child (run_async's loop
+    # runs on this thread, its tasks copy this context).
+    with run_group("load sweep", ", ".join(f"{rate:g}" for rate in rates) + " req/s", levels=len(rates)):
+        return run_async(work)

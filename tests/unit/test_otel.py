@@ -284,3 +284,20 @@ def test_the_lab_runs_are_parents_a_batch_job_and_an_async_mode(
         (run,) = _by_name(finished, run_name)
         children = [s for s in finished if s.parent is not None and s.parent.span_id == run.context.span_id]
         assert len(children) == 2 and all(c.name.startswith("chat ") for c in children), run_name
+
+
+def test_a_load_test_is_the_parent_of_its_requests(exported: tuple[Any, Any, Any]) -> None:
+    import asyncio
+
+    from core.load import Arrival, LoadSpec, run_load
+
+    export, spans, _ = exported
+    fake = GenericFakeChatModel(messages=iter([AIMessage("a b")] * 3))
+    done = asyncio.run(run_load(fake, ["q"], LoadSpec(50.0, requests=3, arrival=Arrival.CONSTANT), label="50 req/s"))
+    assert done.run.succeeded == 3 and export.flush()
+    finished = list(spans.get_finished_spans())
+    (load,) = _by_name(finished, "load test 50 req/s")
+    children = [s for s in finished if s.parent is not None and s.parent.span_id == load.context.span_id]
+    assert len(children) == 3 and all(c.name.startswith("chat ") for c in children)
+    assert load.start_time <= min(c.start_time for c in children)
+    assert load.end_time is not None and load.end_time >= max(c.end_time or 0 for c in children)
