@@ -156,7 +156,7 @@ class StreamCapture:
         call, run_id = for_one_call(config, tracer, origin)
         # Until the tracer has the call's trace (its model run started), and for a model that
         # fires no callbacks at all, the record holds one of its own with the same origin.
-        record.trace = CallTrace(str(run_id), origin=origin, streamed=True)
+        own = record.trace = CallTrace(str(run_id), origin=origin, streamed=True)
         # Merged once at the end: adding chunk by chunk would copy the growing message on every
         # token, which is measurable client time on long answers (bench/stream_overhead.py).
         received: list[AIMessageChunk] = []
@@ -164,12 +164,13 @@ class StreamCapture:
         try:
             for chunk in self.llm.stream(self._input, config=call):
                 received.append(chunk)
-                traced = tracer.trace(run_id)
-                if traced is not None:
-                    record.trace = traced  # it stamped this chunk as LangChain produced it
-                else:
-                    record.trace.chunks.append(StreamChunk(self._clock(), message_text(chunk)))
                 text = message_text(chunk)
+                if record.trace is own:  # the tracer's trace, once it has one, stamped this chunk
+                    traced = tracer.trace(run_id)
+                    if traced is not None:
+                        record.trace = traced
+                    else:
+                        own.chunks.append(StreamChunk(self._clock(), text))
                 if text:
                     yield text
         except Exception as exc:  # a failed call is data here: keep what arrived
