@@ -36,6 +36,12 @@ MODEL_NAME = "SmolLM2-135M-Instruct"
 # continuous batching serves them together. Each slot gets CONTEXT_PER_SLOT tokens.
 DEFAULT_PARALLEL_SLOTS = 4
 CONTEXT_PER_SLOT = 2048
+# SmolLM2's own chat template, extended to declare tools (Hermes-style <tool_call> tags) and to
+# render tool calls and tool results. Without tools it renders exactly the model's own prompt
+# (tests/integration/test_embedded_tools.py compares them), so plain answers do not change; with
+# tools, llama.cpp reads a tool-call format from it and parses <tool_call> replies into
+# `tool_calls` (the model's own template declares none: `/props` said supports_tools false).
+TOOL_CHAT_TEMPLATE = Path(__file__).resolve().parent / "templates" / "smollm2_tools.jinja"
 # The child's one line to the parent starts with this (llama.cpp may print to stdout too).
 _READY_MARK = "EMBEDDED-MODEL "
 
@@ -288,6 +294,8 @@ def _serve(config: dict[str, Any]) -> None:
     params.ui = False  # no built-in web UI: this is an API for the app
     params.endpoint_metrics = True  # /metrics, used by the benchmarks
     params.verbosity = 0  # keep the terminal readable during demos
+    params.use_jinja = True  # the chat template below is a Jinja one (xllamacpp's default too)
+    params.chat_template = TOOL_CHAT_TEMPLATE.read_text()
     params.cpuparams.n_threads = int(config["threads"])
     # llama.cpp decodes with `cpuparams` when a step holds one token (one answer being written)
     # and with `cpuparams_batch` for more (a prompt, or several answers at once).

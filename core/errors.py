@@ -57,6 +57,10 @@ def redact_error(text: str, *secrets: str) -> str:
     return _KEYLIKE.sub("[redacted]", strip_userinfo_in_text(redact(text, *secrets)))
 
 
+class StepLimitReached(RuntimeError):
+    """An agent loop made its last allowed model call and the model still asked for a tool."""
+
+
 @dataclass(frozen=True)
 class CallProblem:
     """A failed call, explained.
@@ -121,6 +125,13 @@ def explain_error(exc: BaseException, *secrets: str, evidence: Any = None) -> Ca
     if isinstance(exc, RefusedBaseUrl):
         return CallProblem("refused_url", "Base URL refused on a shared lab", detail,
                            "Use a public endpoint, or one configured in .env.")
+    step_limit = next((e for e in chain if isinstance(e, StepLimitReached)), None)
+    if step_limit is not None:
+        return CallProblem(
+            "step_limit", "Stopped at the step limit", redact(str(step_limit), *secrets),
+            "The loop stops itself so that a model that keeps asking for tools cannot run "
+            "forever. Raise the step limit if the task needs more steps.",
+        )
     if isinstance(exc, EmbeddedModelUnavailable):
         return CallProblem("embedded_unavailable", "Embedded model unavailable", detail, "See the message above.")
     status = next((e for e in chain if isinstance(e, openai.APIStatusError)), None)

@@ -157,6 +157,48 @@ _EVENTS_CHAINS: dict[str, str] = {
         as_tool_input = RunnableLambda(lambda text: {{"text": text}}, name="as_tool_input")
         chain = prompt | llm | StrOutputParser() | as_tool_input | answer_stats
     ''',
+    "agent": '''
+        from langchain_core.messages import AIMessage, HumanMessage, ToolMessage
+        from langchain_core.runnables import RunnableConfig, RunnableLambda
+        from langchain_core.tools import tool
+
+
+        @tool
+        def answer_stats(text: str) -> dict[str, int]:
+            """Count the words, characters and sentences in a piece of text."""
+        {fail_line}    sentences = sum(text.count(mark) for mark in ".!?") or (1 if text.strip() else 0)
+            return {{"words": len(text.split()), "characters": len(text), "sentences": sentences}}
+
+
+        TOOLS = {{"answer_stats": answer_stats}}
+        MAX_STEPS = {max_steps}
+
+
+        async def agent_loop(inputs: dict, config: RunnableConfig) -> str:
+            question = f"How many words and sentences are in this text: “{{inputs['topic']}}”? Use a tool."
+            messages = [HumanMessage(question)]
+            for step in range(1, MAX_STEPS + 1):
+                first = step == 1
+                sent = list(messages)
+                options = {{"tool_choice": "required" if first else "auto"}}
+        {forcing}        model = llm.bind_tools(list(TOOLS.values()), **options)
+                reply = None
+                async for chunk in model.astream(sent, config=config):  # tool_call_chunks stream here
+                    reply = chunk if reply is None else reply + chunk
+                messages.append(AIMessage(content=reply.content, tool_calls=reply.tool_calls))
+                if not reply.tool_calls:
+                    return reply.content
+                for call in reply.tool_calls:  # the model's own calls, with its own arguments
+                    try:
+                        result = await TOOLS[call["name"]].ainvoke(call["args"], config=config)
+                        messages.append(ToolMessage(str(result), tool_call_id=call["id"]))
+                    except Exception as exc:  # the error goes back to the model
+                        messages.append(ToolMessage(f"Error: {{exc}}", tool_call_id=call["id"], status="error"))
+            raise RuntimeError(f"Stopped after {{MAX_STEPS}} model calls: the step limit.")
+
+
+        chain = RunnableLambda(agent_loop, name="agent_loop")
+    ''',
     "parallel": '''
         from langchain_core.output_parsers import StrOutputParser
         from langchain_core.prompts import ChatPromptTemplate
@@ -244,6 +286,7 @@ def events_code(
     *,
     fail_tool: bool = False,
     filters: dict[str, list[str]] | None = None,
+    max_steps: int = 4,
 ) -> str:
     """A script that builds the chosen chain and prints every `astream_events` v2 event.
 
@@ -262,6 +305,17 @@ def events_code(
     chain = textwrap.dedent(_EVENTS_CHAINS[chain_key])
     if chain_key == "tool":
         chain = chain.format(fail_line=fail_line)
+    elif chain_key == "agent":
+        from core.settings import Provider
+
+        forcing = ""
+        if endpoint.direct.provider is Provider.LOCAL:  # the lab's embedded llama.cpp server
+            forcing = (
+                "        if first:  # llama.cpp: start the reply with the tool-call tag; the grammar does the rest\n"
+                "            sent.append(AIMessage(\"<tool_call>\\n\"))\n"
+                "            options |= {\"stop\": [\"</tool_call>\"], \"parallel_tool_calls\": False}\n"
+            )
+        chain = chain.format(fail_line=fail_line, forcing=forcing, max_steps=max_steps)
     filter_args = "".join(f", {name}={value!r}" for name, value in (filters or {}).items())
     loop = textwrap.dedent(_EVENTS_LOOP).format(inputs=repr({"topic": topic}), filters=filter_args)
     return model_setup_code(settings, endpoint) + "\n" + chain + loop

@@ -6,6 +6,7 @@ import time
 
 import streamlit as st
 
+from components.agent_view import agent_section
 from components.call_kit import call_kit
 from components.display import endpoint_for_code, endpoint_or_stop, show_code, show_problem
 from components.events_v3_view import events_v3_section
@@ -24,6 +25,7 @@ from components.events_view import (
 from components.fallback_view import fallback_section
 from components.router import ensure_router
 from components.runtime import current_settings
+from core.agent import DEFAULT_MAX_STEPS, EMBEDDED_FORCING
 from core.events import (
     CHAINS,
     EventFilter,
@@ -33,6 +35,7 @@ from core.events import (
     fresh_async_http_client,
     stream_events,
 )
+from core.settings import Provider
 from core.snippets import events_code
 
 LAST_RUN = "events.last_run"
@@ -66,16 +69,33 @@ if spec.has_tool:
         help="answer_stats raises, to show an error mid-chain: the events before it stay.",
     )
 run_clicked = run_col.button("Run and watch", type="primary", icon=":material/play_arrow:")
+max_steps = DEFAULT_MAX_STEPS
+if spec.agent:
+    limit_col, note_col = st.columns([1, 3], vertical_alignment="center")
+    max_steps = int(limit_col.number_input(
+        "Step limit (model calls)", 1, 8, DEFAULT_MAX_STEPS, key="events.max_steps",
+        help="The loop stops after this many model calls, with a message, if the model keeps "
+        "asking for tools.",
+    ))
+    note_col.caption(
+        "On the embedded model the first reply is started with `<tool_call>` under "
+        "`tool_choice=\"required\"`: its chat template declares tools, llama.cpp's grammar makes "
+        "the rest a call with arguments the model chooses, and the server parses it into "
+        "`tool_calls` (the model alone never starts one). Other endpoints get "
+        "`tool_choice=\"required\"` only."
+    )
 
 
-def watch_live(chain_key: str, topic: str, fail_tool: bool) -> EventsRun:
+def watch_live(chain_key: str, topic: str, fail_tool: bool, max_steps: int = DEFAULT_MAX_STEPS) -> EventsRun:
     """Run the chain, recording every event and redrawing the live log a few times a second."""
     endpoint = endpoint_or_stop()
     # A client of this run's own: the shared default one keeps connections bound to the event
     # loop of a previous run (see fresh_async_http_client).
     http = fresh_async_http_client()
     kit = call_kit("events", endpoint)
-    chain = build_chain(chain_key, kit.model(http_async_client=http), fail_tool=fail_tool)
+    forcing = EMBEDDED_FORCING if endpoint.direct.provider is Provider.LOCAL else None
+    chain = build_chain(chain_key, kit.model(http_async_client=http), fail_tool=fail_tool,
+                        forcing=forcing, max_steps=max_steps)
     config = kit.config
     # The run's tracer (the ledger's) lends the recorder what the HTTP client saw: it names a
     # malformed answer and a model stream that stopped without a finish reason.
@@ -115,6 +135,8 @@ def render_run(run: EventsRun) -> EventFilter:
         )
     run_metrics(recorder)
     progress_bar(recorder)
+    if run.chain.agent:
+        agent_section(recorder, key="events-agent")
 
     with st.container(border=True, key="events-filters"):
         chosen = filter_controls(recorder)
@@ -161,7 +183,7 @@ def render_run(run: EventsRun) -> EventFilter:
 if run_clicked and not topic.strip():
     st.warning("Type a topic first.")
 elif run_clicked:
-    watch_live(chain_key, topic.strip(), fail_tool)
+    watch_live(chain_key, topic.strip(), fail_tool, max_steps)
 chosen_filter = EventFilter()
 if LAST_RUN in st.session_state:
     chosen_filter = render_run(st.session_state[LAST_RUN])
@@ -170,7 +192,7 @@ code_endpoint = endpoint_for_code()
 if code_endpoint is not None:
     show_code(
         events_code(current_settings(), code_endpoint, chain_key, topic.strip() or "cats",
-                    fail_tool=fail_tool, filters=chosen_filter.api_kwargs())
+                    fail_tool=fail_tool, filters=chosen_filter.api_kwargs(), max_steps=max_steps)
     )
 
 st.divider()

@@ -108,6 +108,7 @@ class ChainSpec:
     explanation: str
     build: Callable[..., Runnable]
     has_tool: bool = False
+    agent: bool = False
 
 
 CHAINS: dict[str, ChainSpec] = {
@@ -129,6 +130,18 @@ CHAINS: dict[str, ChainSpec] = {
             has_tool=True,
         ),
         ChainSpec(
+            "agent",
+            "The model calls tools (agent loop)",
+            "`bind_tools` and a loop: the model streams a tool call (`tool_call_chunks`), the tool "
+            "runs with the arguments the model chose (`on_tool_start` / `on_tool_end`), its answer "
+            "goes back as a `ToolMessage`, and a second model call answers. The first call is "
+            "forced to use a tool (`tool_choice=\"required\"`); the loop stops at a step limit.",
+            lambda llm, *, fail_tool=False, forcing=None, max_steps=None, **_: _agent(
+                llm, fail_tool=fail_tool, forcing=forcing, max_steps=max_steps),
+            has_tool=True,
+            agent=True,
+        ),
+        ChainSpec(
             "parallel",
             "Two model calls in parallel",
             "A `RunnableParallel` asks for a joke and a haiku at the same time: two model runs "
@@ -146,7 +159,13 @@ CHAINS: dict[str, ChainSpec] = {
 }
 
 
-def build_chain(key: str, llm: BaseChatModel, *, fail_tool: bool = False) -> Runnable:
+def _agent(llm: BaseChatModel, *, fail_tool: bool, forcing: dict[str, Any] | None, max_steps: int | None) -> Runnable:
+    from core.agent import DEFAULT_MAX_STEPS, agent_chain
+
+    return agent_chain(llm, fail_tool=fail_tool, forcing=forcing, max_steps=max_steps or DEFAULT_MAX_STEPS)
+
+
+def build_chain(key: str, llm: BaseChatModel, *, fail_tool: bool = False, **options: Any) -> Runnable:
     """Build one of `CHAINS` around `llm` (a fresh `ChatOpenAI` per run).
 
     Example:
@@ -155,4 +174,4 @@ def build_chain(key: str, llm: BaseChatModel, *, fail_tool: bool = False) -> Run
         >>> type(build_chain("parallel", fake)).__name__
         'RunnableParallel'
     """
-    return CHAINS[key].build(llm, fail_tool=fail_tool)
+    return CHAINS[key].build(llm, fail_tool=fail_tool, **options)

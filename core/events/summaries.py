@@ -70,6 +70,10 @@ def _describe_chunk(chunk: Any) -> str:
         text = _message_text(chunk)
         if text:
             return repr(text)
+        calls = getattr(chunk, "tool_call_chunks", None)
+        if calls:  # a tool call being written: its name first, then its arguments piece by piece
+            return "tool call " + ", ".join(
+                f"{c.get('name') + ' ' if c.get('name') else ''}args {c.get('args') or ''!r}" for c in calls)
         notes = [_usage_text(chunk)]
         finish = (chunk.response_metadata or {}).get("finish_reason")
         if finish:

@@ -76,3 +76,31 @@ def test_each_chain_is_explained_before_running(open_page: Callable[[str], AppTe
     assert "adispatch_custom_event" in at.caption[0].value
     code = at.code[0].value
     assert "adispatch_custom_event" in code and "astream_events" in code
+
+
+def test_the_agent_loop_shows_the_models_tool_call_its_steps_and_the_total(open_page: Callable[[str], AppTest]) -> None:
+    at = open_page("pages/events.py")
+    at.sidebar.number_input(key="sidebar.max_tokens").set_value(96)
+    at.sidebar.slider(key="sidebar.temperature").set_value(0.0)
+    at.radio(key="events.chain").set_value("agent").run()
+    assert any("`<tool_call>`" in c.value for c in at.caption)  # how the embedded model is forced
+    next(b for b in at.button if b.label == "Run and watch").click().run()
+    assert not at.exception, [e.message for e in at.exception]
+    tools = next(d.value for d in at.dataframe if "arguments the model chose" in d.value.columns)
+    assert len(tools) == 1 and tools["tool"].iloc[0] in ("answer_stats", "calculator")
+    assert _metric(at, "Model calls") == "2" and _metric(at, "Tool calls") == "1"
+    assert "/" in _metric(at, "Tokens in / out (all calls)")
+    assert any(m.value.startswith("**Model call 1** — asked for a tool") for m in at.markdown)
+    assert any(m.value.startswith("**Model call 2** — answered") for m in at.markdown)
+    log = _log(at)
+    assert {"on_tool_start", "on_chat_model_stream"} <= set(log["event"])
+    assert any("TOOLS = " in c.value and '"<tool_call>\\n"' in c.value for c in at.code)
+
+
+def test_the_agent_step_limit_stops_the_loop_with_a_message(open_page: Callable[[str], AppTest]) -> None:
+    at = open_page("pages/events.py")
+    at.sidebar.number_input(key="sidebar.max_tokens").set_value(96)
+    at.radio(key="events.chain").set_value("agent").run()
+    at.number_input(key="events.max_steps").set_value(1).run()
+    next(b for b in at.button if b.label == "Run and watch").click().run()
+    assert any("Stopped at the step limit" in e.value and "Stopped after 1 model calls" in e.value for e in at.error)
