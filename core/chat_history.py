@@ -429,8 +429,13 @@ class TurnStream:
         cache_off: bool = False,
         replace: int | None = None,
     ) -> None:
+        from langchain_core.runnables.config import merge_configs
+
+        from core.otel.mapping import conversation_tag
         from core.streaming import StreamCapture
 
+        # Tagged with the conversation: an OpenTelemetry export files the turn under its id.
+        config = merge_configs(config, {"tags": [conversation_tag(conversation.id)]})
         self.capture = StreamCapture(llm, user_text, config, secrets=secrets, messages=plan.messages)
         self.turn = Turn(
             user=user_text, sent=plan.sent, sent_tokens=plan.tokens, sent_tokens_method=plan.method,

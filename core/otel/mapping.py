@@ -17,6 +17,20 @@ from core.trace import FAILED, INCOMPLETE, CallTrace, TokenSource
 AttributeValue = str | bool | int | float | Sequence[str]
 
 
+#: A call tagged ``conversation:<id>`` (`conversation_tag`) is a turn of that conversation.
+CONVERSATION_TAG = "conversation:"
+
+
+def conversation_tag(conversation_id: str) -> str:
+    """The LangChain tag that files a call under a conversation (``gen_ai.conversation.id``).
+
+    Example:
+        >>> conversation_tag("3f2a9c1d")
+        'conversation:3f2a9c1d'
+    """
+    return f"{CONVERSATION_TAG}{conversation_id}"
+
+
 def provider_name(trace: CallTrace) -> str:
     """``gen_ai.provider.name``: ``openai`` for OpenAI, the serving software otherwise.
 
@@ -132,6 +146,9 @@ def call_attributes(
             attrs["lab.proxy.refused"] = trace.proxy.refused
     if trace.tags:
         attrs["lab.tags"] = tuple(clean(tag) for tag in trace.tags)
+        conversation = next((t[len(CONVERSATION_TAG):] for t in trace.tags if t.startswith(CONVERSATION_TAG)), None)
+        if conversation:
+            attrs["gen_ai.conversation.id"] = clean(conversation)
     if capture_content:
         if prompt:
             attrs["gen_ai.input.messages"] = json.dumps(

@@ -138,6 +138,19 @@ def test_a_streamed_call_maps_to_the_genai_attributes() -> None:
     assert "gen_ai.input.messages" not in attrs and "gen_ai.output.messages" not in attrs
 
 
+def test_a_chat_turn_carries_its_conversation_id(exported: tuple[Any, Any, Any]) -> None:
+    from core.chat_history import HistoryPolicy, TokenCounter, TurnStream, plan_turn, rule_of_thumb
+    from core.conversation import Conversation
+
+    export, spans, _ = exported
+    conv = Conversation()
+    plan = plan_turn(conv, "Hi", HistoryPolicy(), TokenCounter(rule_of_thumb, "rule", False))
+    stream = TurnStream(conv, "Hi", plan, GenericFakeChatModel(messages=iter([AIMessage(content="Hello!")])))
+    assert "".join(stream.text_chunks()) == "Hello!" and export.flush()
+    (call,) = _by_name(list(spans.get_finished_spans()), "chat ")
+    assert call.attributes is not None and call.attributes["gen_ai.conversation.id"] == conv.id
+
+
 def test_usage_not_reported_is_absent_never_zero() -> None:
     attrs = call_attributes(_streamed_trace(usage=None))
     assert not any(key.startswith("gen_ai.usage.") for key in attrs)
