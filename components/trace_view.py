@@ -8,7 +8,8 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from components import theme
-from core.trace import Anatomy, CallTrace, anatomy
+from core.anatomy import Anatomy, anatomy
+from core.trace import CallTrace
 
 # One colour per layer that measured a segment; "unattributed" is grey on purpose: it is the
 # part nobody's clock can explain, and it should look like it.

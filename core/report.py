@@ -35,12 +35,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from core.anatomy import Anatomy, anatomy
 from core.costs import CostedCall, cost_calls, session_totals
 from core.keys import redact_secrets, without_userinfo
 from core.ledger import CallRecord
 from core.pricing import PriceTable, format_usd
 from core.receipt import receipt_lines
-from core.trace import METRIC_DEFINITIONS, Anatomy, anatomy
+from core.trace import METRIC_DEFINITIONS
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 

@@ -21,9 +21,10 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, cast
 
+from core.anatomy import anatomy
 from core.otel.config import ExportStatus, export_status, headers_of, signal_url
 from core.otel.mapping import AttributeValue, call_attributes, mark_events, ns, status_of
-from core.trace import CallTrace, anatomy
+from core.trace import CallTrace
 
 if TYPE_CHECKING:  # the SDK loads when the export starts, never with the first screen
     from opentelemetry.sdk.metrics.export import MetricExporter, MetricReader

@@ -46,7 +46,7 @@ def test_embedded_against_embedded_as_a_remote_api(open_page: Callable[[str], Ap
     traces = [last.last_call(i).trace for i in range(2)]
     assert traces[0].proxy is None and traces[1].proxy is not None
     assert traces[1].proxy.held_ms >= 300
-    from core.trace import anatomy
+    from core.anatomy import anatomy
 
     held = [s for s in anatomy(traces[1]).segments if s.layer == "proxy"]
     assert [s.name for s in held] == ["Proxy: simulated latency"] and held[0].ms >= 300

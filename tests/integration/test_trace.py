@@ -9,10 +9,8 @@ reason, and HTTP 200 answers that are not chat completions.
 
 from __future__ import annotations
 
+from core.anatomy import anatomy
 from core.streaming import StreamCapture, timed_invoke
-from core.trace import (
-    anatomy,
-)
 
 
 def _streamed(llm):
