@@ -28,6 +28,7 @@ from components.call_kit import REMOTE_API_PRESET, call_kit
 from components.display import endpoint_for_code, endpoint_or_stop
 from components.prices import current_price_table
 from components.runtime import current_settings, environment, session_secrets
+from components.session_watch import cancel_when_session_ends
 from core.access import Visitor
 from core.batch_estimate import TokenEstimate, estimate_cache_key, estimate_input_tokens
 from core.batch_export import to_csv, to_jsonl
@@ -186,6 +187,8 @@ def start_concurrency_sweep(
         source=batch.source, endpoint=endpoint.label, model=endpoint.model,
         note="embedded" if endpoint.provider is Provider.LOCAL else "", owner=current_visitor().id,
     )
+    # Foreground work: a closed tab's sweep stops (a batch job, durable, keeps running).
+    cancel_when_session_ends(lambda: cancel_job(store, sweep_id), lambda: not is_running(sweep_id))
     remember(SWEEP_KEY, sweep_id)
     return sweep_id
 

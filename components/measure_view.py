@@ -16,6 +16,7 @@ from plotly.subplots import make_subplots
 
 from components import theme
 from components.call_kit import call_kit
+from components.session_watch import cancel_when_session_ends
 from core.measure import (
     MAX_RUNS,
     MAX_WARMUP,
@@ -143,6 +144,8 @@ def _start(prompt: str, endpoint: Endpoint, runs: int, warmup: int) -> None:
     if isinstance(previous, MeasureJob) and previous.running:
         previous.cancel()
     job.start()
+    # Foreground work: only this session shows it, so it stops once the session has ended.
+    cancel_when_session_ends(job.cancel, lambda: not job.running)
     st.session_state[JOB_KEY] = job
 
 
