@@ -87,3 +87,32 @@ def test_a_compare_column_with_another_base_url_never_gets_the_environments_key(
     next(b for b in at.button if b.label.startswith("Race")).click().run()
     assert other.received_keys[-1] == VISITOR_KEY
     assert operator.received_keys == [OPERATOR_KEY] * 2
+
+
+@pytest.fixture
+def served_beyond_loopback(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """The app as `make run HOST=0.0.0.0` serves it (Streamlit's `server.address`), with the
+    operator's opt-out of the access password, so the pages are drawn."""
+    from streamlit import config
+
+    monkeypatch.setenv("LAB_ALLOW_OPEN", "1")
+    before = config.get_option("server.address")
+    config.set_option("server.address", "0.0.0.0")
+    yield
+    config.set_option("server.address", before)
+
+
+def test_a_lab_served_beyond_loopback_refuses_internal_base_urls_but_not_its_configured_one(
+    open_page: Callable[[str], AppTest], hosts: tuple[FakeOpenAI, FakeOpenAI], served_beyond_loopback: None,
+) -> None:
+    operator, other = hosts
+    at = open_page("pages/streaming.py")
+    _stream(at)  # the operator's endpoint, on loopback, is configured in the environment
+    assert operator.received_keys == [OPERATOR_KEY] and not at.error
+
+    for url in ("http://169.254.169.254/latest/meta-data", other.base_url):
+        at.sidebar.text_input(key="sidebar.base_url").set_value(url).run()
+        assert any("served beyond this machine" in w.value for w in at.sidebar.warning)
+        _stream(at)
+        assert at.error and "does not call" in at.error[0].value
+    assert other.received_keys == [], "an internal address other than the configured one was never called"
