@@ -26,6 +26,7 @@ from __future__ import annotations
 import ast
 import contextlib
 import operator
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -38,6 +39,7 @@ from langchain_core.tools import BaseTool, tool
 from pydantic import ValidationError
 
 from core.errors import StepLimitReached
+from core.otel import run_group, tool_executed
 from core.run import Run
 from core.trace import CallTrace
 
@@ -116,17 +118,20 @@ async def run_tool_call(call: dict[str, Any], tools: Sequence[BaseTool], config:
     name, call_id = str(call.get("name") or ""), str(call.get("id") or "")
     chosen = by_name.get(name)
     error: str | None
+    started = time.time()
     if chosen is None:
         error = f"there is no tool named {name!r}; the tools are {', '.join(by_name)}"
     else:
         try:
             result = await chosen.ainvoke(call.get("args") or {}, config=config)
+            tool_executed(name, call_id, started, time.time(), None)  # a span in an OpenTelemetry export
             return ToolOutcome(ToolMessage(content=str(result), tool_call_id=call_id, name=name), None)
         except ValidationError as exc:
             problems = "; ".join(f"{'.'.join(str(p) for p in e['loc']) or 'arguments'}: {e['msg']}" for e in exc.errors())
             error = f"the arguments of {name} failed validation: {problems}"
         except Exception as exc:  # the tool's own failure goes back to the model
             error = f"{name} raised {type(exc).__name__}: {exc}"
+    tool_executed(name, call_id, started, time.time(), error)
     # Inside the loop's run this shows in astream_events as on_custom_event "tool_error" (a call
     # that never reached the tool has no on_tool_error); called outside a run there is none.
     with contextlib.suppress(RuntimeError):
@@ -157,6 +162,11 @@ def agent_chain(
     chosen = list(tools) if tools is not None else agent_tools(fail=fail_tool)
 
     async def loop(inputs: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
+        # One run in an OpenTelemetry export: its model steps and tool runs are children.
+        with run_group("agent loop", f"up to {max_steps} steps", max_steps=max_steps):
+            return await steps(inputs, config)
+
+    async def steps(inputs: dict[str, Any], config: RunnableConfig) -> dict[str, Any]:
         messages: list[BaseMessage] = [HumanMessage(AGENT_QUESTION.format(topic=inputs["topic"]))]
         for step in range(1, max_steps + 1):
             first = step == 1

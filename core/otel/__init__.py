@@ -59,6 +59,7 @@ from core.otel.export import (
     start_export,
     stop_export,
     switch_export_off,
+    tool_executed,
 )
 from core.otel.mapping import call_attributes, mark_events, provider_name, status_of
 
@@ -81,4 +82,5 @@ __all__ = [
     "status_of",
     "stop_export",
     "switch_export_off",
+    "tool_executed",
 ]

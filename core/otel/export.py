@@ -93,6 +93,16 @@ def run_group(kind: str, name: str, **attributes: str | int | float | bool) -> I
             export.group_ended(group)
 
 
+def tool_executed(name: str, call_id: str, started_wall: float, ended_wall: float, error: str | None) -> None:
+    """A tool ran (an agent loop's step): an ``execute_tool {name}`` span in the current run.
+
+    Its arguments and result are content: they are not sent. Costs nothing when the export is off.
+    """
+    export = _EXPORT
+    if export is not None:
+        export.tool_done(name, call_id, started_wall, ended_wall, error, _GROUP.get())
+
+
 def current_group() -> RunGroup | None:
     """The run the calls made here belong to, if any."""
     return _GROUP.get()
@@ -223,6 +233,11 @@ class TraceExport:
         """A call ended (`core.tracing.TraceListener`): queue it with its run, return at once."""
         self._queue.put(("call", trace, secrets, prompt, _GROUP.get(), time.perf_counter() + self.settle_s))
 
+    def tool_done(self, name: str, call_id: str, started_wall: float, ended_wall: float, error: str | None,
+                  group: RunGroup | None) -> None:
+        """A tool ran: its span is made in the worker, in order with the calls around it."""
+        self._queue.put(("tool", name, call_id, started_wall, ended_wall, error, group))
+
     def group_started(self, group: RunGroup) -> None:
         """A run began: its span opens (in the worker) before any of its calls'."""
         self._queue.put(("start", group))
@@ -246,6 +261,8 @@ class TraceExport:
                     while trace.finished is None and (wait := due - time.perf_counter()) > 0:
                         time.sleep(min(wait, 0.02))
                     self._send_call(trace, secrets, prompt, group)
+                elif item[0] == "tool":
+                    self._send_tool(*item[1:])
                 elif item[0] == "start":
                     self._start_group(item[1])
                 else:
@@ -277,6 +294,22 @@ class TraceExport:
         if group.failed:
             group.span.set_status(Status(StatusCode.ERROR, f"{group.failed} of {group.calls} calls failed"))
         group.span.end(end_time=ns(group.ended_wall or time.time()))
+
+    def _send_tool(self, name: str, call_id: str, started_wall: float, ended_wall: float, error: str | None,
+                   group: RunGroup | None) -> None:
+        from opentelemetry.trace import SpanKind, Status, StatusCode
+
+        attrs: dict[str, AttributeValue] = {"gen_ai.operation.name": "execute_tool", "gen_ai.tool.name": name,
+                                            "gen_ai.tool.type": "function"}
+        if call_id:
+            attrs["gen_ai.tool.call.id"] = call_id
+        if error is not None:
+            attrs["error.type"] = "tool_error"
+        span = self.tracer.start_span(f"execute_tool {name}", context=self._context_of(group), kind=SpanKind.INTERNAL,
+                                      attributes=attrs, start_time=ns(started_wall))
+        if error is not None:
+            span.set_status(Status(StatusCode.ERROR, error[:200]))
+        span.end(end_time=ns(ended_wall))
 
     def _send_call(self, trace: CallTrace, secrets: tuple[str, ...], prompt: list[tuple[str, str]] | None,
                    group: RunGroup | None) -> None:

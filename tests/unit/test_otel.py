@@ -314,3 +314,25 @@ def test_a_load_test_is_the_parent_of_its_requests(exported: tuple[Any, Any, Any
     assert len(children) == 3 and all(c.name.startswith("chat ") for c in children)
     assert load.start_time <= min(c.start_time for c in children)
     assert load.end_time is not None and load.end_time >= max(c.end_time or 0 for c in children)
+
+
+def test_an_agent_loop_is_the_parent_of_its_model_steps_and_tool_runs(exported: tuple[Any, Any, Any]) -> None:
+    import asyncio
+
+    from core.agent import agent_chain
+    from tests.unit.test_agent import ToolCallingFake
+
+    export, spans, _ = exported
+    model = ToolCallingFake(script=[("calculator", {"expression": "6*7"}), ("nope", {}), "It is 42."], seen=[], bound=[])
+    out = asyncio.run(agent_chain(model, max_steps=4).ainvoke({"topic": "cats"}, config={"callbacks": [CallTracer()]}))
+    assert out["steps"] == 3 and export.flush()
+    finished = list(spans.get_finished_spans())
+    (loop,) = _by_name(finished, "agent loop")
+    children = [s for s in finished if s.parent is not None and s.parent.span_id == loop.context.span_id]
+    assert sorted(s.name.split(" ")[0] for s in children) == ["chat", "chat", "chat", "execute_tool", "execute_tool"]
+    tools = {s.name: s for s in children if s.name.startswith("execute_tool")}
+    ok, missing = tools["execute_tool calculator"], tools["execute_tool nope"]
+    assert ok.attributes is not None and ok.attributes["gen_ai.operation.name"] == "execute_tool"
+    assert ok.attributes["gen_ai.tool.call.id"] == "call-1" and ok.status.status_code is not StatusCode.ERROR
+    assert missing.status.status_code is StatusCode.ERROR
+    assert missing.attributes is not None and missing.attributes["error.type"] == "tool_error"
