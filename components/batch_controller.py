@@ -3,7 +3,8 @@ their live panels, pricing, the keys downloads redact, and the saved-jobs table.
 
 The page (pages/batch.py) only lays out the story — intro, prompts, one action per tab, the
 remembered job, the code — and calls these. The rules themselves are pure functions in `core/`
-(`PriceTable.price_with_note`, `download_secrets`, `estimate_cache_key`, `JobInfo.saved_row`);
+(`PriceTable.price_with_note`, `estimate_cache_key`, `JobInfo.saved_row`; the keys downloads
+redact are `components.runtime.session_secrets`);
 here they meet the session (`st.session_state`, the URL, the sidebar's settings).
 """
 

@@ -1,14 +1,15 @@
 """Export a job's results as CSV or JSON Lines: every row, its usage and cost — never a key.
 
 Errors were redacted when they were stored; the export redacts every text field again with the
-endpoint's secrets, so a key that reached a model's answer or an error message cannot leave
-through a download either.
+session's secrets (exactly, as whole tokens: a prompt that merely looks like a token is kept), so
+a key that reached a model's answer or an error message cannot leave through a download either.
+Cells that a spreadsheet would run as formulas are neutralised (`core.untrusted.csv_text`).
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from core.batch_jobs import RowResult, RowStatus
@@ -94,23 +95,3 @@ def to_csv(rows: Sequence[RowResult], *secrets: str) -> str:
 def to_jsonl(rows: Sequence[RowResult], *secrets: str) -> str:
     """The results as JSON Lines, one object per row (null where a value is unknown)."""
     return "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in export_records(rows, *secrets))
-
-
-# Where a key can come from besides the endpoint in use: the environment variables the app reads
-# for OpenAI and for an OpenAI-compatible endpoint.
-KEY_ENV_VARS = ("OPENAI_API_KEY", "LAB_COMPAT_API_KEY")
-
-
-def download_secrets(env: Mapping[str, str], *known: str) -> tuple[str, ...]:
-    """Every key to redact from a download: the environment's API keys and the `known` ones
-    (the endpoint's, the settings'), each once, empty ones left out.
-
-    Example:
-        >>> download_secrets({"OPENAI_API_KEY": "sk-1", "HOME": "/root"}, "", "route-key", "sk-1")
-        ('sk-1', 'route-key')
-    """
-    keys: list[str] = []
-    for key in (*(env.get(name, "") for name in KEY_ENV_VARS), *known):
-        if key and key not in keys:
-            keys.append(key)
-    return tuple(keys)
