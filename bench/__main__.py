@@ -42,6 +42,7 @@ MODULES: tuple[tuple[str, str], ...] = (
     ("bench.scale", "Scale: a 1,000-row job through a latency-bound endpoint, and the Batch page polling it"),
     ("bench.sessions", "Sessions: 16 browsers streaming at once from a latency-bound endpoint"),
     ("bench.memory", "Memory: one long session, RSS after 2,000 ledgered calls and a 1,000-row sweep"),
+    ("bench.load_generator", "Load generator: achieved rate, Poisson gaps and lag against a latency-bound stub"),
 )
 # Modules `make bench` does not run (their own `main` merges them into the saved report:
 # bench.crosscheck, and bench.standard_tests from `make standard-tests`) still need their heading

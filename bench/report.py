@@ -235,6 +235,17 @@ def targets(results: Results, taken: Mapping[str, Taken] | None = None) -> Rows:
                                 ("RSS growth after a 1,000-row sweep", "memory: RSS growth after a 1,000-row sweep", 60)):
         row = _find(memory, "measure", starts)
         judge("bench.memory", name, _number(row["value"]) if row else None, bound, "MB", at_most=True)
+    load = _rows(results, "bench.load_generator")
+    off = _find(load, "measure", "achieved ÷ schedule")
+    judge("bench.load_generator", "load: achieved rate off its seeded schedule's (200 Poisson at 5 req/s)",
+          _number(off["value"]) if off else None, 2, "%", at_most=True)
+    cov = _find(load, "measure", "CoV of released gaps")
+    cov_value = _number(cov["value"]) if cov else None
+    judge("bench.load_generator", "load: Poisson gaps' CoV off 1.0",
+          abs(cov_value - 1) if cov_value is not None else None, 0.1, "", at_most=True)
+    lag = _find(load, "measure", "lag scheduled → released p99")
+    judge("bench.load_generator", "load: generator lag scheduled → released p99",
+          _number(lag["value"]) if lag else None, 5, "ms", at_most=True)
     return out
 
 

@@ -92,7 +92,7 @@ def percentiles_figure(levels: Sequence[LoadRun], slo: Slo | None, knee: Knee | 
         fig.add_trace(go.Scatter(x=rates, y=[lv.run.goodput(slo).rate_per_s for lv in ordered],
                                  mode="lines+markers", name="within SLO", line={"color": GREEN, "dash": "dash"}),
                       row=1, col=3)
-    fig.update_xaxes(title_text="offered rate (req/s)")
+    fig.update_xaxes(title_text="offered rate (req/s)", tickvals=rates)
     fig.update_layout(height=330, margin={"l": 10, "r": 10, "t": 40, "b": 10},
                       legend={"orientation": "h", "y": -0.3})
     return fig
@@ -118,8 +118,9 @@ def timeline_figure(level: LoadRun) -> go.Figure:
                                         "Time to first token of each request (s)", "The server's memory"))
     in_flight: list[tuple[float, int]] = []
     waiting: list[tuple[float, int]] = []
+    capped = level.spec.max_in_flight is not None  # without a cap nothing waits in the client
     for r in level.requests:
-        if r.released_s is not None and r.sent_s is not None and r.sent_s > r.released_s:
+        if capped and r.released_s is not None and r.sent_s is not None and r.sent_s > r.released_s:
             waiting += [(r.released_s, 1), (r.sent_s, -1)]
         end = r.trace.end if r.trace is not None else None
         if r.sent_s is not None and end is not None:
