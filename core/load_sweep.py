@@ -66,12 +66,14 @@ class RateSweep:
         rates: the rates asked for.
         levels: each level run so far.
         stopped: Stop ended it (the level running then is kept, its calls in flight cancelled).
+        finished: every level ran to its end (False while running, and after a Stop).
     """
 
     spec: LoadSpec
     rates: tuple[float, ...]
     levels: list[LoadRun] = field(default_factory=list)
     stopped: bool = False
+    finished: bool = False
 
 
 # --- figures per level -------------------------------------------------------------------------
@@ -274,6 +276,7 @@ def run_sweep(
             if level.stopped:
                 sweep.stopped = True
                 break
+        sweep.finished = not sweep.stopped
         return sweep
 
     # One run in an OpenTelemetry export: each rate's load test is its child (run_async's loop

@@ -88,8 +88,15 @@ buttons = st.columns([1, 1, 3])
 start = buttons[0].button("Run sweep", type="primary", icon=":material/speed:", width="stretch")
 # A click on Stop reruns the script, which stops the one running the sweep: arrivals end at
 # once and the calls in flight are cancelled (core/load.py); what finished is kept.
-buttons[1].button("Stop", icon=":material/stop:", width="stretch", key="load.stop")
+stop = buttons[1].button("Stop", icon=":material/stop:", width="stretch", key="load.stop")
 read = read_load()
+running: RateSweep | None = st.session_state.get(SWEEP)
+if stop and running is not None and not running.finished:
+    # The run that was sweeping stopped at this click (its calls in flight cancelled with its
+    # event loop). Streamlit 1.67 replays the interrupted run's "Run sweep" click into this one,
+    # so Stop also keeps that replay from starting the sweep again.
+    running.stopped = True
+    start = False
 
 if start and read is not None:
     rates, spec = read

@@ -21,7 +21,7 @@ def test_a_short_sweep_draws_the_knee_and_the_time_axis(page: Page, app_url: str
     rates.press("Enter")
     wait_for_idle(page)
     requests = main.get_by_role("spinbutton", name="Requests per rate")
-    requests.fill("4")
+    requests.fill("3")
     requests.press("Enter")
     wait_for_idle(page)
     slider = main.get_by_role("slider").first
@@ -36,3 +36,24 @@ def test_a_short_sweep_draws_the_knee_and_the_time_axis(page: Page, app_url: str
     expect(page.locator("[data-testid=stPlotlyChart] .main-svg").first).to_be_visible()
     expect(main.get_by_role("button", name="Levels (CSV)")).to_be_visible()
     page.screenshot(path=str(tmp_path / "load-page.png"), full_page=True)  # kept for a look by hand
+
+
+def test_stop_ends_the_sweep_at_once_and_keeps_what_ran(page: Page, app_url: str) -> None:
+    open_app_page(page, app_url, "load")
+    main = page.locator("[data-testid=stMain]")
+    rates = main.get_by_role("textbox", name="Rates to sweep (requests a second)")
+    rates.fill("2, 4")
+    rates.press("Enter")
+    wait_for_idle(page)
+    requests = main.get_by_role("spinbutton", name="Requests per rate")
+    requests.fill("200")  # 100 s of arrivals at 2 req/s: only Stop ends it within the test
+    requests.press("Enter")
+    wait_for_idle(page)
+    page.get_by_role("button", name="Run sweep").click()
+    expect(main.get_by_text("level 1 of 2", exact=False)).to_be_visible(timeout=60_000)
+    page.wait_for_timeout(1500)  # a few arrivals, some calls in flight
+    page.get_by_role("button", name="Stop").click()
+    expect(main.get_by_text("Stopped: arrivals ended at once", exact=False)).to_be_visible(timeout=30_000)
+    wait_for_idle(page)
+    expect(page.locator("[data-testid=stException]")).to_have_count(0)
+    expect(page.locator("[data-testid=stPlotlyChart]")).to_have_count(2)  # what ran is drawn
