@@ -20,15 +20,32 @@ from core.untrusted import answer_markdown
 if TYPE_CHECKING:  # plotly loads with the first chart, not with the page
     import plotly.graph_objects as go
 
-CHART_HEIGHT = 430
+CHART_HEIGHT = 410
+
+# The chart column stays in view while the conversation scrolls under it: a presenter at the
+# newest message (where the input is) still sees the chart grow. Static CSS, no model output.
+_STICKY_CHART = """
+<style>
+[data-testid="stLayoutWrapper"]:has(> .st-key-chat-chart) { position: sticky; top: 3.75rem; z-index: 2; }
+</style>
+"""
+
+
+def chat_style() -> None:
+    """The page's one bit of CSS: the chart over turns sticks beside the conversation."""
+    st.html(_STICKY_CHART)
 
 
 def turn_message(turn: Turn, figures: TurnFigures, *, retry: Callable[[], None] | None = None) -> None:
-    """One exchange: the user's message, then the answer with its figure line and what was sent."""
-    with st.chat_message("user"):
-        st.text(turn.user)  # plain text: a message is never rendered as Markdown or HTML
-    with st.chat_message("assistant"):
-        answer_body(turn, figures, retry=retry)
+    """One exchange: the user's message, then the answer with its figure line and what was sent.
+
+    Keyed `chat-turn-<n>` (the CSS class `.st-key-chat-turn-<n>` the browser tests select).
+    """
+    with st.container(key=f"chat-turn-{figures.number}"):
+        with st.chat_message("user"):
+            st.text(turn.user)  # plain text: a message is never rendered as Markdown or HTML
+        with st.chat_message("assistant"):
+            answer_body(turn, figures, retry=retry)
 
 
 def answer_body(turn: Turn, figures: TurnFigures, *, retry: Callable[[], None] | None = None) -> None:
@@ -85,7 +102,8 @@ def sources_caption(figures: Sequence[TurnFigures]) -> None:
     ]
     if last.input.server_check:
         lines.append(f"**Cross-check, last turn:** {last.input.server_check}.")
-    st.caption("  \n".join(lines))
+    with st.expander("Where the numbers come from", icon=":material/info:"):
+        st.caption("  \n".join(lines))
 
 
 def turns_figure(figures: Sequence[TurnFigures]) -> go.Figure:
@@ -97,12 +115,14 @@ def turns_figure(figures: Sequence[TurnFigures]) -> go.Figure:
     from plotly.subplots import make_subplots
 
     turns = [f.number for f in figures]
-    fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.09, row_heights=[0.46, 0.27, 0.27],
-                        subplot_titles=("Input tokens sent", "Time to first token (s)", "Cost so far (USD)"))
-    fig.add_trace(go.Bar(x=turns, y=[f.input.cached for f in figures], name="cached (from the server's cache)",
-                         marker_color=GREEN), row=1, col=1)
-    fig.add_trace(go.Bar(x=turns, y=[f.input.new for f in figures], name="new (prefilled)", marker_color=BLUE),
-                  row=1, col=1)
+    fig = make_subplots(rows=3, cols=1, shared_xaxes=True, vertical_spacing=0.1, row_heights=[0.46, 0.27, 0.27],
+                        subplot_titles=(f"Input tokens: <span style='color:{GREEN}'><b>cached</b></span> + "
+                                        f"<span style='color:{BLUE}'><b>new</b></span>",
+                                        "Time to first token (s)", "Cost so far (USD)"))
+    fig.add_trace(go.Bar(x=turns, y=[f.input.cached for f in figures], name="cached (the server's cache)",
+                         marker_color=GREEN, showlegend=False), row=1, col=1)
+    fig.add_trace(go.Bar(x=turns, y=[f.input.new for f in figures], name="new (prefilled)", marker_color=BLUE,
+                         showlegend=False), row=1, col=1)
     unsplit = [f.input.total if f.input.cached is None else None for f in figures]
     if any(v is not None for v in unsplit):
         fig.add_trace(go.Bar(x=turns, y=unsplit, name=f"cached share {NOT_REPORTED}", marker_color=GREY),
@@ -111,8 +131,8 @@ def turns_figure(figures: Sequence[TurnFigures]) -> go.Figure:
                              marker_color=ORANGE, showlegend=False), row=2, col=1)
     fig.add_trace(go.Scatter(x=turns, y=[f.cumulative_usd for f in figures], name="cumulative cost",
                              mode="lines+markers", marker_color=PURPLE, showlegend=False), row=3, col=1)
-    fig.update_layout(barmode="stack", height=CHART_HEIGHT, margin={"l": 10, "r": 10, "t": 40, "b": 10},
-                      legend={"orientation": "h", "y": 1.12, "x": 0}, font={"size": 14})
+    fig.update_layout(barmode="stack", height=CHART_HEIGHT, margin={"l": 10, "r": 10, "t": 30, "b": 10},
+                      legend={"orientation": "h", "y": -0.12, "x": 0}, font={"size": 14})
     fig.update_xaxes(title_text="turn", dtick=1, row=3, col=1)
     fig.update_yaxes(rangemode="tozero")
     return fig

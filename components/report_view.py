@@ -48,6 +48,10 @@ BATCH_SWEEP = "batch.sweep_id"
 BATCH_SLO = ("batch.slo_ttft_ms", "batch.slo_tpot_ms", "batch.slo_e2e_s")
 COMPARE_RUN = "compare.last"
 LOAD_SWEEP = "load.sweep"
+CHAT_CONVERSATION = "chat.conversation"
+CHAT_REPLAY = "chat.replay"
+CHAT_PRICE_AS = "chat.price_as"
+CHAT_STRATEGY = "chat.strategy"
 SEEN_ENDPOINTS = "report.endpoints"
 # Put into the state snapshot by `report_inputs` (the report is built off the script thread).
 JOB_STORE = "report.job_store"
@@ -229,6 +233,43 @@ def _comparison(state: Any) -> ReportSection | None:
     ))
 
 
+def _chat(state: Any) -> ReportSection | None:
+    """The Chat page's conversation: per-turn figures with their sources, the chart over turns,
+    and the cache-off replay's chart when there is one."""
+    conv = state.get(CHAT_CONVERSATION)
+    prices = state.get(PRICES)
+    if conv is None or not conv.turns or prices is None:
+        return None
+    from components.chat_view import cache_figure, conversation_summary, turns_figure
+    from core.conversation import call_figures
+
+    chosen = state.get(CHAT_PRICE_AS)
+    priced_as = chosen if chosen and chosen != "the endpoint's own model" else None
+    model = priced_as or next((t.trace.model for t in conv.turns if t.trace is not None), None)
+    price = prices.price_for(model)
+    figures = conv.figures(price)
+    facts = [
+        ("turns", conversation_summary(conv, figures)),
+        ("history", str(state.get(CHAT_STRATEGY) or "Keep everything")),
+        ("system prompt", conv.system_prompt[:200]),
+        ("priced as", f"{model} (prices as of {prices.as_of})" if price is not None else f"{model}: no price"),
+        ("context window", conv.window.source),
+    ]
+    rows = [{k: "not reported" if v is None else v for k, v in f.as_record().items()
+             if k not in ("context_window_source", "cost_usd", "cumulative_cost_usd")} for f in figures]
+    section_figures = [ReportFigure("Input tokens (cached vs new), TTFT and cost over turns", turns_figure(figures),
+                                    "Each turn resends the history: green is what the server's cache served.")]
+    replay = state.get(CHAT_REPLAY)
+    if replay and replay[0] == conv.id:
+        sent = [f for turn, f in zip(conv.turns, figures, strict=True) if turn.sent]
+        off = [call_figures(f.number, trace, price, conv.window) for f, trace in zip(sent, replay[2], strict=False)]
+        section_figures.append(ReportFigure("TTFT and prefill per turn, with the cache and without", cache_figure(sent, off),
+                                            "The same prompts replayed with llama.cpp's cache_prompt: false."))
+    return ReportSection("chat", "Conversation", tuple(facts), tuple(section_figures), (
+        ReportTable.of_records("Per turn", rows, "Every figure names its source; \"not reported\" is never 0."),
+    ))
+
+
 def _events(state: Any) -> ReportSection | None:
     if EVENTS_RUN not in state:
         return None
@@ -311,10 +352,11 @@ SECTION_MAKERS: tuple[tuple[Callable[[Any], ReportSection | None], str, str], ..
     (_async, "async", "Async runs"),
     (_compare, "compare", "Compare"),
     (_load, "load", "Load test: rate sweep"),
+    (_chat, "chat", "Conversation"),
 )
 
 PAGE_KEYS = (STREAMING_COMPARISON, MEASURE_JOB, EVENTS_RUN, ASYNC_RUNS, BATCH_JOB, BATCH_SWEEP,
-             *BATCH_SLO, COMPARE_RUN, LOAD_SWEEP)
+             *BATCH_SLO, COMPARE_RUN, LOAD_SWEEP, CHAT_CONVERSATION, CHAT_REPLAY, CHAT_PRICE_AS, CHAT_STRATEGY)
 
 
 def report_inputs(state: Any | None = None) -> tuple[ReportInputs, Any]:

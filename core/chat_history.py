@@ -307,7 +307,8 @@ def plan_turn(
         messages += [*recent, new]
     else:
         messages = [*history, new]
-        note = f"all {len(history) - 1} earlier messages sent"
+        earlier = len(history) - 1
+        note = f"all {earlier} earlier messages sent" if earlier else "the first turn: no earlier messages"
     tokens, method = safe_count(counter, messages)
     return TurnPlan(messages, tokens, method, note, summary)
 

@@ -58,13 +58,14 @@ ANSWER_PREVIEW_CHARS = 240
 REDACTED = "[redacted]"
 
 # Page order of the app, so the report reads like the demo; other patterns follow.
-PATTERN_ORDER = ("streaming", "events", "batch", "async", "metadata", "compare", "load")
+PATTERN_ORDER = ("streaming", "events", "batch", "async", "metadata", "chat", "compare", "load")
 PATTERN_TITLES = {
     "streaming": "Streaming",
     "events": "Streaming events",
     "batch": "Batch",
     "async": "Async",
     "metadata": "Metadata & cost",
+    "chat": "Chat",
     "compare": "Compare",
     "load": "Load test",
 }

@@ -9,6 +9,7 @@ import streamlit as st
 from components.call_kit import call_kit
 from components.chat_view import (
     cache_figure,
+    chat_style,
     conversation_summary,
     sources_caption,
     turn_message,
@@ -117,11 +118,67 @@ code_endpoint = endpoint_for_code()
 conv = conversation()
 price = current_price_table().price_for(price_model(code_endpoint))
 retrying = bool(st.session_state.get(RETRY)) and bool(conv.turns) and not conv.turns[-1].complete
-
-st.button("New conversation", icon=":material/add_comment:", on_click=new_conversation,
-          disabled=not conv.turns)
-chat_col, chart_col = st.columns([11, 9], gap="medium")
 figures = conv.figures(price)
+replayed = st.session_state.get(REPLAY)
+replay_here = bool(replayed) and replayed[0] == conv.id
+
+
+def replay_section() -> None:
+    """The cache-off replay: its button, and TTFT and prefill per turn both ways on one chart."""
+    switch = cache_switch(code_endpoint) if code_endpoint is not None else None
+    if switch is not None:
+        st.caption(switch.note)
+    if st.button("Replay this conversation with the cache off", icon=":material/replay:",
+                 disabled=switch is None or not switch.can_turn_off or not conv.turns, key="chat-replay"):
+        endpoint = endpoint_or_stop()
+        kit = call_kit("chat", endpoint)
+        with st.status("Replaying every turn's exact prompt with the cache off…") as status:
+            traces = replay_without_cache(
+                conv, kit.model(extra_body=cache_switch(endpoint).extra_body, max_tokens=REPLAY_MAX_TOKENS),
+                kit.config, secrets=kit.secrets,
+                on_turn=lambda n, total: status.update(label=f"Replaying turn {n} of {total} with the cache off…"),
+            )
+            status.update(label="Replayed with the cache off.", state="complete")
+        st.session_state[REPLAY] = (conv.id, len(conv.turns), traces)
+        st.rerun()
+    if replay_here:
+        sent = [f for turn, f in zip(conv.turns, figures, strict=True) if turn.sent]
+        off = [call_figures(f.number, trace, price, conv.window) for f, trace in zip(sent, replayed[2], strict=False)]
+        with st.container(key="chat-cache-chart"):
+            st.plotly_chart(cache_figure(sent, off), width="stretch")
+        st.caption(
+            f"The same {len(off)} prompts sent again, one after the other, with the cache off (answers cut at "
+            f"{REPLAY_MAX_TOKENS} tokens: only reading the prompt is compared). Prefill is the server's own "
+            "timings.prompt_ms; TTFT adds the client, the network and the first token."
+            + (" Turns added since are not in the replay." if replayed[1] != len(conv.turns) else "")
+        )
+
+
+# Everything but the conversation sits above it, so the conversation is the page's last block:
+# after each answer the page rests at the newest turn with the chart stuck beside it.
+with st.expander("The prompt cache, shown: replay with it off", expanded=replay_here, icon=":material/cached:"):
+    replay_section()
+actions = st.container(horizontal=True)
+actions.button("New conversation", icon=":material/add_comment:", on_click=new_conversation,
+               disabled=not conv.turns)
+if code_endpoint is not None and conv.turns:
+    record = conversation_record(
+        conv, strategy=policy().as_record(), endpoint=code_endpoint, price=price,
+        prices_as_of=current_price_table().as_of, secrets=call_kit("chat", code_endpoint).secrets,
+        replay=[call_figures(n, t, price, conv.window) for n, t in enumerate(replayed[2], start=1)]
+        if replay_here else (),
+    )
+    actions.download_button("Download the conversation (JSON)", json.dumps(record, indent=2),
+                            file_name=f"conversation-{conv.id}.json", mime="application/json",
+                            icon=":material/download:")
+if code_endpoint is not None:
+    chosen_policy = policy()
+    show_code(chat_code(current_settings(), code_endpoint, st.session_state.get(SYSTEM, DEFAULT_SYSTEM_PROMPT),
+                        chosen_policy.strategy.value, budget_tokens=chosen_policy.budget_tokens,
+                        keep_turns=chosen_policy.keep_turns))
+
+chat_style()
+chat_col, chart_col = st.columns([11, 9], gap="medium")
 with chat_col:
     if not conv.turns:
         st.caption("Say something below. Try a fact in turn 1 (\"My name is Ada\") and ask for it in turn 4.")
@@ -132,16 +189,16 @@ with chat_col:
         retry = ask_retry if index == last and not turn.complete else None
         turn_message(turn, turn_figures, retry=retry)
     turn_slot = st.container()
+    refused = st.session_state.get(REFUSED)
+    if refused:
+        st.error(refused, icon=":material/block:")
 
 with chart_col:
     if figures:
-        st.plotly_chart(turns_figure(figures), width="stretch", key="chat-turns-chart")
-        st.caption(conversation_summary(conv, figures))
-        sources_caption(figures)
-
-refused = st.session_state.get(REFUSED)
-if refused:
-    st.error(refused, icon=":material/block:")
+        with st.container(key="chat-chart"):  # sticks beside the conversation as it scrolls
+            st.plotly_chart(turns_figure(figures), width="stretch")
+            st.caption(conversation_summary(conv, figures))
+            sources_caption(figures)
 
 message = st.chat_input("Message the model", key="chat.input", max_chars=20_000)
 if message is not None or retrying:
@@ -170,51 +227,6 @@ if message is not None or retrying:
                     st.session_state.pop(REFUSED, None)
                     stream = TurnStream(conv, text, plan, kit.model(), kit.config, secrets=kit.secrets,
                                         replace=replace)
-                    st.write_stream(answer_chunks(in_frames(stream.text_chunks())))
+                    with st.container(key="chat-live"):  # the browser tests watch it grow
+                        st.write_stream(answer_chunks(in_frames(stream.text_chunks())))
         st.rerun()  # the figure line, the chart and the sidebar's totals, drawn once
-
-if conv.turns:
-    st.subheader("The prompt cache, shown")
-    switch = cache_switch(code_endpoint) if code_endpoint is not None else None
-    if switch is not None:
-        st.caption(switch.note)
-    replayed = st.session_state.get(REPLAY)
-    if st.button("Replay this conversation with the cache off", icon=":material/replay:",
-                 disabled=switch is None or not switch.can_turn_off, key="chat-replay"):
-        endpoint = endpoint_or_stop()
-        kit = call_kit("chat", endpoint)
-        with st.status("Replaying every turn's exact prompt with the cache off…") as status:
-            traces = replay_without_cache(
-                conv, kit.model(extra_body=cache_switch(endpoint).extra_body, max_tokens=REPLAY_MAX_TOKENS),
-                kit.config, secrets=kit.secrets,
-                on_turn=lambda n, total: status.update(label=f"Replaying turn {n} of {total} with the cache off…"),
-            )
-            status.update(label="Replayed with the cache off.", state="complete")
-        st.session_state[REPLAY] = (conv.id, len(conv.turns), traces)
-        st.rerun()
-    if replayed and replayed[0] == conv.id:
-        sent = [f for turn, f in zip(conv.turns, figures, strict=True) if turn.sent]
-        off = [call_figures(f.number, trace, price, conv.window) for f, trace in zip(sent, replayed[2], strict=False)]
-        st.plotly_chart(cache_figure(sent, off), width="stretch", key="chat-cache-chart")
-        st.caption(
-            f"The same {len(off)} prompts sent again, one after the other, with the cache off (answers cut at "
-            f"{REPLAY_MAX_TOKENS} tokens: only reading the prompt is compared). Prefill is the server's own "
-            "timings.prompt_ms; TTFT adds the client, the network and the first token."
-            + (" Turns added since are not in the replay." if replayed[1] != len(conv.turns) else "")
-        )
-    if code_endpoint is not None:
-        record = conversation_record(
-            conv, strategy=policy().as_record(), endpoint=code_endpoint, price=price,
-            prices_as_of=current_price_table().as_of, secrets=call_kit("chat", code_endpoint).secrets,
-            replay=[call_figures(n, t, price, conv.window) for n, t in enumerate(replayed[2], start=1)]
-            if replayed and replayed[0] == conv.id else (),
-        )
-        st.download_button("Download the conversation (JSON)", json.dumps(record, indent=2),
-                           file_name=f"conversation-{conv.id}.json", mime="application/json",
-                           icon=":material/download:")
-
-if code_endpoint is not None:
-    chosen_policy = policy()
-    show_code(chat_code(current_settings(), code_endpoint, st.session_state.get(SYSTEM, DEFAULT_SYSTEM_PROMPT),
-                        chosen_policy.strategy.value, budget_tokens=chosen_policy.budget_tokens,
-                        keep_turns=chosen_policy.keep_turns))

@@ -43,6 +43,14 @@ def test_each_turn_is_answered_and_its_figures_shown_and_the_ledger_gets_it(open
     # An empty message is ignored: no third turn.
     send(at, "   ")
     assert len(figure_lines(at)) == 2
+    # One click replays both prompts with llama.cpp's cache off: a second chart, two more calls.
+    at.button(key="chat-replay").click().run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert len(at.get("plotly_chart")) == 2
+    assert any("with the cache off (answers cut at" in c.value for c in at.caption)
+    assert len(at.session_state["lab.ledger"].records()) == 4
+    replayed = at.session_state["chat.replay"][2]
+    assert [t.server.cached_tokens for t in replayed] == [0, 0]
 
 
 def test_new_conversation_starts_over(open_page: Callable[[str], AppTest]) -> None:

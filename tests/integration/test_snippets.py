@@ -120,3 +120,24 @@ def test_load_snippet_offers_requests_at_a_rate_and_reports_what_arrived(
     assert result.returncode == 0, result.stderr[-2000:]
     assert "completed: 3 of 3" in result.stdout and "(target 8.0)" in result.stdout
     assert "TTFT: p50" in result.stdout and "failed:" not in result.stdout
+
+
+def test_chat_snippet_holds_a_conversation_and_turn_two_reads_the_cache(
+    embedded_server: EmbeddedModelServer, local_settings: ModelSettings
+) -> None:
+    import re
+
+    from core.snippets import chat_code
+
+    settings = local_settings.with_changes(max_tokens=12)
+    endpoint = resolve_endpoint(settings, embedded_server)
+    for strategy in ("Keep everything", "Trim to a token budget", "Summarise older turns"):
+        code = chat_code(settings, endpoint, "Answer in one short sentence.", strategy, budget_tokens=60, keep_turns=1)
+        assert embedded_server.api_key not in code
+        result = run_snippet(code, endpoint.key_env_var, embedded_server.api_key)
+        assert result.returncode == 0, (strategy, result.stderr[-2000:])
+        turns = re.findall(r"input tokens: (\d+) \(cached: (\d+)\), time to first token: [\d.]+ s", result.stdout)
+        assert len(turns) == 3, (strategy, result.stdout)
+        if strategy == "Keep everything":
+            assert int(turns[1][1]) > 0  # turn 2 starts with turn 1's prompt and answer: cached
+            assert int(turns[0][0]) < int(turns[1][0]) < int(turns[2][0])  # the history grows

@@ -291,3 +291,23 @@ def test_the_export_holds_messages_figures_and_sources_but_no_key() -> None:
     turn2 = record["turns"][1]["figures"]
     assert (turn2["cached_input_tokens"], turn2["new_input_tokens"], turn2["input_tokens_source"]) == (72, 22, CACHE_FROM_USAGE)
     assert turn2["prefill_source"].startswith("llama.cpp timings.prompt_ms")
+
+
+def test_the_session_report_holds_the_conversation_its_table_and_chart() -> None:
+    from components.report_view import CHAT_CONVERSATION, CHAT_PRICE_AS, PRICES, page_sections
+    from core.ledger import CallRecord
+    from core.pricing import load_price_table
+    from core.report import ReportInputs, build_report
+
+    conv = conversation_of(RECORDED_CACHE_ON)
+    conv.turns[0].user = f"my key is {KEY}"
+    (section,) = page_sections({CHAT_CONVERSATION: conv, PRICES: load_price_table(), CHAT_PRICE_AS: "gpt-4o-mini"})
+    assert (section.pattern, section.title) == ("chat", "Conversation")
+    (table,) = section.tables
+    assert len(table.rows) == 4 and "cached_input_tokens" in table.headers
+    assert dict(section.facts)["priced as"].startswith("gpt-4o-mini")
+    record = CallRecord(run_id="r", pattern="chat", provider="Local", model="m", started_at=0.0, latency_s=0.1,
+                        usage=None, finish_reason="stop")
+    page = build_report(ReportInputs(records=[record], price_table=load_price_table(), sections=(section,),
+                                     secrets=(KEY,)))
+    assert "Conversation" in page and "Input tokens (cached vs new)" in page and KEY not in page
