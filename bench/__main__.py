@@ -37,6 +37,7 @@ MODULES: tuple[tuple[str, str], ...] = (
     ("bench.events", "Events recorder: events per second and overhead over a bare astream_events loop"),
     ("bench.batch", "Batch and async efficiency against the ideal ceil(N / c) × per-call latency"),
     ("bench.async_modes", "Async modes: wall time and speed-up, embedded vs. simulated remote API"),
+    ("bench.conversation", "Conversation: TTFT at turn 10 ÷ turn 1, with and without the prompt cache"),
     ("bench.app_paths", "The app in a real browser: cold start, first token, memory"),
     ("bench.cold_start", "Cold start: the lab against a bare one-line Streamlit app, same chromium"),
     ("bench.scale", "Scale: a 1,000-row job through a latency-bound endpoint, and the Batch page polling it"),
