@@ -295,9 +295,9 @@ def test_the_export_holds_messages_figures_and_sources_but_no_key() -> None:
 
 def test_the_session_report_holds_the_conversation_its_table_and_chart() -> None:
     from components.report_view import CHAT_CONVERSATION, CHAT_PRICE_AS, PRICES, page_sections
-    from core.ledger import CallRecord
     from core.pricing import load_price_table
     from core.report import ReportInputs, build_report
+    from tests.ledger_records import ledger_record
 
     conv = conversation_of(RECORDED_CACHE_ON)
     conv.turns[0].user = f"my key is {KEY}"
@@ -306,8 +306,7 @@ def test_the_session_report_holds_the_conversation_its_table_and_chart() -> None
     (table,) = section.tables
     assert len(table.rows) == 4 and "cached_input_tokens" in table.headers
     assert dict(section.facts)["priced as"].startswith("gpt-4o-mini")
-    record = CallRecord(run_id="r", pattern="chat", provider="Local", model="m", started_at=0.0, latency_s=0.1,
-                        usage=None, finish_reason="stop")
+    record = ledger_record("r", "chat", "Local", "m", 0.0, 0.1, None, "stop")
     page = build_report(ReportInputs(records=[record], price_table=load_price_table(), sections=(section,),
                                      secrets=(KEY,)))
     assert "Conversation" in page and "Input tokens (cached vs new)" in page and KEY not in page
