@@ -65,3 +65,22 @@ def test_a_short_sweep_names_the_knee_and_offers_its_exports(open_page: Callable
 
     section = _load({LOAD_SWEEP: sweep, "batch.slo_ttft_ms": 1000.0})
     assert section is not None and section.pattern == "load" and section.tables[0].rows
+
+
+def test_through_the_rate_limited_preset_the_overload_is_429s_counted_by_cause(
+    open_page: Callable[[str], AppTest],
+) -> None:
+    at = open_page(PAGE)
+    at.sidebar.selectbox(key="sidebar.network").set_value("Rate-limited: 4 at once").run()
+    at.text_input(key="load.rates").set_value("40").run()
+    at.number_input(key="load.requests").set_value(8).run()
+    at.select_slider(key="load.max_tokens").set_value(16).run()
+    click(at, "Run sweep")
+    level = at.session_state["load.sweep"].levels[0]
+    run = level.run
+    assert level.sent == 8 and run.failed >= 1 and run.succeeded >= 1  # 8 at once, 4 let through
+    assert all(t.problem.kind == "rate_limit" for t in run if not t.ok)
+    assert run.distribution("e2e_s").count == run.succeeded  # the 429s are not latencies
+    assert "429" in at.dataframe[0].value["failures"].iloc[0]
+    # The server's own view is read directly, past the proxy.
+    assert "processing" in level.server.reported
