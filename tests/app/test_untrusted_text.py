@@ -16,7 +16,7 @@ from streamlit.testing.v1 import AppTest
 
 from components.replay_view import LIVE
 from core.paths import data_dir
-from core.replay import Recording, recordings_dir, save_recording
+from core.recording import Recording, recordings_dir, save_recording
 from tests.fake_openai import FakeOpenAI
 
 KEY = "untrusted-text-key-4471"
