@@ -33,6 +33,7 @@ MODULES: tuple[tuple[str, str], ...] = (
     ("bench.stream_overhead", "Streaming overhead: raw openai SDK vs. the app's core path"),
     ("bench.trace_overhead", "The cost of tracing: the core stream path with and without its call trace"),
     ("bench.otel_overhead", "The cost of the OpenTelemetry export: the stream path with the export on and off"),
+    ("bench.structured_cost", "Structured output against plain text: the same request, tokens and time"),
     ("bench.throughput", "Embedded model throughput: the app's measurement vs. llama.cpp's own"),
     ("bench.events", "Events recorder: events per second and overhead over a bare astream_events loop"),
     ("bench.batch", "Batch and async efficiency against the ideal ceil(N / c) × per-call latency"),
