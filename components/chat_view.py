@@ -64,7 +64,7 @@ def answer_body(turn: Turn, figures: TurnFigures, *, retry: Callable[[], None] |
             f"The {kept:,} characters that arrived are kept above, marked incomplete; they are not "
             "resent with the next turn." if kept else "The earlier turns are kept."))
         if retry is not None:
-            st.button("Retry this turn", icon=":material/refresh:", key=f"chat-retry-{len(turn.user)}",
+            st.button("Retry this turn", icon=":material/refresh:", key="chat-retry",
                       on_click=retry)
     sent_details(turn)
 

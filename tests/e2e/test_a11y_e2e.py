@@ -92,7 +92,9 @@ def test_no_serious_violation_on_any_page_as_it_opens(page: Page, app_url: str) 
 
 def _violations_of_drawn_page(page: Page) -> list[str]:
     # The page itself is drawn (a check of a blank page would pass): its title, then a settled run.
-    expect(page.locator("[data-testid=stMain] h1").first).to_be_visible()
+    # The main area is `data-testid=stMain`, except on a page with `st.chat_input` (Chat), where
+    # Streamlit makes it `stAppScrollToBottomContainer`: both keep the class `stMain`.
+    expect(page.locator("main.stMain h1").first).to_be_visible()
     wait_for_idle(page)
     return serious_violations(page)
 
