@@ -277,9 +277,13 @@ def plan_turn(
             kept = [full[0], new]
             dropped = len(full) - 2
         messages = kept
-        note = (f"trimmed to {policy.budget_tokens:,} tokens: the {dropped} oldest message"
-                f"{'s' if dropped != 1 else ''} dropped" if dropped else
-                f"all {len(full) - 2} earlier messages fit the {policy.budget_tokens:,}-token budget")
+        if dropped:
+            note = (f"trimmed to {policy.budget_tokens:,} tokens: the {dropped} oldest message"
+                    f"{'s' if dropped != 1 else ''} dropped")
+        elif len(full) > 2:
+            note = f"all {len(full) - 2} earlier messages fit the {policy.budget_tokens:,}-token budget"
+        else:
+            note = "the first turn: no earlier messages"
     elif policy.strategy is Strategy.SUMMARISE:
         exchanges = [(h, a) for h, a in zip(history[1::2], history[2::2], strict=False)]
         older = exchanges[: max(len(exchanges) - policy.keep_turns, 0)]
