@@ -17,6 +17,7 @@ from components.load_view import (
     sweep_json,
     timeline_figure,
 )
+from components.report_view import LOAD_SWEEP
 from components.router import ensure_router
 from components.runtime import current_settings
 from core.load import MAX_DURATION_S, MAX_REQUESTS, Arrival, LoadSpec, LoadSpecError
@@ -27,7 +28,7 @@ from core.snippets import load_code
 
 ensure_router()  # a first visit straight to this page: see components/router.py
 
-SWEEP = "load.sweep"  # the last sweep (RateSweep), kept live while it runs so Stop keeps it
+SWEEP = LOAD_SWEEP  # the last sweep (RateSweep), kept live while it runs so Stop keeps it
 PROMPTS = ["What is AI?", "What is ML?", "What is DL?", "Name three colours.", "Say hello in French."]
 
 st.title("Load test")
