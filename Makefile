@@ -66,7 +66,7 @@ setup-dev: $(DEV_STAMP) $(AXE_STAMP)
 # On an address other than 127.0.0.1 the lab refuses to start without LAB_ACCESS_PASSWORD in .env
 # (or LAB_ALLOW_OPEN=1): everyone who reaches the machine could spend its keys (README, Sharing).
 run: $(APP_STAMP)
-	$(BIN)/python -m core.access $(HOST)
+	$(BIN)/python -m core.security.access $(HOST)
 	$(BIN)/streamlit run app.py --server.address $(HOST) --server.port $(PORT) --server.headless true
 
 lint: $(DEV_STAMP)

@@ -22,11 +22,11 @@ def run(rounds: int = ROUNDS) -> list[dict[str, object]]:
     """One row per situation and mode: median wall time, average call, speed-up, peak."""
     from pydantic import SecretStr
 
-    from core.concurrency import Mode, run_mode
-    from core.conditions import PRESETS
+    from core.call.models import Endpoint, build_chat_model, resolve_endpoint
     from core.embedded_server import start_embedded_server
-    from core.models import Endpoint, build_chat_model, resolve_endpoint
-    from core.netem import start_network_proxy
+    from core.network.conditions import PRESETS
+    from core.network.proxy import start_network_proxy
+    from core.patterns.concurrency import Mode, run_mode
     from core.settings import ModelSettings, Provider
 
     server = start_embedded_server()

@@ -13,9 +13,9 @@ and the ideal is well defined:
   Python runs it one thread at a time, so at concurrency c each round costs about c × that on
   top of the latency: the floor under "× ideal" that no runner on this machine can go below;
 * measured, on the same N inputs:
-  - the app's batch runner (`core.batch_jobs.run_job`: `batch_as_completed`, a SQLite write per
+  - the app's batch runner (`core.batch.run_job`: `batch_as_completed`, a SQLite write per
     row start and end, the ledger callback) and a bare `llm.batch`;
-  - the Async page's abatch mode (`core.concurrency.run_mode`: a fresh event loop and HTTP
+  - the Async page's abatch mode (`core.patterns.concurrency.run_mode`: a fresh event loop and HTTP
     client, a timer callback per call) and a bare `await llm.abatch`.
 
 Targets (issue 34): each app path ≤ 1.02 × its bare LangChain call (`llm.batch`, `llm.abatch`) on
@@ -55,10 +55,10 @@ def run(n_calls: int = N_CALLS, levels: tuple[int, ...] = LEVELS, repeats: int =
     import httpx
     from pydantic import SecretStr
 
-    from core.batch_jobs import JobStore, RunOptions, run_job
-    from core.concurrency import Mode, run_mode
-    from core.ledger import SessionLedger
-    from core.models import Endpoint, build_chat_model
+    from core.batch import JobStore, RunOptions, run_job
+    from core.call.models import Endpoint, build_chat_model
+    from core.money.ledger import SessionLedger
+    from core.patterns.concurrency import Mode, run_mode
     from core.settings import ModelSettings, Provider
 
     with latency_bound_endpoint(LATENCY_MS) as (base_url, key):

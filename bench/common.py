@@ -17,8 +17,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from core.langsmith import switch_tracing_off  # noqa: E402 - needs ROOT on sys.path
-from core.otel import switch_export_off  # noqa: E402 - needs ROOT on sys.path
+from core.export.langsmith import switch_tracing_off  # noqa: E402 - needs ROOT on sys.path
+from core.export.otel import switch_export_off  # noqa: E402 - needs ROOT on sys.path
 
 # Benchmarks measure the app, not LangSmith uploads: no traces, whatever the shell exports. Every
 # bench module imports this one (`make bench` and a module run alone); the app and browser

@@ -32,11 +32,18 @@ MAX_TOKENS = 48
 
 def run() -> list[dict[str, object]]:
     """Hold the conversation, replay it with the cache off; one row per side and turn 1 / turn 10."""
-    from core.chat_history import HistoryPolicy, TurnStream, cache_switch, counter_for, plan_turn, replay_without_cache
-    from core.conversation import Conversation, call_figures, read_context_window
+    from core.call.models import build_chat_model, resolve_endpoint
     from core.embedded_server import start_embedded_server
-    from core.ledger import SessionLedger
-    from core.models import build_chat_model, resolve_endpoint
+    from core.money.ledger import SessionLedger
+    from core.patterns.chat_history import (
+        HistoryPolicy,
+        TurnStream,
+        cache_switch,
+        counter_for,
+        plan_turn,
+        replay_without_cache,
+    )
+    from core.patterns.conversation import Conversation, call_figures, read_context_window
     from core.settings import ModelSettings, Provider
 
     server = start_embedded_server()

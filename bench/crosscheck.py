@@ -6,7 +6,7 @@ benchmark makes for itself, outside the repository (`$LAB_CROSSCHECK_VENV`, defa
 prompts to the same embedded llama.cpp server at the same fixed concurrency, alternating
 (lab, GuideLLM, lab) because the model's speed drifts between runs on 2 shared cores.
 
-The lab's figures come from its own sweep path (`core.batch_jobs.run_job` with a streaming
+The lab's figures come from its own sweep path (`core.batch.run_job` with a streaming
 model, `RowResult.as_trace`); GuideLLM's from the per-request statistics in its JSON
 output, summarised with the lab's percentile method (linear) so only the *definitions* and
 the clocks differ, and GuideLLM's own percentiles (nearest rank) are shown beside them.
@@ -63,15 +63,15 @@ def ensure_guidellm() -> Path:
 
 
 def _pct(values: list[float], p: int) -> float | None:
-    from core.stats import percentile
+    from core.call.stats import percentile
 
     return percentile(values, p) if values else None
 
 
 def lab_pass(server: Any, prompts: list[str]) -> dict[str, list[float]]:
     """The lab's own figures: the sweep's streaming batch runner at `CONCURRENCY`."""
-    from core.batch_jobs import JobStore, RunOptions, run_job
-    from core.models import build_chat_model, resolve_endpoint
+    from core.batch import JobStore, RunOptions, run_job
+    from core.call.models import build_chat_model, resolve_endpoint
     from core.settings import ModelSettings, Provider
 
     settings = ModelSettings(provider=Provider.LOCAL, temperature=0.0, max_tokens=MAX_TOKENS,
@@ -138,7 +138,7 @@ def guidellm_pass(exe: Path, server: Any, prompts: list[str], workdir: Path) -> 
 
 
 # Why a figure can differ by more than 10 %, read from the two tools' source
-# (core/metric_definitions.py cites the files).
+# (core/call/metric_definitions.py cites the files).
 WHY = {
     "TTFT": "Same definition in both (first chunk with text). Read the drift rows first: when the "
             "lab's own two passes differ by more than 10 %, the machine moved between passes and "

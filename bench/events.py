@@ -30,7 +30,7 @@ INPUTS = {"topic": "cats"}
 
 def _modes(make_chain: Callable[[], tuple[Any, Any]]) -> dict[str, Callable[[], tuple[float, int]]]:
     """Each mode: run once, return (seconds, events)."""
-    from core.events import EventRecorder, stream_events
+    from core.patterns.events import EventRecorder, stream_events
 
     def bare() -> tuple[float, int]:
         chain, http = make_chain()
@@ -106,7 +106,7 @@ def _measure(label: str, make_chain: Callable[[], tuple[Any, Any]]) -> list[dict
 
 def _replay_cost(make_chain: Callable[[], tuple[Any, Any]]) -> dict[str, object]:
     """Microseconds per event for the recorder alone, replaying one run's raw events."""
-    from core.events import EventRecorder
+    from core.patterns.events import EventRecorder
 
     chain, http = make_chain()
 
@@ -140,9 +140,9 @@ def run() -> list[dict[str, object]]:
     from langchain_core.language_models import GenericFakeChatModel
     from langchain_core.messages import AIMessage
 
+    from core.call.models import build_chat_model, resolve_endpoint
     from core.embedded_server import start_embedded_server
-    from core.events import build_chain, fresh_async_http_client
-    from core.models import build_chat_model, resolve_endpoint
+    from core.patterns.events import build_chain, fresh_async_http_client
     from core.settings import ModelSettings, Provider
 
     server = start_embedded_server()

@@ -2,7 +2,7 @@
 
 A tiny stub answers `POST /v1/chat/completions` at once with "ok" and usage (or, for
 `stream: true`, 32 word chunks as server-sent events); the lab's
-network-conditions proxy (core.netem) holds every request a fixed time in front of it. So every
+network-conditions proxy (core.network.proxy) holds every request a fixed time in front of it. So every
 call costs the same wait and almost no work: the shape of a hosted API seen from the client.
 
 Why its own process: with the stub and the proxy inside the benchmark's process, their Python
@@ -97,8 +97,8 @@ class _StubServer(ThreadingHTTPServer):
 
 def serve(latency_ms: int, per_chunk_ms: int = 0) -> None:
     """Start the stub and the proxy, print where to reach them, serve until stdin closes."""
-    from core.conditions import NetworkConditions
-    from core.netem import start_network_proxy
+    from core.network.conditions import NetworkConditions
+    from core.network.proxy import start_network_proxy
 
     stub = _StubServer(("127.0.0.1", 0), _StubHandler)
     threading.Thread(target=stub.serve_forever, name="bench-stub", daemon=True).start()

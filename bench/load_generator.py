@@ -1,7 +1,7 @@
 """The open-loop load generator's accuracy: does it offer the rate it says, with the gaps it says?
 
 200 Poisson arrivals at 5 req/s (seed 1), each a streamed call through the lab's core path
-(`core.load_sweep.run_sweep`: one event loop, one traced async client) to the latency-bound stub
+(`core.patterns.load_sweep.run_sweep`: one event loop, one traced async client) to the latency-bound stub
 endpoint in its own process (`bench.latency_endpoint`, 300 ms before the first byte), so the
 calls wait and cost the client almost nothing: what is measured is the generator.
 
@@ -33,8 +33,8 @@ def run(rate: float = RATE, requests: int = REQUESTS) -> list[dict[str, object]]
     from langchain_openai import ChatOpenAI
 
     from bench.latency_endpoint import latency_bound_endpoint
-    from core.load import Arrival, LoadSpec, coefficient_of_variation
-    from core.load_sweep import run_sweep
+    from core.patterns.load import Arrival, LoadSpec, coefficient_of_variation
+    from core.patterns.load_sweep import run_sweep
 
     with latency_bound_endpoint(LATENCY_MS) as (base_url, key):
         def build(**overrides: object) -> ChatOpenAI:

@@ -1,7 +1,7 @@
 """Memory: what one long session keeps — RSS after 2,000 ledgered calls and a 1,000-row sweep.
 
 The session ledger keeps every call a session makes (a sweep's rows join it); only the newest
-`core.ledger.FULL_TRACES` keep their full trace, older ones their figures (`CallTrace.compacted`).
+`core.money.ledger.FULL_TRACES` keep their full trace, older ones their figures (`CallTrace.compacted`).
 The calls are real: `ChatOpenAI` streaming through the lab's traced client to
 bench.latency_endpoint (a stub behind the lab's network proxy, in a process of its own), 32
 chunks an answer, with the ledger's callback in the config as a page passes it.
@@ -9,7 +9,7 @@ chunks an answer, with the ledger's callback in the config as a page passes it.
 * 2,000 calls through `llm.batch` at c = 32 into one ledger: the process's RSS growth over the
   same process after a warm-up; bound ≤ 40 MB (every trace kept whole grew it ~3× more in the
   unit test's count: tests/unit/test_resources.py);
-* a 1,000-row concurrency sweep (`core.batch_jobs.start_sweep`, one level at c = 16, streamed
+* a 1,000-row concurrency sweep (`core.batch.start_sweep`, one level at c = 16, streamed
   rows, the same ledger): the RSS growth over the whole run; bound ≤ 60 MB.
 
 RSS is the kernel's VmRSS of this process (what the app's process would hold), read after a
@@ -46,9 +46,9 @@ def rss_mb() -> float:
 def run(calls: int = CALLS, sweep_rows: int = SWEEP_ROWS) -> list[dict[str, object]]:
     from pydantic import SecretStr
 
-    from core.batch_jobs import JobStore, RunOptions, start_sweep
-    from core.ledger import FULL_TRACES, SessionLedger
-    from core.models import Endpoint, build_chat_model
+    from core.batch import JobStore, RunOptions, start_sweep
+    from core.call.models import Endpoint, build_chat_model
+    from core.money.ledger import FULL_TRACES, SessionLedger
     from core.settings import ModelSettings, Provider
 
     rows: list[dict[str, object]] = []

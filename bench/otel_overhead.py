@@ -2,7 +2,7 @@
 
 Both paths are the app's own: `StreamCapture` with the session ledger's `CallTracer` and the
 traced HTTP client, streaming the same prompts from the same embedded server (temperature 0, a
-fixed seed: the same tokens). "On" is the export of `core.otel` running, to an OTLP/HTTP
+fixed seed: the same tokens). "On" is the export of `core.export.otel` running, to an OTLP/HTTP
 receiver in a process of its own on 127.0.0.1 (it answers every POST with 200, as a collector
 does): each call queued by the tracer, turned into spans by the export's worker thread, sent by
 the SDK's batch processor, and its metrics recorded. "Off" is the same process with the export's
@@ -76,8 +76,8 @@ def _start_receiver() -> tuple[subprocess.Popen[bytes], str]:
 
 
 def _stream(llm, prompt: str) -> Sample:
-    from core.ledger import SessionLedger
-    from core.streaming import StreamCapture
+    from core.money.ledger import SessionLedger
+    from core.patterns.streaming import StreamCapture
 
     ledger = SessionLedger()
     config = {"callbacks": [ledger.callback(pattern="bench", provider="Local")]}
@@ -91,11 +91,11 @@ def _stream(llm, prompt: str) -> Sample:
 
 def run(rounds: int = ROUNDS) -> list[dict[str, object]]:
     """Measure the stream path with and without the export in paired rounds."""
+    from core.call.models import build_chat_model, resolve_endpoint
+    from core.call.tracing import add_listener, remove_listener
     from core.embedded_server import start_embedded_server
-    from core.models import build_chat_model, resolve_endpoint
-    from core.otel import start_export, stop_export
+    from core.export.otel import start_export, stop_export
     from core.settings import ModelSettings, Provider
-    from core.tracing import add_listener, remove_listener
 
     receiver, url = _start_receiver()
     server = start_embedded_server()

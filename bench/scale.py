@@ -4,7 +4,7 @@ The endpoint is bench.latency_endpoint (the lab's network proxy holding each req
 time in front of a stub that answers at once, in a child process), so every call costs the same
 wait and the ideal wall time is `ceil(N / c) × per-call latency` (the median of single calls).
 
-* the job: the app's batch runner (`core.batch_jobs.run_job`: a SQLite write when each row starts
+* the job: the app's batch runner (`core.batch.run_job`: a SQLite write when each row starts
   and ends, the ledger callback) over 1,000 rows at c = 16 and c = 64. A bare `llm.batch` of the
   same rows follows each job: the floor that LangChain's and openai's CPU per call sets on this
   machine. Target (issue 34): the job ≤ 1.02 × that floor; ÷ ideal is shown as information;
@@ -44,7 +44,7 @@ def _prompts(n_rows: int) -> list[str]:
 
 
 def _job_rows(store, n_rows: int, llm, config, c: int) -> tuple[str, float]:
-    from core.batch_jobs import RunOptions, run_job
+    from core.batch import RunOptions, run_job
 
     job_id = store.create_job(_prompts(n_rows), source="bench", endpoint="stub", model="stub", max_concurrency=c)
     info = run_job(store, job_id, llm, RunOptions(max_concurrency=c, config=config))
@@ -54,7 +54,7 @@ def _job_rows(store, n_rows: int, llm, config, c: int) -> tuple[str, float]:
 
 def _store_rate(store, n_rows: int) -> float:
     """Rows per second the store takes when only writing: the runner's two writes per row."""
-    from core.batch_jobs import RowStatus
+    from core.batch import RowStatus
 
     job_id = store.create_job([f"q{i}" for i in range(n_rows)], source="bench", endpoint="stub",
                               model="stub", max_concurrency=1)
@@ -89,9 +89,9 @@ def _poll_rerun_s(job_id: str) -> float:
 def run(n_rows: int = N_ROWS) -> list[dict[str, object]]:
     from pydantic import SecretStr
 
-    from core.batch_jobs import JobStore
-    from core.ledger import SessionLedger
-    from core.models import Endpoint, build_chat_model
+    from core.batch import JobStore
+    from core.call.models import Endpoint, build_chat_model
+    from core.money.ledger import SessionLedger
     from core.settings import ModelSettings, Provider
 
     data_dir = Path(tempfile.mkdtemp(prefix="bench-scale-"))

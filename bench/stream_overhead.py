@@ -55,8 +55,8 @@ def raw_stream(client, model: str, prompt: str) -> Sample:
 
 def _core_stream(llm, prompt: str) -> Sample:
     """The app's path: ChatOpenAI.stream wrapped by StreamCapture, with the ledger callback."""
-    from core.ledger import SessionLedger
-    from core.streaming import StreamCapture
+    from core.money.ledger import SessionLedger
+    from core.patterns.streaming import StreamCapture
 
     ledger = SessionLedger()
     config = {"callbacks": [ledger.callback(pattern="bench", provider="Local")]}
@@ -74,8 +74,8 @@ def run(rounds: int = ROUNDS) -> list[dict[str, object]]:
     """Measure both paths; return one row per path plus a comparison row."""
     from openai import OpenAI
 
+    from core.call.models import build_chat_model, resolve_endpoint
     from core.embedded_server import start_embedded_server
-    from core.models import build_chat_model, resolve_endpoint
     from core.settings import ModelSettings, Provider
 
     server = start_embedded_server()

@@ -20,11 +20,11 @@ MAX_TOKENS = 160
 
 
 def run(rounds: int = ROUNDS) -> list[dict[str, object]]:
+    from core.call.models import build_chat_model, resolve_endpoint
     from core.embedded_server import start_embedded_server
-    from core.models import build_chat_model, resolve_endpoint
+    from core.patterns.streaming import StreamCapture
+    from core.patterns.structured import PRESETS, stream_structured
     from core.settings import ModelSettings, Provider
-    from core.streaming import StreamCapture
-    from core.structured import PRESETS, stream_structured
 
     server = start_embedded_server()
     plain_tokens: list[float] = []

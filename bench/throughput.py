@@ -43,10 +43,10 @@ def _server_timings(server, prompt: str) -> float:
 
 
 def run(rounds: int = ROUNDS) -> list[dict[str, object]]:
+    from core.call.models import build_chat_model, resolve_endpoint
     from core.embedded_server import start_embedded_server
-    from core.models import build_chat_model, resolve_endpoint
+    from core.patterns.streaming import StreamCapture
     from core.settings import ModelSettings, Provider
-    from core.streaming import StreamCapture
 
     server = start_embedded_server()
     try:

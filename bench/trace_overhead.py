@@ -3,7 +3,7 @@
 Untraced: `ChatOpenAI.stream` through the openai client's own HTTP client, consumed by a bare loop
 that stamps the first text chunk and the end — what the stream path was before call traces.
 Traced: the app's `StreamCapture` with the session ledger's `CallTracer` and the traced HTTP
-client (`core.tracing`): every chunk stamped at the HTTP and LangChain layers, llama.cpp's
+client (`core.call.tracing`): every chunk stamped at the HTTP and LangChain layers, llama.cpp's
 timings read, the trace kept in the ledger. Both stream the same prompts from the same embedded
 server at temperature 0 with a fixed seed (same tokens), alternating which goes first in each
 round; the comparison is the median of paired differences and ratios. The client's own CPU per
@@ -46,8 +46,8 @@ def _untraced(llm, prompt: str) -> Sample:
 
 
 def _traced(llm, prompt: str) -> Sample:
-    from core.ledger import SessionLedger
-    from core.streaming import StreamCapture
+    from core.money.ledger import SessionLedger
+    from core.patterns.streaming import StreamCapture
 
     ledger = SessionLedger()
     config = {"callbacks": [ledger.callback(pattern="bench", provider="Local")]}
@@ -66,8 +66,8 @@ def run(rounds: int = ROUNDS) -> list[dict[str, object]]:
     """Measure both paths in paired rounds; one row per path plus the comparison."""
     from langchain_openai import ChatOpenAI
 
+    from core.call.models import build_chat_model, chat_model_kwargs, resolve_endpoint
     from core.embedded_server import start_embedded_server
-    from core.models import build_chat_model, chat_model_kwargs, resolve_endpoint
     from core.settings import ModelSettings, Provider
 
     server = start_embedded_server()

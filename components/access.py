@@ -1,6 +1,6 @@
 """The door of a lab served beyond this machine: the access password, and who each visitor is.
 
-The rules are `core.access`; here they meet the server's address (`server.address`), the
+The rules are `core.security.access`; here they meet the server's address (`server.address`), the
 browser's cookie and the session. The router calls `require_access` before it draws anything
 else, so a visitor without the password sees no page, no sidebar and no saved job.
 """
@@ -15,7 +15,7 @@ import time
 import streamlit as st
 
 from components.runtime import environment
-from core.access import AccessPolicy, Visitor, visitor_id
+from core.security.access import AccessPolicy, Visitor, visitor_id
 
 ADMITTED_KEY = "lab.access_admitted"
 VISITOR_KEY = "lab.visitor"

@@ -9,10 +9,10 @@ import streamlit as st
 from components.display import fmt_seconds
 from components.prices import current_price_table
 from components.trace_view import render_waterfall
-from core.agent import agent_run
-from core.events import EventRecorder
-from core.pricing import format_usd
-from core.trace import CallTrace
+from core.call.trace import CallTrace
+from core.money.pricing import format_usd
+from core.patterns.agent import agent_run
+from core.patterns.events import EventRecorder
 
 
 def _this_runs_traces(recorder: EventRecorder) -> list[CallTrace]:

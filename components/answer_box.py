@@ -12,7 +12,7 @@ import itertools
 import streamlit as st
 from streamlit.delta_generator import DeltaGenerator
 
-from core.untrusted import answer_markdown
+from core.security.untrusted import answer_markdown
 
 
 class AnswerBoxes:

@@ -11,7 +11,7 @@ from plotly.subplots import make_subplots
 
 from components import theme
 from components.display import fmt_seconds, show_problem
-from core.concurrency import ModeRun
+from core.patterns.concurrency import ModeRun
 
 WAIT_COLOR = theme.ORANGE  # in flight, nothing to show yet (same orange as "invoke" on Streaming)
 STREAM_COLOR = theme.BLUE  # tokens arriving (same blue as "stream" on Streaming)

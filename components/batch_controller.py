@@ -30,11 +30,7 @@ from components.display import endpoint_for_code, endpoint_or_stop
 from components.prices import current_price_table
 from components.runtime import current_settings, environment, session_secrets
 from components.session_watch import cancel_when_session_ends
-from core.access import Visitor
-from core.batch_estimate import TokenEstimate, estimate_cache_key, estimate_input_tokens
-from core.batch_export import to_csv, to_jsonl
-from core.batch_input import BatchInput, Limits
-from core.batch_jobs import (
+from core.batch import (
     JobInfo,
     JobStatus,
     JobStore,
@@ -47,11 +43,15 @@ from core.batch_jobs import (
     start_job,
     start_sweep,
 )
-from core.models import Endpoint
-from core.pricing import ModelPrice, cost_function
+from core.batch.estimate import TokenEstimate, estimate_cache_key, estimate_input_tokens
+from core.batch.export import to_csv, to_jsonl
+from core.batch.inputs import BatchInput, Limits
+from core.call.models import Endpoint
+from core.call.stats import Slo
+from core.money.pricing import ModelPrice, cost_function
+from core.security.access import Visitor
+from core.security.untrusted import escape_markdown
 from core.settings import Provider
-from core.stats import Slo
-from core.untrusted import escape_markdown
 
 JOB_KEY = "batch.job_id"
 SWEEP_KEY = "batch.sweep_id"

@@ -1,7 +1,7 @@
 """Rendering for the Batch page: the job panel, results table, estimate strip and sweep chart.
 
 Everything here reads the job store; nothing here runs model calls. The job itself runs on a
-worker thread (core.batch_jobs), so these functions can be called on every rerun or every tick
+worker thread (core.batch), so these functions can be called on every rerun or every tick
 of a polling fragment without disturbing it.
 """
 
@@ -17,9 +17,7 @@ from plotly.subplots import make_subplots
 
 from components import theme
 from components.display import fmt_seconds
-from core.batch_estimate import BatchEstimate
-from core.batch_export import cost_note
-from core.batch_jobs import (
+from core.batch import (
     JobInfo,
     JobStatus,
     JobStore,
@@ -30,11 +28,13 @@ from core.batch_jobs import (
     row_failures,
     run_of,
 )
-from core.failures import failure_line
-from core.pricing import ModelPrice, format_usd
-from core.stats import PERCENTILES, Slo, SloError, min_samples_for
-from core.sweep_load import LoadPoint, all_failed, goodput_peak, load_points
-from core.untrusted import escape_markdown
+from core.batch.estimate import BatchEstimate
+from core.batch.export import cost_note
+from core.batch.sweep_load import LoadPoint, all_failed, goodput_peak, load_points
+from core.call.failures import failure_line
+from core.call.stats import PERCENTILES, Slo, SloError, min_samples_for
+from core.money.pricing import ModelPrice, format_usd
+from core.security.untrusted import escape_markdown
 
 MEASURED_COLOR = theme.BLUE
 IDEAL_COLOR = theme.GREY

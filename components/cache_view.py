@@ -9,10 +9,10 @@ import streamlit as st
 from components.call_kit import call_kit
 from components.display import endpoint_or_stop, fmt_seconds, show_problem
 from components.runtime import current_settings
-from core.caching import MarkedInMemoryCache, is_cache_hit, temperature_note
-from core.streaming import CallTiming, timed_invoke
-from core.untrusted import answer_markdown
-from core.usage import Usage
+from core.money.usage import Usage
+from core.patterns.caching import MarkedInMemoryCache, is_cache_hit, temperature_note
+from core.patterns.streaming import CallTiming, timed_invoke
+from core.security.untrusted import answer_markdown
 
 RESULT_KEY = "metadata.cache.result"
 

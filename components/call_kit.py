@@ -1,7 +1,7 @@
 """One action's call kit: the model, its `RunnableConfig` and the secrets to redact, built together.
 
 Every page action that calls a model needs the same three things, and they must agree: a fresh
-`ChatOpenAI` with this session's settings (`core.models.build_chat_model`), a config whose
+`ChatOpenAI` with this session's settings (`core.call.models.build_chat_model`), a config whose
 callback is the session ledger's `CallTracer` and whose tag is `lab:<pattern>`, and the keys an
 error message, a download or a log must never show (the endpoint's, and the real one behind a
 proxy route). `call_kit(pattern, endpoint)` builds all three in one place; pages and views take
@@ -18,15 +18,15 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from components.runtime import current_settings, endpoint_with_conditions, run_config, session_secrets
-from core.conditions import PRESETS
-from core.models import Endpoint, build_chat_model
+from core.call.models import Endpoint, build_chat_model
+from core.network.conditions import PRESETS
 from core.settings import ModelSettings
 
 if TYPE_CHECKING:  # loaded by the first call, not by importing a page (see docs/DEVELOPING.md)
     from langchain_core.runnables import RunnableConfig
     from langchain_openai import ChatOpenAI
 
-    from core.tracing import CallTracer
+    from core.call.tracing import CallTracer
 
 
 @dataclass(frozen=True)
@@ -50,7 +50,7 @@ class CallKit:
     @property
     def tracer(self) -> CallTracer | None:
         """The ledger's `CallTracer` in `config` (it lends what the HTTP client saw)."""
-        from core.tracing import find_tracer
+        from core.call.tracing import find_tracer
 
         return find_tracer(self.config)
 
@@ -97,7 +97,7 @@ def call_kit(
 
 
 # The network preset the pages call "the simulated remote API": the embedded model behind the
-# lab's network proxy, every answer held 300 ms before its first byte (`core.conditions.PRESETS`).
+# lab's network proxy, every answer held 300 ms before its first byte (`core.network.conditions.PRESETS`).
 REMOTE_API_PRESET = "Remote API ~300 ms"
 
 

@@ -13,9 +13,9 @@ import streamlit as st
 
 from components.display import show_problem
 from components.theme import BLUE, GREEN, GREY, ORANGE, PURPLE
-from core.conversation import NOT_REPORTED, Conversation, Turn, TurnFigures, turn_problem
-from core.pricing import format_usd
-from core.untrusted import answer_markdown
+from core.money.pricing import format_usd
+from core.patterns.conversation import NOT_REPORTED, Conversation, Turn, TurnFigures, turn_problem
+from core.security.untrusted import answer_markdown
 
 if TYPE_CHECKING:  # plotly loads with the first chart, not with the page
     import plotly.graph_objects as go

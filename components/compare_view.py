@@ -28,7 +28,11 @@ from components.runtime import (
     replay_endpoint,
     sidebar_typed_key,
 )
-from core.compare import (
+from core.call.models import Endpoint, resolve_endpoint
+from core.embedded_server import EmbeddedModelUnavailable
+from core.network.conditions import PRESETS
+from core.network.recording import SPEEDS
+from core.patterns.compare import (
     KIND_NAMES,
     LETTERS,
     CallFigures,
@@ -37,11 +41,8 @@ from core.compare import (
     EndpointSummary,
     compare_tags,
 )
-from core.conditions import PRESETS
-from core.embedded_server import EmbeddedModelUnavailable
-from core.keys import KeyGrant, key_for, without_userinfo
-from core.models import Endpoint, resolve_endpoint
-from core.recording import SPEEDS
+from core.security.keys import KeyGrant, key_for, without_userinfo
+from core.security.untrusted import escape_markdown
 from core.settings import (
     OPENAI_BASE_URL,
     ModelSettings,
@@ -51,7 +52,6 @@ from core.settings import (
     provider_defaults,
     validate,
 )
-from core.untrusted import escape_markdown
 
 NONE = "— none —"
 LIVE_REFRESH_S = 0.25  # per column: a few redraws a second read as "growing" and cost little
@@ -132,7 +132,7 @@ def _column_key(index: int) -> str:
 
 def _column_grant(spec: EndpointSpec, index: int | None, env: dict[str, str]) -> KeyGrant | None:
     """The key a column may send: the one typed in it, the sidebar's typed for the same origin,
-    then the environment's for its own endpoint (core.keys.key_for); None = no key."""
+    then the environment's for its own endpoint (core.security.keys.key_for); None = no key."""
     url = OPENAI_BASE_URL if spec.kind is Provider.OPENAI else spec.base_url
     typed = str(st.session_state.get(_column_key(index)) or "") if index is not None and spec.kind is Provider.COMPATIBLE else ""
     return key_for(url, [KeyGrant(typed.strip(), None, "typed"), sidebar_typed_key(spec.kind),

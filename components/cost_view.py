@@ -11,7 +11,7 @@ from components import theme
 from components.prices import current_price_table
 from components.runtime import ledger
 from components.trace_view import render_waterfall
-from core.costs import (
+from core.money.costs import (
     LEDGER_COLUMNS,
     CostedCall,
     SessionTotals,
@@ -22,15 +22,15 @@ from core.costs import (
     session_totals,
     tokens_by_pattern,
 )
-from core.pricing import call_cost, format_usd
-from core.receipt import finish_reason_meaning, raw_receipt, receipt_lines
-from core.untrusted import code_span
+from core.money.pricing import call_cost, format_usd
+from core.money.receipt import finish_reason_meaning, raw_receipt, receipt_lines
+from core.security.untrusted import code_span
 
 if TYPE_CHECKING:  # pandas, plotly and openai load where they are used, not on every page
     import pandas as pd
     import plotly.graph_objects as go
 
-    from core.streaming import CallTiming
+    from core.patterns.streaming import CallTiming
 
 FONT = {"size": 15}
 INPUT_COLOR = theme.BLUE

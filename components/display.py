@@ -5,11 +5,11 @@ from __future__ import annotations
 import streamlit as st
 
 from components.runtime import current_endpoint, current_settings
+from core.call.errors import CallProblem
+from core.call.models import Endpoint
 from core.embedded_server import EmbeddedModelUnavailable
-from core.errors import CallProblem
-from core.models import Endpoint
+from core.security.untrusted import code_span, escape_markdown
 from core.settings import validate
-from core.untrusted import code_span, escape_markdown
 
 
 def show_problem(problem: CallProblem, *, what_was_kept: str | None = None) -> None:
@@ -18,7 +18,7 @@ def show_problem(problem: CallProblem, *, what_was_kept: str | None = None) -> N
     An answer that ended early (no finish reason) is a warning, not an error: its text is there,
     it may just be cut.
     """
-    # The detail quotes the endpoint: a code span no backtick in it can close (core.untrusted).
+    # The detail quotes the endpoint: a code span no backtick in it can close (core.security.untrusted).
     body = f"**{escape_markdown(problem.title)}.** {problem.fix}\n\n{code_span(problem.detail)}"
     if what_was_kept:
         body += f"\n\n{what_was_kept}"

@@ -16,12 +16,12 @@ from components.runtime import (
     current_endpoint,
     current_settings,
 )
+from core.call.models import Endpoint
 from core.embedded_server import EmbeddedModelUnavailable
-from core.events import fresh_async_http_client, jsonable
-from core.events_v3 import VersionRun, run_both_versions
-from core.models import Endpoint
-from core.snippets import events_v3_code
-from core.untrusted import escape_markdown
+from core.export.snippets import events_v3_code
+from core.patterns.events import fresh_async_http_client, jsonable
+from core.patterns.events_v3 import VersionRun, run_both_versions
+from core.security.untrusted import escape_markdown
 
 RESULT_KEY = "events.v3.result"
 

@@ -8,7 +8,7 @@ import streamlit as st
 
 from components import theme
 from components.display import fmt_seconds
-from core.events import EventFilter, EventRecorder, RecordedEvent, RunSpan, short_id
+from core.patterns.events import EventFilter, EventRecorder, RecordedEvent, RunSpan, short_id
 
 RUN_COLORS = {
     "chain": theme.LIGHT_GREY,

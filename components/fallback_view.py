@@ -18,19 +18,19 @@ from components.runtime import (
     embedded_status,
     endpoint_with_conditions,
 )
-from core.conditions import NetworkConditions
+from core.call.models import KEY_ENV_VARS, Endpoint, resolve_endpoint
 from core.embedded_server import EmbeddedModelUnavailable
-from core.events import EventRecorder, fresh_async_http_client, stream_events
-from core.fallbacks import (
+from core.export.snippets import fallback_code
+from core.network.conditions import NetworkConditions
+from core.patterns.events import EventRecorder, fresh_async_http_client, stream_events
+from core.patterns.fallbacks import (
     FallbackOutcome,
     fallback_problem,
     read_outcome,
     with_fallback,
 )
-from core.models import KEY_ENV_VARS, Endpoint, resolve_endpoint
+from core.security.untrusted import answer_markdown, code_span, escape_markdown
 from core.settings import Provider
-from core.snippets import fallback_code
-from core.untrusted import answer_markdown, code_span, escape_markdown
 
 RESULT_KEY = "events.fallback.result"
 ALL_ERRORS = "Every request fails (HTTP 503)"

@@ -1,7 +1,7 @@
 """The Load test page's pieces: the sweep's table, its two charts, and its exports.
 
-Every figure is read from the levels (`core.load.LoadRun`, its calls a `core.run.Run`) and the
-server's own reports (`core.server_view`); nothing here times or derives a call's figure.
+Every figure is read from the levels (`core.patterns.load.LoadRun`, its calls a `core.call.run.Run`) and the
+server's own reports (`core.patterns.server_view`); nothing here times or derives a call's figure.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
 from components.theme import BLUE, GREEN, GREY, INK, ORANGE, PURPLE, RED, TEAL
-from core.load import LoadRun
-from core.load_sweep import Knee, RateSweep, level_row
-from core.server_view import SERIES, ServerView
-from core.stats import Slo
-from core.untrusted import csv_text
+from core.call.stats import Slo
+from core.patterns.load import LoadRun
+from core.patterns.load_sweep import Knee, RateSweep, level_row
+from core.patterns.server_view import SERIES, ServerView
+from core.security.untrusted import csv_text
 
 NOT_REPORTED = "not reported"
 

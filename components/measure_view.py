@@ -1,6 +1,6 @@
 """The Streaming page's "Measure" section: N runs of the prompt, their distribution and definitions.
 
-The runs happen in a `core.measure.MeasureJob` on a background thread, kept in this session's
+The runs happen in a `core.patterns.measure.MeasureJob` on a background thread, kept in this session's
 state; the section only polls it (a fragment that reruns itself while the job runs), so a
 click elsewhere, a rerun or a visit to another page finds the runs where they were.
 """
@@ -17,7 +17,10 @@ from plotly.subplots import make_subplots
 from components import theme
 from components.call_kit import call_kit
 from components.session_watch import cancel_when_session_ends
-from core.measure import (
+from core.call.metric_definitions import DEFINITIONS, TOOLS, Source, definitions_rows
+from core.call.models import Endpoint
+from core.call.stats import PERCENTILES, Distribution, RunSummary
+from core.patterns.measure import (
     MAX_RUNS,
     MAX_WARMUP,
     PERCENTILE_METHOD,
@@ -28,10 +31,7 @@ from core.measure import (
     runs_to_csv,
     runs_to_json,
 )
-from core.metric_definitions import DEFINITIONS, TOOLS, Source, definitions_rows
-from core.models import Endpoint
-from core.stats import PERCENTILES, Distribution, RunSummary
-from core.untrusted import escape_markdown
+from core.security.untrusted import escape_markdown
 
 JOB_KEY = "streaming.measure_job"
 POLL_S = 0.5

@@ -11,7 +11,7 @@ from typing import Any, cast
 
 import streamlit as st
 
-from core.pricing import PRICE_COLUMNS, PriceTable, load_price_table, prices_from_records
+from core.money.pricing import PRICE_COLUMNS, PriceTable, load_price_table, prices_from_records
 
 PRICES_KEY = "lab.price_table"
 EDITOR_KEY = "metadata.price_editor"

@@ -23,14 +23,14 @@ from components.runtime import (
     current_settings,
     endpoint_with_conditions,
 )
-from core.conditions import PRESETS, NetworkConditions
-from core.rate_limits import (
+from core.network.conditions import PRESETS, NetworkConditions
+from core.patterns.rate_limits import (
     RecordedBatch,
     rate_problem,
     run_recorded_batch,
     suggested_rate,
 )
-from core.retries import waits_between
+from core.patterns.retries import waits_between
 
 RESULT_KEY = "batch.rate_limits.result"
 PRESET = "Rate-limited: 4 at once"

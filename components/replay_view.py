@@ -16,10 +16,7 @@ from components.runtime import (
     current_recording,
     current_replay,
 )
-from core.access import shared_folder, visitor_folders
-from core.keys import without_userinfo
-from core.paths import data_dir
-from core.recording import (
+from core.network.recording import (
     SPEEDS,
     ListedRecording,
     Recording,
@@ -30,7 +27,10 @@ from core.recording import (
     recording_to_bytes,
     recordings_dir,
 )
-from core.untrusted import escape_markdown
+from core.paths import data_dir
+from core.security.access import shared_folder, visitor_folders
+from core.security.keys import without_userinfo
+from core.security.untrusted import escape_markdown
 
 LIVE = "Live (no replay)"
 CHOICE_KEY = "replay.choice"

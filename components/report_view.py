@@ -1,4 +1,4 @@
-"""The "Session report" download: gathers this session's ledger and pages' results for core/report.py.
+"""The "Session report" download: gathers this session's ledger and pages' results for core/export/report.py.
 
 The pages keep their last results in `st.session_state` (LAST_* keys); the figures for them are
 drawn by the pages' own figure functions (which never call st.*), so the report shows the charts
@@ -24,7 +24,7 @@ from components.runtime import (
     ledger,
     session_secrets,
 )
-from core.report import (
+from core.export.report import (
     EMPTY_SESSION_MESSAGE,
     EndpointLine,
     ReportFigure,
@@ -107,8 +107,8 @@ def _measure(state: Any) -> ReportSection | None:
     if job is None:
         return None
     from components.measure_view import ecdf_figure, stats_frame
-    from core.measure import PERCENTILE_METHOD
-    from core.metric_definitions import definitions_rows
+    from core.call.metric_definitions import definitions_rows
+    from core.patterns.measure import PERCENTILE_METHOD
 
     snapshot = job.snapshot()
     summary = snapshot.summary()
@@ -138,8 +138,8 @@ def _batch(state: Any) -> ReportSection | None:
     if job is None:
         return None
     from components.display import fmt_seconds
-    from core.batch_jobs import RowStatus
-    from core.pricing import format_usd
+    from core.batch import RowStatus
+    from core.money.pricing import format_usd
 
     rows = store.rows(job.id)
     done = [r for r in rows if r.status is RowStatus.DONE]
@@ -166,8 +166,8 @@ def _sweep(state: Any) -> ReportSection | None:
     if sweep is None:
         return None
     from components.batch_view import load_figure, load_frame, sweep_figure, sweep_table
-    from core.stats import Slo
-    from core.sweep_load import all_failed, load_points
+    from core.batch.sweep_load import all_failed, load_points
+    from core.call.stats import Slo
 
     slo: Slo | None = None
     with contextlib.suppress(Exception):  # an unusable SLO: the page said so; no goodput here
@@ -199,7 +199,7 @@ def _compare(state: Any) -> ReportSection | None:
     if run is None or prices is None:
         return None
     from components.compare_view import summary_frame
-    from core.compare import ratios, summarise
+    from core.patterns.compare import ratios, summarise
 
     summaries = summarise(run, prices)
     repeated = run.kind == "repeat"
@@ -241,7 +241,7 @@ def _chat(state: Any) -> ReportSection | None:
     if conv is None or not conv.turns or prices is None:
         return None
     from components.chat_view import cache_figure, conversation_summary, turns_figure
-    from core.conversation import call_figures
+    from core.patterns.conversation import call_figures
 
     chosen = state.get(CHAT_PRICE_AS)
     priced_as = chosen if chosen and chosen != "the endpoint's own model" else None
@@ -312,8 +312,8 @@ def _load(state: Any) -> ReportSection | None:
     if sweep is None or not sweep.levels:
         return None
     from components.load_view import levels_frame, percentiles_figure, timeline_figure
-    from core.load_sweep import knee, saturation
-    from core.stats import Slo, SloError
+    from core.call.stats import Slo, SloError
+    from core.patterns.load_sweep import knee, saturation
 
     try:
         slo: Slo | None = Slo(*(state.get(k) for k in BATCH_SLO))

@@ -19,9 +19,9 @@ from components.runtime import (
     current_settings,
     endpoint_with_conditions,
 )
-from core.conditions import NetworkConditions
-from core.rate_limits import RecordedBatch
-from core.retries import (
+from core.network.conditions import NetworkConditions
+from core.patterns.rate_limits import RecordedBatch
+from core.patterns.retries import (
     CLIENT,
     RUNNABLE,
     attempts_problem,

@@ -21,21 +21,21 @@ from typing import TYPE_CHECKING
 import streamlit as st
 from pydantic import SecretStr
 
-from core.conditions import NetworkConditions, preset_name
-from core.egress import RefusedBaseUrl, is_loopback_bind, refused_base_url
+from core.call.models import KEY_ENV_VARS, NO_KEY, Endpoint, resolve_endpoint
 from core.embedded_server import (
     EmbeddedModelServer,
     EmbeddedModelUnavailable,
     launch_embedded_server,
 )
-from core.keys import KeyGrant, userinfo_secrets
-from core.langsmith import TracingStatus, load_env_file, tracing_status
-from core.ledger import SessionLedger
-from core.models import KEY_ENV_VARS, NO_KEY, Endpoint, resolve_endpoint
-from core.netem import NetworkProxy, RouteStats, start_network_proxy
-from core.otel import ExportStatus, export_status, start_export
-from core.recording import Recording
-from core.replay import ReplayServer
+from core.export.langsmith import TracingStatus, load_env_file, tracing_status
+from core.export.otel import ExportStatus, export_status, start_export
+from core.money.ledger import SessionLedger
+from core.network.conditions import NetworkConditions, preset_name
+from core.network.proxy import NetworkProxy, RouteStats, start_network_proxy
+from core.network.recording import Recording
+from core.network.replay import ReplayServer
+from core.security.egress import RefusedBaseUrl, is_loopback_bind, refused_base_url
+from core.security.keys import KeyGrant, userinfo_secrets
 from core.settings import OPENAI_BASE_URL, ModelSettings, Provider, settings_from_env
 
 if TYPE_CHECKING:  # loads more of langchain_core than the first screen needs
@@ -79,9 +79,9 @@ def start_embedded_model() -> None:
     _embedded_start()
 
 
-# What the first model call needs and the first screen does not: core.errors loads openai,
-# core.tracing httpx2 and langchain_core's callbacks.
-WARM_UP_MODULES = ("langchain_openai", "pandas", "core.errors", "core.streaming", "core.tracing")
+# What the first model call needs and the first screen does not: core.call.errors loads openai,
+# core.call.tracing httpx2 and langchain_core's callbacks.
+WARM_UP_MODULES = ("langchain_openai", "pandas", "core.call.errors", "core.patterns.streaming", "core.call.tracing")
 # Importing holds Python's GIL, which the web server needs to send the first screen and the ~45
 # script files the browser asks for after it: started with the first run's end, the imports
 # made Home appear ~0.5 s later (bench.cold_start). The browser has drawn it well within this.
@@ -270,7 +270,7 @@ def served_beyond_loopback() -> bool:
 
 def base_url_refusal(settings: ModelSettings) -> str | None:
     """Why this lab will not call the settings' Base URL (served beyond loopback, it refuses
-    internal addresses other than the configured endpoints: `core.egress`), or None."""
+    internal addresses other than the configured endpoints: `core.security.egress`), or None."""
     if settings.provider is not Provider.COMPATIBLE or not served_beyond_loopback():
         return None
     env = environment()
@@ -315,7 +315,7 @@ RECORDING_KEY = "lab.recording"  # the Recording being made; absent = not record
 
 @st.cache_resource(show_spinner=False)
 def replay_server() -> ReplayServer:
-    """The replay server, started once per app process on 127.0.0.1 (see core/replay.py)."""
+    """The replay server, started once per app process on 127.0.0.1 (see core/network/replay.py)."""
     return ReplayServer().start()
 
 

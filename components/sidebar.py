@@ -20,8 +20,9 @@ from components.runtime import (
     set_settings,
     sidebar_key_field,
 )
-from core.conditions import PRESETS, NetworkConditions, preset_name
 from core.embedded_server import MODEL_NAME
+from core.network.conditions import PRESETS, NetworkConditions, preset_name
+from core.security.untrusted import escape_markdown
 from core.settings import (
     ModelSettings,
     Provider,
@@ -31,7 +32,6 @@ from core.settings import (
     provider_defaults,
     validate,
 )
-from core.untrusted import escape_markdown
 
 
 def render_settings_sidebar() -> ModelSettings:
@@ -269,7 +269,7 @@ def _remote_fields(settings: ModelSettings, provider: Provider, env: dict[str, s
     )
     if field.warning and not typed.strip():
         st.caption(f":material/key_off: {escape_markdown(field.warning)}")
-    # The environment's key goes to its own endpoint only (core.keys): a Base URL typed here
+    # The environment's key goes to its own endpoint only (core.security.keys): a Base URL typed here
     # never receives the operator's key.
     grant = key_to_send(provider, settings.base_url, typed, env)
     return settings.with_changes(model=model, api_key=SecretStr(grant.key if grant else ""))

@@ -7,7 +7,7 @@ import streamlit as st
 
 from components import theme
 from components.display import fmt_optional, fmt_seconds
-from core.streaming import InvokeRecord, StreamRecord, text_over_time
+from core.patterns.streaming import InvokeRecord, StreamRecord, text_over_time
 
 STREAM_COLOR = theme.BLUE
 WAIT_COLOR = theme.ORANGE

@@ -10,8 +10,8 @@ import streamlit as st
 
 from components.display import fmt_seconds, show_problem
 from components.trace_view import render_waterfall
-from core.structured import METHODS, StructuredFigures, StructuredRun, TokenSplit
-from core.untrusted import code_span
+from core.patterns.structured import METHODS, StructuredFigures, StructuredRun, TokenSplit
+from core.security.untrusted import code_span
 
 # The live object is redrawn at most this often: every streamed piece is still parsed and kept,
 # the browser just gets fewer frames (llama.cpp streams ~100 pieces/s here).

@@ -8,8 +8,8 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from components import theme
-from core.anatomy import Anatomy, anatomy
-from core.trace import CallTrace
+from core.call.anatomy import Anatomy, anatomy
+from core.call.trace import CallTrace
 
 # One colour per layer that measured a segment; "unattributed" is grey on purpose: it is the
 # part nobody's clock can explain, and it should look like it.

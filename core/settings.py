@@ -14,7 +14,7 @@ from urllib.parse import urlparse
 
 from pydantic import SecretStr
 
-from core.keys import DEFAULT_PORTS, KeyGrant, key_for, origin
+from core.security.keys import DEFAULT_PORTS, KeyGrant, key_for, origin
 
 DEFAULT_OPENAI_MODEL = "gpt-4o-mini"
 OPENAI_BASE_URL = "https://api.openai.com/v1"
@@ -143,7 +143,7 @@ def environment_key(provider: Provider, env: Mapping[str, str]) -> KeyGrant:
     """The environment's key for `provider`, bound to the base URL it was configured for.
 
     `OPENAI_API_KEY` belongs to OpenAI's base URL; `LAB_COMPAT_API_KEY` to `LAB_COMPAT_BASE_URL`
-    (without one it goes nowhere). `core.keys.key_for` sends it to that origin only.
+    (without one it goes nowhere). `core.security.keys.key_for` sends it to that origin only.
 
     Example:
         >>> grant = environment_key(Provider.COMPATIBLE, {"LAB_COMPAT_API_KEY": "k-operator",

@@ -16,10 +16,18 @@ from components.runtime import (
     current_settings,
 )
 from components.trace_view import render_waterfall
-from core.concurrency import MAX_QUESTIONS, Mode, ModeRun, comparison_rows, parse_questions, run_mode, setup_key
-from core.models import Endpoint
+from core.call.models import Endpoint
+from core.export.snippets import async_code
+from core.patterns.concurrency import (
+    MAX_QUESTIONS,
+    Mode,
+    ModeRun,
+    comparison_rows,
+    parse_questions,
+    run_mode,
+    setup_key,
+)
 from core.settings import Provider
-from core.snippets import async_code
 
 ensure_router()  # a first visit straight to this page: see components/router.py
 

@@ -25,8 +25,9 @@ from components.rate_limit_view import rate_limit_section
 from components.retry_view import retry_section
 from components.router import ensure_router
 from components.runtime import PROJECT_ROOT, current_settings
-from core.batch_estimate import estimate_batch
-from core.batch_input import (
+from core.batch import JobStatus
+from core.batch.estimate import estimate_batch
+from core.batch.inputs import (
     BatchInput,
     BatchInputError,
     Limits,
@@ -36,10 +37,9 @@ from core.batch_input import (
     suggest_column,
     table_to_batch,
 )
-from core.batch_jobs import JobStatus
+from core.export.snippets import batch_code, rate_limit_code, retry_code
+from core.security.untrusted import escape_markdown
 from core.settings import Provider
-from core.snippets import batch_code, rate_limit_code, retry_code
-from core.untrusted import escape_markdown
 
 SAMPLES_DIR = PROJECT_ROOT / "data" / "samples"
 SOURCES = ("Sample file", "Upload a file", "Paste text")

@@ -19,7 +19,9 @@ from components.display import endpoint_for_code, endpoint_or_stop, show_code
 from components.prices import current_price_table
 from components.router import ensure_router
 from components.runtime import current_settings
-from core.chat_history import (
+from core.call.models import Endpoint
+from core.export.snippets import chat_code
+from core.patterns.chat_history import (
     HistoryPolicy,
     Strategy,
     TurnStream,
@@ -30,17 +32,15 @@ from core.chat_history import (
     replay_without_cache,
     summarise_with,
 )
-from core.conversation import (
+from core.patterns.conversation import (
     DEFAULT_SYSTEM_PROMPT,
     Conversation,
     call_figures,
     conversation_record,
     read_context_window,
 )
-from core.models import Endpoint
-from core.snippets import chat_code
-from core.streaming import in_frames
-from core.untrusted import answer_chunks
+from core.patterns.streaming import in_frames
+from core.security.untrusted import answer_chunks
 
 ensure_router()  # a first visit straight to this page: see components/router.py
 

@@ -22,8 +22,9 @@ from components.display import show_code
 from components.prices import current_price_table
 from components.router import ensure_router
 from components.trace_view import render_waterfall
-from core.bridge import run_async
-from core.compare import (
+from core.call.bridge import run_async
+from core.export.snippets import compare_code
+from core.patterns.compare import (
     MAX_ENDPOINTS,
     MAX_REPEAT,
     CompareRun,
@@ -35,8 +36,7 @@ from core.compare import (
     repeat,
     summarise,
 )
-from core.snippets import compare_code
-from core.untrusted import escape_markdown
+from core.security.untrusted import escape_markdown
 
 ensure_router()  # a first visit straight to this page: see components/router.py
 

@@ -25,8 +25,9 @@ from components.events_view import (
 from components.fallback_view import fallback_section
 from components.router import ensure_router
 from components.runtime import current_settings
-from core.agent import DEFAULT_MAX_STEPS, EMBEDDED_FORCING
-from core.events import (
+from core.export.snippets import events_code
+from core.patterns.agent import DEFAULT_MAX_STEPS, EMBEDDED_FORCING
+from core.patterns.events import (
     CHAINS,
     EventFilter,
     EventRecorder,
@@ -36,7 +37,6 @@ from core.events import (
     stream_events,
 )
 from core.settings import Provider
-from core.snippets import events_code
 
 LAST_RUN = "events.last_run"
 FILTER_KEYS = ("events.f.include_types", "events.f.exclude_types", "events.f.include_names",

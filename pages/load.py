@@ -20,11 +20,11 @@ from components.load_view import (
 from components.report_view import LOAD_SWEEP
 from components.router import ensure_router
 from components.runtime import current_settings
-from core.load import MAX_DURATION_S, MAX_REQUESTS, Arrival, LoadSpec, LoadSpecError
-from core.load_sweep import RateSweep, ServerTarget, knee, parse_rates, run_sweep, saturation
-from core.models import Endpoint
+from core.call.models import Endpoint
+from core.export.snippets import load_code
+from core.patterns.load import MAX_DURATION_S, MAX_REQUESTS, Arrival, LoadSpec, LoadSpecError
+from core.patterns.load_sweep import RateSweep, ServerTarget, knee, parse_rates, run_sweep, saturation
 from core.settings import Provider
-from core.snippets import load_code
 
 ensure_router()  # a first visit straight to this page: see components/router.py
 
@@ -88,7 +88,7 @@ def server_target(endpoint: Endpoint) -> ServerTarget | None:
 buttons = st.columns([1, 1, 3])
 start = buttons[0].button("Run sweep", type="primary", icon=":material/speed:", width="stretch")
 # A click on Stop reruns the script, which stops the one running the sweep: arrivals end at
-# once and the calls in flight are cancelled (core/load.py); what finished is kept.
+# once and the calls in flight are cancelled (core/patterns/load.py); what finished is kept.
 stop = buttons[1].button("Stop", icon=":material/stop:", width="stretch", key="load.stop")
 read = read_load()
 running: RateSweep | None = st.session_state.get(SWEEP)

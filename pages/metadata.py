@@ -28,12 +28,12 @@ from components.prices import (
 from components.router import ensure_router
 from components.runtime import current_settings, ledger
 from components.trace_view import render_waterfall
-from core.costs import cross_check, ledger_csv, session_totals
-from core.pricing import call_cost, format_usd
-from core.snippets import cache_code, metadata_code
-from core.streaming import CallTiming, StreamCapture, in_frames, timed_invoke
-from core.untrusted import answer_chunks, answer_markdown, escape_markdown
-from core.usage import Usage
+from core.export.snippets import cache_code, metadata_code
+from core.money.costs import cross_check, ledger_csv, session_totals
+from core.money.pricing import call_cost, format_usd
+from core.money.usage import Usage
+from core.patterns.streaming import CallTiming, StreamCapture, in_frames, timed_invoke
+from core.security.untrusted import answer_chunks, answer_markdown, escape_markdown
 
 PATTERN = "metadata"
 LAST_RECEIPT = "metadata.last_receipt"
@@ -63,7 +63,7 @@ def run_call(method: str, prompt: str, max_tokens: int, endpoint, *, extra_callb
     with answers.box():
         if method == "stream":
             capture = StreamCapture(llm, prompt, config, secrets=secrets)
-            st.write_stream(answer_chunks(in_frames(capture.text_chunks())))  # see core.streaming.in_frames
+            st.write_stream(answer_chunks(in_frames(capture.text_chunks())))  # see core.patterns.streaming.in_frames
             record: CallTiming = capture.record
         else:
             with st.spinner("Waiting for the whole answer…"):

@@ -20,10 +20,10 @@ from components.streaming_view import (
     usage_line,
 )
 from components.trace_view import render_waterfall
-from core.models import Endpoint
-from core.snippets import streaming_code
-from core.streaming import InvokeRecord, StreamCapture, StreamRecord, in_frames, timed_invoke
-from core.untrusted import answer_chunks
+from core.call.models import Endpoint
+from core.export.snippets import streaming_code
+from core.patterns.streaming import InvokeRecord, StreamCapture, StreamRecord, in_frames, timed_invoke
+from core.security.untrusted import answer_chunks
 
 ensure_router()  # a first visit straight to this page: see components/router.py
 

@@ -12,8 +12,8 @@ from components.display import endpoint_for_code, endpoint_or_stop, show_code
 from components.router import ensure_router
 from components.runtime import current_settings
 from components.structured_view import live_object, method_column, run_details
-from core.snippets import structured_code
-from core.structured import METHODS, PRESETS, SchemaProblem, parse_schema_text, stream_structured
+from core.export.snippets import structured_code
+from core.patterns.structured import METHODS, PRESETS, SchemaProblem, parse_schema_text, stream_structured
 
 PATTERN = "structured"
 LAST_RUN = "structured.last_run"

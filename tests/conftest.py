@@ -17,11 +17,11 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 if str(PROJECT_ROOT) not in sys.path:
     sys.path.insert(0, str(PROJECT_ROOT))
 
+from core.call.models import Endpoint, build_chat_model, resolve_endpoint  # noqa: E402 - after the sys.path line above
 from core.embedded_server import EmbeddedModelServer, start_embedded_server  # noqa: E402 - after the sys.path line above
-from core.langsmith import forget_cached_settings, switch_tracing_off  # noqa: E402 - after the sys.path line above
-from core.models import Endpoint, build_chat_model, resolve_endpoint  # noqa: E402 - after the sys.path line above
-from core.netem import NetworkProxy, start_network_proxy  # noqa: E402 - after the sys.path line above
-from core.otel import switch_export_off  # noqa: E402 - after the sys.path line above
+from core.export.langsmith import forget_cached_settings, switch_tracing_off  # noqa: E402 - after the sys.path line above
+from core.export.otel import switch_export_off  # noqa: E402 - after the sys.path line above
+from core.network.proxy import NetworkProxy, start_network_proxy  # noqa: E402 - after the sys.path line above
 from core.settings import ModelSettings, Provider  # noqa: E402 - after the sys.path line above
 
 _LEAKY_VARS = ("OPENAI_API_KEY", "OPENAI_BASE_URL", "OPENAI_API_BASE", "OPENAI_MODEL")

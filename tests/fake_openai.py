@@ -16,7 +16,7 @@ import asyncio
 import json
 from typing import Any
 
-from core.loopback import LoopbackServer, serve_on_loopback
+from core.network.loopback import LoopbackServer, serve_on_loopback
 
 XSS_REPLY = (
     'Here you go: <script>window.__xss = "script ran"</script> and '
@@ -53,7 +53,7 @@ class FakeOpenAI:
         return f"http://127.0.0.1:{self.port}/v1"
 
     def start(self) -> FakeOpenAI:
-        # The lab's own loopback server: Nagle off, as the proxy's (see core/loopback.py).
+        # The lab's own loopback server: Nagle off, as the proxy's (see core/network/loopback.py).
         self._served = serve_on_loopback(self._app, name="fake-openai")
         self.port = self._served.port
         return self

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from core.failures import problem_from_stored
-from core.ledger import CallRecord
-from core.trace import CallTrace, Outcome
-from core.usage import Usage
+from core.call.failures import problem_from_stored
+from core.call.trace import CallTrace, Outcome
+from core.money.ledger import CallRecord
+from core.money.usage import Usage
 
 
 def ledger_record(

@@ -136,8 +136,8 @@ def test_changing_the_questions_drops_runs_that_no_longer_compare(open_page: Cal
 
 def test_timeline_draws_any_number_of_modes_and_questions() -> None:
     from components.async_view import modes_timeline_figure
-    from core.concurrency import CallSpan, Mode, ModeRun
-    from core.trace import CallTrace, Outcome, StreamChunk
+    from core.call.trace import CallTrace, Outcome, StreamChunk
+    from core.patterns.concurrency import CallSpan, Mode, ModeRun
 
     def call(i: int, streams: bool) -> CallSpan:
         first = 0.1 * i + 0.05

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 from streamlit.testing.v1 import AppTest
 
-from core.batch_jobs import JobStatus, JobStore, RowStatus
+from core.batch import JobStatus, JobStore, RowStatus
 from tests.app.conftest import _app_opened_on
 from tests.conftest import PROJECT_ROOT
 

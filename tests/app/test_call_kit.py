@@ -11,7 +11,7 @@ def _kit_script() -> None:
     from pydantic import SecretStr
 
     from components.call_kit import call_kit
-    from core.models import Endpoint
+    from core.call.models import Endpoint
     from core.settings import Provider
 
     real = Endpoint(Provider.COMPATIBLE, "http://127.0.0.1:9/v1", "m", SecretStr("sk-real"), "LAB_COMPAT_API_KEY")

@@ -46,7 +46,7 @@ def test_embedded_against_embedded_as_a_remote_api(open_page: Callable[[str], Ap
     traces = [last.last_call(i).trace for i in range(2)]
     assert traces[0].proxy is None and traces[1].proxy is not None
     assert traces[1].proxy.held_ms >= 300
-    from core.anatomy import anatomy
+    from core.call.anatomy import anatomy
 
     held = [s for s in anatomy(traces[1]).segments if s.layer == "proxy"]
     assert [s.name for s in held] == ["Proxy: simulated latency"] and held[0].ms >= 300
@@ -96,7 +96,7 @@ def test_a_failing_endpoint_shows_its_own_problem_while_the_other_finishes(
 
 
 def test_a_closed_port_is_a_problem_of_its_column_only(open_page: Callable[[str], AppTest]) -> None:
-    from core.loopback import loopback_listening_socket
+    from core.network.loopback import loopback_listening_socket
 
     sock = loopback_listening_socket()
     port = sock.getsockname()[1]

@@ -9,7 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from components.measure_view import JOB_KEY
-from core.measure import MeasureJob
+from core.patterns.measure import MeasureJob
 
 
 def _wait_for_the_runs(at: AppTest, limit_s: float = 1100) -> None:

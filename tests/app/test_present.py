@@ -6,7 +6,7 @@ from collections.abc import Callable
 
 from streamlit.testing.v1 import AppTest
 
-from core.report import EMPTY_SESSION_MESSAGE
+from core.export.report import EMPTY_SESSION_MESSAGE
 from tests.app.test_replay_views import assert_replayed
 
 

@@ -13,9 +13,9 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
-from core.ledger import CallRecord
+from core.money.ledger import CallRecord
+from core.network.recording import FORMAT_VERSION, Exchange, Recording, new_recording_path, recording_to_bytes
 from core.paths import data_dir
-from core.recording import FORMAT_VERSION, Exchange, Recording, new_recording_path, recording_to_bytes
 
 TOLERANCE = 0.10
 

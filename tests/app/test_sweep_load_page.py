@@ -9,7 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from components.batch_controller import job_store
-from core.batch_jobs import JobStatus
+from core.batch import JobStatus
 
 PAGE = "pages/batch.py"
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from core.langsmith import forget_cached_settings
+from core.export.langsmith import forget_cached_settings
 
 
 @pytest.fixture
@@ -76,7 +76,7 @@ def test_opentelemetry_from_env_file_says_where_and_never_the_headers(
     tracing_env_file: Path, open_page: Callable[[str], AppTest]
 ) -> None:
     from components.runtime import _otel_export
-    from core.otel import running_export, stop_export
+    from core.export.otel import running_export, stop_export
 
     tracing_env_file.write_text(
         "OTEL_EXPORTER_OTLP_ENDPOINT=http://127.0.0.1:9\nOTEL_SERVICE_NAME=lab-demo\n"

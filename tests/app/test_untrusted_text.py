@@ -15,8 +15,8 @@ from markdown_it import MarkdownIt
 from streamlit.testing.v1 import AppTest
 
 from components.replay_view import LIVE
+from core.network.recording import Recording, recordings_dir, save_recording
 from core.paths import data_dir
-from core.recording import Recording, recordings_dir, save_recording
 from tests.fake_openai import FakeOpenAI
 
 KEY = "untrusted-text-key-4471"

@@ -24,8 +24,8 @@ from components.cost_view import totals_strip  # noqa: E402 - after the sys.path
 from components.events_view import run_metrics  # noqa: E402 - after the sys.path line above
 from components.streaming_view import first_word_metrics, stream_metrics  # noqa: E402 - after the sys.path line above
 from components.theme import apply_projector_style  # noqa: E402 - after the sys.path line above
-from core.batch_jobs import JobInfo, JobStatus, RowResult, RowStatus  # noqa: E402 - after the sys.path line above
-from core.usage import Usage  # noqa: E402 - after the sys.path line above
+from core.batch import JobInfo, JobStatus, RowResult, RowStatus  # noqa: E402 - after the sys.path line above
+from core.money.usage import Usage  # noqa: E402 - after the sys.path line above
 
 
 def strip(name: str):

@@ -14,7 +14,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from components.pages import PATTERN_PAGES
-from core.batch_jobs import JobStatus, JobStore, RowStatus
+from core.batch import JobStatus, JobStore, RowStatus
 from tests.conftest import PROJECT_ROOT
 from tests.e2e.conftest import ARTIFACTS, PROJECTOR, click_and_wait, open_app_page
 from tests.e2e.server import AppDidNotStart, running_app, wait_for_idle

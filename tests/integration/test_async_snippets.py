@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import pytest
 
-from core.concurrency import Mode
+from core.call.models import resolve_endpoint
 from core.embedded_server import EmbeddedModelServer
-from core.models import resolve_endpoint
+from core.export.snippets import async_code
+from core.patterns.concurrency import Mode
 from core.settings import ModelSettings
-from core.snippets import async_code
 from tests.integration.test_snippets import run_snippet
 
 QUESTIONS = ["What is AI?", "What is ML?"]

@@ -17,9 +17,7 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import SecretStr
 
-from core.batch_estimate import estimate_input_tokens
-from core.batch_export import to_csv, to_jsonl
-from core.batch_jobs import (
+from core.batch import (
     JobStatus,
     JobStore,
     RowStatus,
@@ -30,12 +28,14 @@ from core.batch_jobs import (
     start_job,
     start_sweep,
 )
+from core.batch.estimate import estimate_input_tokens
+from core.batch.export import to_csv, to_jsonl
+from core.call.models import Endpoint, build_chat_model, resolve_endpoint
 from core.embedded_server import EmbeddedModelServer
-from core.ledger import SessionLedger
-from core.models import Endpoint, build_chat_model, resolve_endpoint
-from core.pricing import call_cost, load_price_table
+from core.export.snippets import batch_code
+from core.money.ledger import SessionLedger
+from core.money.pricing import call_cost, load_price_table
 from core.settings import ModelSettings, Provider
-from core.snippets import batch_code
 from tests.integration.test_snippets import run_snippet
 
 QUESTIONS = ["What is the capital of France?", "What is 2 + 2?", "Who wrote Romeo and Juliet?"]

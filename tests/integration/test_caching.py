@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-from core.caching import MarkedInMemoryCache, is_cache_hit, temperature_note
-from core.costs import cost_calls, session_totals
-from core.ledger import SessionLedger
-from core.models import Endpoint, build_chat_model
-from core.pricing import ModelPrice, PriceTable
-from core.rate_limits import RequestRecorder
-from core.receipt import receipt_lines
+from core.call.models import Endpoint, build_chat_model
+from core.export.snippets import cache_code
+from core.money.costs import cost_calls, session_totals
+from core.money.ledger import SessionLedger
+from core.money.pricing import ModelPrice, PriceTable
+from core.money.receipt import receipt_lines
+from core.patterns.caching import MarkedInMemoryCache, is_cache_hit, temperature_note
+from core.patterns.rate_limits import RequestRecorder
+from core.patterns.streaming import timed_invoke
 from core.settings import ModelSettings
-from core.snippets import cache_code
-from core.streaming import timed_invoke
 from tests.integration.test_snippets import run_snippet
 
 

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import pytest
 
-from core.concurrency import (
+from core.call.models import build_chat_model
+from core.money.ledger import SessionLedger
+from core.patterns.concurrency import (
     Mode,
     run_mode,
     setup_key,
 )
-from core.ledger import SessionLedger
-from core.models import build_chat_model
 from core.settings import ModelSettings
 
 QUESTIONS = ["What is AI?", "What is ML?", "What is DL?"]

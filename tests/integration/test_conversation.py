@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from core.chat_history import (
+from core.call.models import build_chat_model, resolve_endpoint
+from core.embedded_server import CONTEXT_PER_SLOT, EmbeddedModelServer
+from core.money.ledger import SessionLedger
+from core.patterns.chat_history import (
     LLAMA_METHOD,
     HistoryPolicy,
     TurnStream,
@@ -11,10 +14,7 @@ from core.chat_history import (
     plan_turn,
     replay_without_cache,
 )
-from core.conversation import CACHE_FROM_USAGE, Conversation, call_figures, read_context_window
-from core.embedded_server import CONTEXT_PER_SLOT, EmbeddedModelServer
-from core.ledger import SessionLedger
-from core.models import build_chat_model, resolve_endpoint
+from core.patterns.conversation import CACHE_FROM_USAGE, Conversation, call_figures, read_context_window
 from core.settings import ModelSettings
 
 QUESTIONS = ("My name is Ada. Say hello.", "What is 2 + 2?", "Name a colour.", "What is my name?")

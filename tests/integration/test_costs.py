@@ -14,20 +14,20 @@ import sys
 import pytest
 from langchain_core.callbacks import UsageMetadataCallbackHandler
 
-from core.costs import (
+from core.call.models import build_chat_model
+from core.export.snippets import metadata_code
+from core.money.costs import (
     cost_calls,
     cross_check,
     ledger_csv,
     ledger_rows,
     session_totals,
 )
-from core.ledger import CallRecord, SessionLedger
-from core.models import build_chat_model
-from core.pricing import load_price_table
-from core.receipt import receipt_lines
-from core.snippets import metadata_code
-from core.streaming import StreamCapture, timed_invoke
-from core.usage import Usage
+from core.money.ledger import CallRecord, SessionLedger
+from core.money.pricing import load_price_table
+from core.money.receipt import receipt_lines
+from core.money.usage import Usage
+from core.patterns.streaming import StreamCapture, timed_invoke
 from tests.ledger_records import ledger_record
 
 EMBEDDED = "SmolLM2-135M-Instruct"

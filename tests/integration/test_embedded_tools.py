@@ -5,11 +5,11 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from core.agent import EMBEDDED_FORCING, agent_chain, agent_run
-from core.events import EventRecorder, build_chain, fresh_async_http_client, stream_events
-from core.events.chains import make_answer_stats_tool
-from core.models import build_chat_model
-from core.tracing import CallTracer
+from core.call.models import build_chat_model
+from core.call.tracing import CallTracer
+from core.patterns.agent import EMBEDDED_FORCING, agent_chain, agent_run
+from core.patterns.events import EventRecorder, build_chain, fresh_async_http_client, stream_events
+from core.patterns.events.chains import make_answer_stats_tool
 
 
 @pytest.fixture

@@ -9,14 +9,14 @@ from collections import Counter
 
 import pytest
 
-from core.events import (
+from core.call.models import build_chat_model
+from core.money.ledger import SessionLedger
+from core.patterns.events import (
     EventRecorder,
     build_chain,
     fresh_async_http_client,
     stream_events,
 )
-from core.ledger import SessionLedger
-from core.models import build_chat_model
 
 
 @pytest.fixture

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 
+from core.call.models import resolve_endpoint
 from core.embedded_server import EmbeddedModelServer
-from core.models import resolve_endpoint
+from core.export.snippets import events_code
 from core.settings import ModelSettings
-from core.snippets import events_code
 from tests.integration.test_snippets import run_snippet
 
 

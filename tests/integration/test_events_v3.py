@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import warnings
 
+from core.call.models import Endpoint, build_chat_model
 from core.embedded_server import EmbeddedModelServer
-from core.events import fresh_async_http_client
-from core.events_v3 import run_both_versions
-from core.models import Endpoint, build_chat_model
+from core.export.snippets import events_v3_code
+from core.patterns.events import fresh_async_http_client
+from core.patterns.events_v3 import run_both_versions
 from core.settings import ModelSettings
-from core.snippets import events_v3_code
 from tests.integration.test_snippets import run_snippet
 
 

@@ -8,14 +8,14 @@ import sys
 import pytest
 from pydantic import SecretStr
 
-from core.conditions import NetworkConditions
+from core.call.models import Endpoint, build_chat_model
 from core.embedded_server import EmbeddedModelServer
-from core.events import EventRecorder, fresh_async_http_client, stream_events
-from core.fallbacks import fallback_problem, read_outcome, with_fallback
-from core.models import Endpoint, build_chat_model
-from core.netem import start_network_proxy
+from core.export.snippets import fallback_code
+from core.network.conditions import NetworkConditions
+from core.network.proxy import start_network_proxy
+from core.patterns.events import EventRecorder, fresh_async_http_client, stream_events
+from core.patterns.fallbacks import fallback_problem, read_outcome, with_fallback
 from core.settings import ModelSettings, Provider
-from core.snippets import fallback_code
 
 WRONG = Endpoint(Provider.COMPATIBLE, "http://127.0.0.1:9/v1", "SmolLM2-135M-Instruct",
                  SecretStr("not-needed"), "LAB_COMPAT_API_KEY")

@@ -22,18 +22,18 @@ import pytest
 from langchain_core.messages import AIMessage
 from pydantic import SecretStr
 
-from core.batch_jobs import JobStore, RowStatus, RunOptions, run_job
-from core.concurrency import Mode, run_mode
-from core.conditions import NetworkConditions
+from core.batch import JobStore, RowStatus, RunOptions, run_job
+from core.call.errors import CallProblem, explain_error
+from core.call.models import Endpoint, build_chat_model
+from core.call.tracing import CallTracer
 from core.embedded_server import EmbeddedModelServer
-from core.errors import CallProblem, explain_error
-from core.events import EventRecorder, fresh_async_http_client
-from core.ledger import SessionLedger
-from core.models import Endpoint, build_chat_model
-from core.netem import NetworkProxy
+from core.money.ledger import SessionLedger
+from core.network.conditions import NetworkConditions
+from core.network.proxy import NetworkProxy
+from core.patterns.concurrency import Mode, run_mode
+from core.patterns.events import EventRecorder, fresh_async_http_client
+from core.patterns.streaming import StreamCapture, timed_invoke
 from core.settings import ModelSettings, Provider
-from core.streaming import StreamCapture, timed_invoke
-from core.tracing import CallTracer
 from tests.fake_openai import BAD_JSON_LINE, EMPTY_CHOICES, HTML_PAGE, NO_FINISH, FakeOpenAI
 
 FAKE_KEY = "fake-upstream-key-5b1d"

@@ -6,11 +6,11 @@ machine is shared.
 
 from __future__ import annotations
 
-from core.load import Arrival, LoadSpec
-from core.load_sweep import ServerTarget, level_row, run_sweep
-from core.models import build_chat_model
+from core.call.models import build_chat_model
+from core.call.stats import Slo
+from core.patterns.load import Arrival, LoadSpec
+from core.patterns.load_sweep import ServerTarget, level_row, run_sweep
 from core.settings import ModelSettings
-from core.stats import Slo
 
 
 def builder(settings: ModelSettings, endpoint):

@@ -13,12 +13,12 @@ from concurrent.futures import ThreadPoolExecutor
 import httpx
 from pydantic import SecretStr
 
-from core.conditions import PRESETS, NetworkConditions
+from core.call.models import Endpoint, build_chat_model
 from core.embedded_server import EmbeddedModelServer
-from core.models import Endpoint, build_chat_model
-from core.netem import NetworkProxy
+from core.network.conditions import PRESETS, NetworkConditions
+from core.network.proxy import NetworkProxy
+from core.patterns.streaming import StreamCapture, timed_invoke
 from core.settings import ModelSettings
-from core.streaming import StreamCapture, timed_invoke
 
 
 def _chat_body(stream: bool, max_tokens: int = 8) -> dict:

@@ -21,10 +21,10 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from core.models import Endpoint, build_chat_model
-from core.otel import CONTENT_VAR, run_group, running_export, start_export, stop_export
-from core.streaming import StreamCapture, timed_invoke
-from core.tracing import CallTracer
+from core.call.models import Endpoint, build_chat_model
+from core.call.tracing import CallTracer
+from core.export.otel import CONTENT_VAR, run_group, running_export, start_export, stop_export
+from core.patterns.streaming import StreamCapture, timed_invoke
 from tests.otel_receiver import Phoenix, start_phoenix
 
 

@@ -8,11 +8,11 @@ import math
 import pytest
 from pydantic import SecretStr
 
-from core.conditions import NetworkConditions
+from core.call.models import Endpoint, build_chat_model
 from core.embedded_server import EmbeddedModelServer
-from core.models import Endpoint, build_chat_model
-from core.netem import NetworkProxy
-from core.rate_limits import (
+from core.network.conditions import NetworkConditions
+from core.network.proxy import NetworkProxy
+from core.patterns.rate_limits import (
     rate_limiter,
     rate_problem,
     run_recorded_batch,

@@ -17,10 +17,10 @@ from typing import Any
 import pytest
 from pydantic import SecretStr
 
-from core.errors import EXCERPT_CHARS
-from core.models import Endpoint, build_chat_model
+from core.call.errors import EXCERPT_CHARS
+from core.call.models import Endpoint, build_chat_model
+from core.patterns.streaming import StreamCapture, timed_invoke
 from core.settings import ModelSettings, Provider
-from core.streaming import StreamCapture, timed_invoke
 
 SECRET = "AKIAPLANTED-metadata-secret-0123456789"
 BODY = ("ami-id\ninstance-type\n" + "credential " * 40 + SECRET + "\n").encode()

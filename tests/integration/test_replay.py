@@ -11,9 +11,10 @@ import openai
 import pytest
 from langchain_openai import ChatOpenAI
 
-from core.conditions import NetworkConditions
-from core.netem import NetworkProxy
-from core.recording import (
+from core.call.tracing import traced_http_client
+from core.network.conditions import NetworkConditions
+from core.network.proxy import NetworkProxy
+from core.network.recording import (
     FORMAT_VERSION,
     Recording,
     RecordingError,
@@ -23,9 +24,8 @@ from core.recording import (
     recording_from_bytes,
     recording_to_bytes,
 )
-from core.replay import ReplayServer
-from core.streaming import StreamCapture
-from core.tracing import traced_http_client
+from core.network.replay import ReplayServer
+from core.patterns.streaming import StreamCapture
 from tests.fake_openai import FakeOpenAI
 
 REPLY = " ".join(f"word{n}" for n in range(30)) + "."  # ~32 events, 10 ms apart: ~350 ms of stream

@@ -8,10 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from core.costs import cost_calls, session_totals
-from core.ledger import CallRecord, SessionLedger
-from core.pricing import format_usd, load_price_table
-from core.report import (
+from core.call.trace import CallTrace, Outcome
+from core.export.report import (
     EMPTY_SESSION_MESSAGE,
     PRINT_WIDTH_PX,
     EmptySession,
@@ -20,9 +18,11 @@ from core.report import (
     build_report,
     scrub,
 )
-from core.streaming import StreamCapture, timed_invoke
-from core.trace import CallTrace, Outcome
-from core.usage import Usage
+from core.money.costs import cost_calls, session_totals
+from core.money.ledger import CallRecord, SessionLedger
+from core.money.pricing import format_usd, load_price_table
+from core.money.usage import Usage
+from core.patterns.streaming import StreamCapture, timed_invoke
 
 PLANTED_KEY = "sk-planted-0123456789abcdefPLANTED"
 
@@ -30,7 +30,7 @@ PLANTED_KEY = "sk-planted-0123456789abcdefPLANTED"
 @pytest.fixture(scope="module")
 def real_ledger(embedded_server, tmp_path_factory) -> SessionLedger:
     """Calls on three pages (streaming, metadata, batch) to the embedded model."""
-    from core.models import build_chat_model, resolve_endpoint
+    from core.call.models import build_chat_model, resolve_endpoint
     from core.settings import ModelSettings, Provider
 
     settings = ModelSettings(provider=Provider.LOCAL, temperature=0.0, max_tokens=8, seed=7)
@@ -158,15 +158,15 @@ def test_every_pages_kept_results_are_in_the_report(real_ledger, embedded_server
         STREAMING_COMPARISON,
         page_sections,
     )
-    from core.batch_jobs import JobStore, RunOptions, run_job, start_sweep
-    from core.bridge import run_async
-    from core.compare import CompareRun, race, summarise
-    from core.concurrency import Mode, run_mode
-    from core.measure import MeasureJob
-    from core.models import build_chat_model, resolve_endpoint
+    from core.batch import JobStore, RunOptions, run_job, start_sweep
+    from core.batch.sweep_load import load_points
+    from core.call.bridge import run_async
+    from core.call.models import build_chat_model, resolve_endpoint
+    from core.call.stats import Slo
+    from core.patterns.compare import CompareRun, race, summarise
+    from core.patterns.concurrency import Mode, run_mode
+    from core.patterns.measure import MeasureJob
     from core.settings import ModelSettings, Provider
-    from core.stats import Slo
-    from core.sweep_load import load_points
 
     settings = ModelSettings(provider=Provider.LOCAL, temperature=0.0, max_tokens=6, seed=7)
     endpoint = resolve_endpoint(settings, embedded_server)

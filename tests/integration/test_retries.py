@@ -9,11 +9,11 @@ import pytest
 from langchain_core.runnables import RunnableLambda
 from pydantic import SecretStr
 
-from core.conditions import NetworkConditions
+from core.call.models import Endpoint, build_chat_model
 from core.embedded_server import EmbeddedModelServer
-from core.models import Endpoint, build_chat_model
-from core.netem import NetworkProxy
-from core.retries import (
+from core.network.conditions import NetworkConditions
+from core.network.proxy import NetworkProxy
+from core.patterns.retries import (
     CLIENT,
     RUNNABLE,
     attempts_problem,
@@ -43,7 +43,7 @@ def _flaky_step() -> RunnableLambda:
 
 def test_issue_35475_with_retry_batch_gives_a_failed_row_another_rows_result() -> None:
     """Reproduces LangChain #35475 on the installed langchain-core. If this starts failing, the
-    bug is fixed upstream: update docs/DEVELOPING.md ("with_retry and batch") and core/retries.py."""
+    bug is fixed upstream: update docs/DEVELOPING.md ("with_retry and batch") and core/patterns/retries.py."""
     retrying = _flaky_step().with_retry(stop_after_attempt=2, wait_exponential_jitter=False)
     results = retrying.batch(["A", "B", "C"], return_exceptions=True)
     assert results[0] == "answer to A" and results[2] == "answer to C"

@@ -11,7 +11,7 @@ import socket
 import pytest
 
 from core.embedded_server import EmbeddedModelServer
-from core.netem import NetworkProxy
+from core.network.proxy import NetworkProxy
 
 
 def _non_loopback_address() -> str | None:

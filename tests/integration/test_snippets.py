@@ -8,10 +8,10 @@ import sys
 
 from pydantic import SecretStr
 
+from core.call.models import Endpoint, resolve_endpoint
 from core.embedded_server import EmbeddedModelServer
-from core.models import Endpoint, resolve_endpoint
+from core.export.snippets import streaming_code
 from core.settings import ModelSettings, Provider
-from core.snippets import streaming_code
 
 
 def run_snippet(code: str, env_var: str, key: str) -> subprocess.CompletedProcess[str]:
@@ -38,7 +38,7 @@ def test_streaming_snippet_runs_against_the_embedded_model(
 def test_rate_limit_snippet_spaces_the_requests_and_none_is_refused(
     embedded_server: EmbeddedModelServer, local_settings: ModelSettings
 ) -> None:
-    from core.snippets import rate_limit_code
+    from core.export.snippets import rate_limit_code
 
     endpoint = resolve_endpoint(local_settings.with_changes(max_tokens=4), embedded_server)
     code = rate_limit_code(local_settings.with_changes(max_tokens=4), endpoint,
@@ -56,9 +56,9 @@ def test_rate_limit_snippet_spaces_the_requests_and_none_is_refused(
 def test_retry_snippet_retries_both_ways_through_injected_503s(
     embedded_server: EmbeddedModelServer, local_settings: ModelSettings
 ) -> None:
-    from core.conditions import NetworkConditions
-    from core.netem import start_network_proxy
-    from core.snippets import retry_code
+    from core.export.snippets import retry_code
+    from core.network.conditions import NetworkConditions
+    from core.network.proxy import start_network_proxy
 
     # Seed 40 at a 50% error rate: 503 then OK (the client's run), then 503, 503, OK (with_retry's).
     proxy = start_network_proxy()
@@ -82,9 +82,9 @@ def test_retry_snippet_retries_both_ways_through_injected_503s(
 def test_compare_snippet_races_two_endpoints_against_the_embedded_model(
     embedded_server: EmbeddedModelServer, local_settings: ModelSettings
 ) -> None:
-    from core.conditions import PRESETS
-    from core.netem import start_network_proxy
-    from core.snippets import compare_code
+    from core.export.snippets import compare_code
+    from core.network.conditions import PRESETS
+    from core.network.proxy import start_network_proxy
 
     local_settings = local_settings.with_changes(max_tokens=8)  # two streams on a shared machine
     endpoint = resolve_endpoint(local_settings, embedded_server)
@@ -110,7 +110,7 @@ def test_compare_snippet_races_two_endpoints_against_the_embedded_model(
 def test_load_snippet_offers_requests_at_a_rate_and_reports_what_arrived(
     embedded_server: EmbeddedModelServer, local_settings: ModelSettings
 ) -> None:
-    from core.snippets import load_code
+    from core.export.snippets import load_code
 
     settings = local_settings.with_changes(max_tokens=4, max_retries=0)
     endpoint = resolve_endpoint(settings, embedded_server)
@@ -127,7 +127,7 @@ def test_chat_snippet_holds_a_conversation_and_turn_two_reads_the_cache(
 ) -> None:
     import re
 
-    from core.snippets import chat_code
+    from core.export.snippets import chat_code
 
     settings = local_settings.with_changes(max_tokens=12)
     endpoint = resolve_endpoint(settings, embedded_server)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from core.ledger import SessionLedger
-from core.streaming import (
+from core.money.ledger import SessionLedger
+from core.patterns.streaming import (
     StreamCapture,
     in_frames,
     timed_invoke,

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from core.models import build_chat_model
-from core.structured import PRESETS, stream_structured
+from core.call.models import build_chat_model
+from core.patterns.structured import PRESETS, stream_structured
 
 
 @pytest.fixture

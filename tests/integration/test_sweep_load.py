@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from core.batch_jobs import JobStatus, JobStore, RowStatus, RunOptions, run_job, start_sweep
-from core.models import Endpoint, build_chat_model
+from core.batch import JobStatus, JobStore, RowStatus, RunOptions, run_job, start_sweep
+from core.batch.sweep_load import all_failed, goodput_peak, load_points
+from core.call.models import Endpoint, build_chat_model
+from core.call.stats import Slo
 from core.settings import ModelSettings
-from core.stats import Slo
-from core.sweep_load import all_failed, goodput_peak, load_points
 
 # Real calls on 2 shared cores: generous, because the figures are tested, not the speed.
 pytestmark = pytest.mark.timeout(1200)

@@ -9,8 +9,8 @@ reason, and HTTP 200 answers that are not chat completions.
 
 from __future__ import annotations
 
-from core.anatomy import anatomy
-from core.streaming import StreamCapture, timed_invoke
+from core.call.anatomy import anatomy
+from core.patterns.streaming import StreamCapture, timed_invoke
 
 
 def _streamed(llm):

@@ -1,4 +1,4 @@
-"""The door of a lab served beyond this machine (`core.access`): what `make run` refuses, and
+"""The door of a lab served beyond this machine (`core.security.access`): what `make run` refuses, and
 whose recordings each visitor is offered. The browser side is tests/e2e/test_access_e2e.py."""
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from core.access import AccessPolicy, Visitor, shared_folder, visitor_folders
+from core.security.access import AccessPolicy, Visitor, shared_folder, visitor_folders
 from tests.conftest import PROJECT_ROOT
 
 SECRET = "unit-door-Kx9-horse"
@@ -20,7 +20,7 @@ def _make_run_check(host: str, env_file: Path, **env: str) -> subprocess.Complet
     """What `make run HOST=...` runs before it starts the server."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("LAB_")}
     return subprocess.run(
-        [sys.executable, "-m", "core.access", host], cwd=PROJECT_ROOT, capture_output=True, text=True,
+        [sys.executable, "-m", "core.security.access", host], cwd=PROJECT_ROOT, capture_output=True, text=True,
         env=clean | {"LAB_DOTENV_PATH": str(env_file)} | env, timeout=60,
     )
 

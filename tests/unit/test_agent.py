@@ -12,11 +12,11 @@ from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage, Tool
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 from pydantic import Field
 
-from core.agent import agent_chain, agent_run, agent_tools, model_steps, run_tool_call
-from core.errors import StepLimitReached, explain_error
-from core.events.summaries import summarize
-from core.trace import CallTrace, Outcome, StreamChunk
-from core.usage import Usage
+from core.call.errors import StepLimitReached, explain_error
+from core.call.trace import CallTrace, Outcome, StreamChunk
+from core.money.usage import Usage
+from core.patterns.agent import agent_chain, agent_run, agent_tools, model_steps, run_tool_call
+from core.patterns.events.summaries import summarize
 
 
 class ToolCallingFake(BaseChatModel):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.errors import explain_error
+from core.call.errors import explain_error
 
 
 def test_closed_event_loop_is_explained_with_the_fix() -> None:

@@ -8,9 +8,9 @@ import pytest
 import tiktoken
 from pydantic import SecretStr
 
-from core import batch_estimate
-from core.batch_estimate import estimate_input_tokens, rough_tokens
-from core.models import Endpoint
+from core.batch import estimate as batch_estimate
+from core.batch.estimate import estimate_input_tokens, rough_tokens
+from core.call.models import Endpoint
 from core.settings import Provider
 
 OPENAI = Endpoint(Provider.OPENAI, "https://api.openai.com/v1", "gpt-4o-mini", SecretStr("k"), "OPENAI_API_KEY")

@@ -7,7 +7,7 @@ import tomllib
 
 import pytest
 
-from core.batch_input import (
+from core.batch.inputs import (
     DEFAULT_MAX_BYTES,
     DEFAULT_MAX_ROWS,
     BatchInput,

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from core.batch_jobs import (
+from core.batch import (
     JobStatus,
     JobStore,
     RowStatus,
@@ -76,7 +76,7 @@ def test_a_data_file_made_before_job_kinds_opens_with_its_jobs_and_sweeps_told_a
     run's kind from the stored column, and new jobs go in beside the old ones."""
     import shutil
 
-    from core.batch_jobs import RunKind
+    from core.batch import RunKind
 
     path = tmp_path / "batch.sqlite3"
     shutil.copyfile(OLD_STORE, path)
@@ -135,7 +135,7 @@ def test_cancelling_a_job_or_a_sweep_sets_its_event_and_notes_the_request(store:
     and another app process would stop it there); this process's own run stops at once."""
     import threading
 
-    from core.batch_jobs import RunKind, active, cancel_job
+    from core.batch import RunKind, active, cancel_job
 
     job_id = store.create_job(QUESTIONS, source="test", endpoint="Local", model="m", max_concurrency=1)
     sweep_id = store.create_sweep(source="test", endpoint="Local", levels=[1], n_rows=1)
@@ -160,7 +160,7 @@ def test_a_sweep_that_ends_while_it_is_read_keeps_its_end_not_interrupted(
 ) -> None:
     """The reader sees "running"; before it asks whether anyone still runs the sweep, the sweep's
     thread sets DONE and lets go. The sweep is shown done (a CI run once showed it interrupted)."""
-    from core.batch_jobs import store as store_module
+    from core.batch import store as store_module
 
     sweep_id = store.create_sweep(source="test", endpoint="Local", levels=[1], n_rows=1, note="")
     store.set_sweep_status(sweep_id, JobStatus.RUNNING)

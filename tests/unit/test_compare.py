@@ -1,4 +1,4 @@
-"""core/compare.py: the race and repeat runners, the schedule, per-endpoint figures and ratios.
+"""core/patterns/compare.py: the race and repeat runners, the schedule, per-endpoint figures and ratios.
 
 The runners are driven through the real `ChatOpenAI` against tests/fake_openai.py, which can
 answer the way a broken endpoint does (401, a stream without a finish reason); the figures are
@@ -14,8 +14,14 @@ from typing import Any
 import pytest
 from langchain_openai import ChatOpenAI
 
-from core.bridge import run_async
-from core.compare import (
+from core.call.bridge import run_async
+from core.call.stats import percentile
+from core.call.trace import CallTrace, Outcome, StreamChunk
+from core.money.ledger import SessionLedger
+from core.money.pricing import ModelPrice, PriceTable
+from core.money.usage import Usage
+from core.network.conditions import PRESETS
+from core.patterns.compare import (
     CompareCall,
     CompareRun,
     EndpointSpec,
@@ -26,13 +32,7 @@ from core.compare import (
     repeat,
     summarise,
 )
-from core.conditions import PRESETS
-from core.ledger import SessionLedger
-from core.pricing import ModelPrice, PriceTable
 from core.settings import Provider
-from core.stats import percentile
-from core.trace import CallTrace, Outcome, StreamChunk
-from core.usage import Usage
 from tests.fake_openai import NO_FINISH, FakeOpenAI
 
 KEY = "sk-fake-compare-key-0123456789"
@@ -124,7 +124,7 @@ def test_cost_is_priced_or_says_why_not() -> None:
 
 
 def test_summaries_leave_failures_out_of_the_percentiles() -> None:
-    from core.errors import CallProblem
+    from core.call.errors import CallProblem
 
     failed = CompareCall(1, 2, "", trace(0.0, 9.9), CallProblem("timeout", "Timed out", "d", "f"))
     run = CompareRun("x", "repeat", ["A · a", "B · b"], "hi", [
@@ -167,9 +167,9 @@ def test_specs_name_their_column_and_refuse_unknown_presets() -> None:
 def test_a_replay_columns_code_says_it_was_a_recording_and_holds_no_key() -> None:
     from pydantic import SecretStr
 
-    from core.models import Endpoint, resolve_endpoint
+    from core.call.models import Endpoint, resolve_endpoint
+    from core.export.snippets import compare_code
     from core.settings import ModelSettings
-    from core.snippets import compare_code
 
     settings = ModelSettings(provider=Provider.COMPATIBLE, base_url="http://h:1/v1", model="m")
     live = resolve_endpoint(settings, None)

@@ -15,7 +15,10 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
-from core.concurrency import (
+from core.call.models import build_chat_model, resolve_endpoint
+from core.call.run import Run
+from core.call.trace import CallTrace, Outcome, StreamChunk
+from core.patterns.concurrency import (
     CallSpan,
     Mode,
     ModeRun,
@@ -25,10 +28,7 @@ from core.concurrency import (
     setup_key,
     speedup,
 )
-from core.models import build_chat_model, resolve_endpoint
-from core.run import Run
 from core.settings import ModelSettings, Provider
-from core.trace import CallTrace, Outcome, StreamChunk
 
 QUESTIONS = ["What is AI?", "What is ML?", "What is DL?"]
 

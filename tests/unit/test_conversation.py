@@ -16,7 +16,12 @@ from langchain_core.language_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 from pydantic import SecretStr
 
-from core.chat_history import (
+from core.call.models import Endpoint, build_chat_model
+from core.call.trace import CallTrace, Outcome, ServerReport, StreamChunk
+from core.money.ledger import SessionLedger
+from core.money.pricing import ModelPrice
+from core.money.usage import Usage
+from core.patterns.chat_history import (
     RULE_METHOD,
     HistoryPolicy,
     Strategy,
@@ -29,7 +34,7 @@ from core.chat_history import (
     rule_of_thumb,
     summarise_with,
 )
-from core.conversation import (
+from core.patterns.conversation import (
     CACHE_FROM_TIMINGS,
     CACHE_FROM_USAGE,
     INPUT_ONLY,
@@ -41,12 +46,7 @@ from core.conversation import (
     conversation_record,
     input_tokens_of,
 )
-from core.ledger import SessionLedger
-from core.models import Endpoint, build_chat_model
-from core.pricing import ModelPrice
 from core.settings import ModelSettings, Provider
-from core.trace import CallTrace, Outcome, ServerReport, StreamChunk
-from core.usage import Usage
 from tests.fake_openai import NO_FINISH, FakeOpenAI
 
 # (input tokens, cached tokens, prefill ms, output tokens): cache on, then cache off.
@@ -131,7 +131,7 @@ def test_cached_tokens_from_timings_are_priced_at_the_cached_rate_too() -> None:
 
 def test_a_summary_call_is_part_of_its_turns_cost_and_an_unknown_cost_stops_the_running_total() -> None:
     conv = conversation_of(RECORDED_CACHE_ON[:2])
-    from core.conversation import SummaryCall
+    from core.patterns.conversation import SummaryCall
 
     conv.turns[1].summary = SummaryCall("They said hi.", 1, recorded_trace(50, 0, 10.0, 10))
     with_summary = conv.figures(GPT_4O_MINI)[1].cost_usd
@@ -295,8 +295,8 @@ def test_the_export_holds_messages_figures_and_sources_but_no_key() -> None:
 
 def test_the_session_report_holds_the_conversation_its_table_and_chart() -> None:
     from components.report_view import CHAT_CONVERSATION, CHAT_PRICE_AS, PRICES, page_sections
-    from core.pricing import load_price_table
-    from core.report import ReportInputs, build_report
+    from core.export.report import ReportInputs, build_report
+    from core.money.pricing import load_price_table
     from tests.ledger_records import ledger_record
 
     conv = conversation_of(RECORDED_CACHE_ON)

@@ -11,7 +11,7 @@ from langchain_core.callbacks import UsageMetadataCallbackHandler
 from langchain_core.language_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 
-from core.costs import (
+from core.money.costs import (
     cost_by_model,
     cost_calls,
     cross_check,
@@ -20,9 +20,9 @@ from core.costs import (
     session_totals,
     tokens_by_pattern,
 )
-from core.ledger import CallRecord, SessionLedger
-from core.pricing import ModelPrice, load_price_table
-from core.usage import Usage
+from core.money.ledger import CallRecord, SessionLedger
+from core.money.pricing import ModelPrice, load_price_table
+from core.money.usage import Usage
 from tests.ledger_records import ledger_record
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core.egress import is_loopback_bind, refused_base_url
+from core.security.egress import is_loopback_bind, refused_base_url
 
 DNS = {
     "metadata.google.internal": ["169.254.169.254"],

@@ -9,7 +9,7 @@ import pytest
 from langchain_core.language_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 
-from core.events import (
+from core.patterns.events import (
     EventFilter,
     EventRecorder,
 )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.events import EventRecorder, EventsRun
+from core.patterns.events import EventRecorder, EventsRun
 
 START = {"event": "on_chain_start", "name": "seq", "run_id": "r1", "parent_ids": [], "data": {}}
 END = {"event": "on_chain_end", "name": "seq", "run_id": "r1", "parent_ids": [], "data": {"output": "ok"}}

@@ -7,9 +7,9 @@ from pathlib import Path
 import httpx
 import openai
 
-from core.batch_jobs import JobStatus, JobStore, RowStatus, row_failures
-from core.errors import CallProblem, explain_error
-from core.failures import GENERIC_FIX, failure_line, outcome_label, problem_from_stored, summarize_failures
+from core.batch import JobStatus, JobStore, RowStatus, row_failures
+from core.call.errors import CallProblem, explain_error
+from core.call.failures import GENERIC_FIX, failure_line, outcome_label, problem_from_stored, summarize_failures
 
 
 def http_error(status: int, headers: dict[str, str] | None = None) -> openai.APIStatusError:

@@ -17,11 +17,11 @@ import socket
 
 from pydantic import SecretStr
 
-from core.conditions import NetworkConditions
-from core.models import Endpoint, build_chat_model
-from core.netem import NetworkProxy
+from core.call.models import Endpoint, build_chat_model
+from core.network.conditions import NetworkConditions
+from core.network.proxy import NetworkProxy
+from core.patterns.streaming import timed_invoke
 from core.settings import ModelSettings, Provider
-from core.streaming import timed_invoke
 
 PROMPT = "Count from one to ten."
 

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
-from core.batch_jobs import JobStatus, JobStore, RowStatus, RunOptions, active, cancel_job, start_job
+from core.batch import JobStatus, JobStore, RowStatus, RunOptions, active, cancel_job, start_job
 from tests.conftest import PROJECT_ROOT
 
 PROMPTS = [f"question {i}" for i in range(40)]
@@ -31,7 +31,7 @@ OTHER_PROCESS = textwrap.dedent("""
     import sys
     from pathlib import Path
     from langchain_core.language_models.fake_chat_models import FakeListChatModel
-    from core.batch_jobs import JobStore, RunOptions, active, run_job
+    from core.batch import JobStore, RunOptions, active, run_job
 
     active.HEARTBEAT_S = 0.1  # beats and reads cancel requests often: the tests wait less
     store = JobStore(Path(sys.argv[1]))
@@ -111,7 +111,7 @@ def test_another_app_process_cancels_a_job_this_process_runs(store: JobStore) ->
     thread = start_job(store, job_id, FakeListChatModel(responses=["a"], sleep=0.2), RunOptions(max_concurrency=1))
     other = subprocess.run(
         [sys.executable, "-c", "import sys; from pathlib import Path; "
-         "from core.batch_jobs import JobStore, cancel_job; "
+         "from core.batch import JobStore, cancel_job; "
          "print(cancel_job(JobStore(Path(sys.argv[1])), sys.argv[2]))", str(store.path), job_id],
         cwd=PROJECT_ROOT, capture_output=True, text=True, timeout=60, check=True,
     )

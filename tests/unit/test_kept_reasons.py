@@ -10,9 +10,9 @@ import shutil
 import time
 from pathlib import Path
 
-from core.batch_jobs import JobStatus, JobStore, RunOptions, start_sweep
-from core.pricing import load_price_table
-from core.report import ReportInputs, ReportSection, build_report
+from core.batch import JobStatus, JobStore, RunOptions, start_sweep
+from core.export.report import ReportInputs, ReportSection, build_report
+from core.money.pricing import load_price_table
 
 OLD_STORE = Path(__file__).parent / "data" / "batch-before-sweep-problem.sqlite3"
 

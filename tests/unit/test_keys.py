@@ -1,10 +1,10 @@
-"""Which key may go to which URL (core/keys.py, core/settings.py): the rule both key fields use."""
+"""Which key may go to which URL (core/security/keys.py, core/settings.py): the rule both key fields use."""
 
 from __future__ import annotations
 
 import pytest
 
-from core.keys import KeyGrant, key_for, same_origin
+from core.security.keys import KeyGrant, key_for, same_origin
 from core.settings import Provider, key_field_words, key_to_send
 
 ENV = {"LAB_COMPAT_API_KEY": "k-operator", "LAB_COMPAT_BASE_URL": "http://gpu-box:8000/v1",
@@ -76,8 +76,8 @@ def test_the_key_field_says_when_a_typed_key_is_needed() -> None:
 
 
 def test_exports_redact_the_sessions_exact_secrets_and_leave_the_users_text_alone() -> None:
-    from core.batch_export import to_csv, to_jsonl
-    from core.batch_jobs import RowResult, RowStatus
+    from core.batch import RowResult, RowStatus
+    from core.batch.export import to_csv, to_jsonl
 
     secret = "gsk_live0123456789abcdef"
     row = RowResult(job_id="j", index=0, line=1, input="Explain: Bearer abc.def and sk-notmine123456",
@@ -90,7 +90,7 @@ def test_exports_redact_the_sessions_exact_secrets_and_leave_the_users_text_alon
 
 
 def test_an_error_message_loses_keys_it_quotes_and_any_urls_userinfo() -> None:
-    from core.errors import explain_error
+    from core.call.errors import explain_error
 
     problem = explain_error(
         RuntimeError("401 from http://me:tok-123456@10.0.0.9/v1: Incorrect API key provided: gsk_abc***wxyz "
@@ -108,11 +108,11 @@ def test_userinfo_is_stripped_from_recordings_snippets_and_compare_labels() -> N
 
     from pydantic import SecretStr
 
-    from core.compare import EndpointSpec
-    from core.models import Endpoint
-    from core.recording import Recording
+    from core.call.models import Endpoint
+    from core.export.snippets import model_setup_code
+    from core.network.recording import Recording
+    from core.patterns.compare import EndpointSpec
     from core.settings import ModelSettings
-    from core.snippets import model_setup_code
 
     url = "https://me:gsk_tok999@gw.example:8443/v1"
     endpoint = Endpoint(Provider.COMPATIBLE, url, "m", SecretStr("k"), "LAB_COMPAT_API_KEY")

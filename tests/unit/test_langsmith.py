@@ -13,7 +13,7 @@ import pytest
 from langchain_core.language_models.fake_chat_models import FakeListChatModel
 from langsmith import utils as ls_utils
 
-from core.langsmith import (
+from core.export.langsmith import (
     DEFAULT_PROJECT,
     forget_cached_settings,
     load_env_file,

@@ -20,8 +20,11 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGenerationChunk, ChatResult
 
-from core.errors import CallProblem
-from core.load import (
+from core.call.errors import CallProblem
+from core.call.stats import Slo
+from core.call.trace import COMPLETE, FAILED, CallTrace, HttpAttempt, Outcome, StreamChunk
+from core.money.usage import Usage
+from core.patterns.load import (
     MAX_DURATION_S,
     MAX_RATE_PER_S,
     Arrival,
@@ -33,11 +36,8 @@ from core.load import (
     coefficient_of_variation,
     run_load,
 )
-from core.load_sweep import knee, level_row, parse_rates, saturation
-from core.server_view import header_view, llama_values, parse_prometheus
-from core.stats import Slo
-from core.trace import COMPLETE, FAILED, CallTrace, HttpAttempt, Outcome, StreamChunk
-from core.usage import Usage
+from core.patterns.load_sweep import knee, level_row, parse_rates, saturation
+from core.patterns.server_view import header_view, llama_values, parse_prometheus
 
 # --- the schedule ------------------------------------------------------------------------------
 
@@ -300,7 +300,7 @@ def test_rate_limit_headers_become_a_series_on_the_loads_clock() -> None:
 
 
 def test_a_sweep_runs_each_rate_in_turn_and_says_whether_it_finished() -> None:
-    from core.load_sweep import run_sweep
+    from core.patterns.load_sweep import run_sweep
 
     done = run_sweep([20.0, 40.0], LoadSpec(1.0, Arrival.CONSTANT, requests=3), ["q"], lambda **_: SlowFake(delay_s=0.01))
     assert [lv.spec.rate_per_s for lv in done.levels] == [20.0, 40.0] and done.finished and not done.stopped

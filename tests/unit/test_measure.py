@@ -14,7 +14,7 @@ from langchain_core.messages import AIMessage
 from langchain_core.outputs import ChatGenerationChunk
 from pydantic import Field
 
-from core.measure import MeasureInputError, MeasureJob, check_counts, runs_to_csv, runs_to_json
+from core.patterns.measure import MeasureInputError, MeasureJob, check_counts, runs_to_csv, runs_to_json
 
 SECRET = "sk-test-abcdefghijklmnop"
 

@@ -13,9 +13,9 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
-from core.conditions import PRESETS, NetworkConditions, preset_name
-from core.models import Endpoint, build_chat_model
-from core.netem import NetworkProxy
+from core.call.models import Endpoint, build_chat_model
+from core.network.conditions import PRESETS, NetworkConditions, preset_name
+from core.network.proxy import NetworkProxy
 from core.settings import ModelSettings, Provider
 from tests.fake_openai import FakeOpenAI
 

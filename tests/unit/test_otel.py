@@ -19,8 +19,10 @@ from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from core.errors import CallProblem
-from core.otel import (
+from core.call.errors import CallProblem
+from core.call.trace import CallTrace, HttpAttempt, Outcome, ServerReport, StreamChunk
+from core.call.tracing import CallTracer
+from core.export.otel import (
     ExportStatus,
     call_attributes,
     export_status,
@@ -31,9 +33,7 @@ from core.otel import (
     status_of,
     stop_export,
 )
-from core.trace import CallTrace, HttpAttempt, Outcome, ServerReport, StreamChunk
-from core.tracing import CallTracer
-from core.usage import Usage
+from core.money.usage import Usage
 
 ENV = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9/"}
 
@@ -139,8 +139,8 @@ def test_a_streamed_call_maps_to_the_genai_attributes() -> None:
 
 
 def test_a_chat_turn_carries_its_conversation_id(exported: tuple[Any, Any, Any]) -> None:
-    from core.chat_history import HistoryPolicy, TokenCounter, TurnStream, plan_turn, rule_of_thumb
-    from core.conversation import Conversation
+    from core.patterns.chat_history import HistoryPolicy, TokenCounter, TurnStream, plan_turn, rule_of_thumb
+    from core.patterns.conversation import Conversation
 
     export, spans, _ = exported
     conv = Conversation()
@@ -274,7 +274,7 @@ def test_the_genai_metrics_are_histograms(exported: tuple[Any, Any, Any]) -> Non
 
 
 def test_a_call_made_with_no_export_running_costs_no_listener() -> None:
-    from core import tracing
+    from core.call import tracing
 
     assert running_export() is None and tracing._LISTENERS == []
     assert isinstance(ExportStatus(False).describe(), str)
@@ -283,8 +283,8 @@ def test_a_call_made_with_no_export_running_costs_no_listener() -> None:
 def test_the_lab_runs_are_parents_a_batch_job_and_an_async_mode(
     exported: tuple[Any, Any, Any], tmp_path: Any,
 ) -> None:
-    from core.batch_jobs import JobStore, RunOptions, run_job
-    from core.concurrency import Mode, run_mode
+    from core.batch import JobStore, RunOptions, run_job
+    from core.patterns.concurrency import Mode, run_mode
 
     export, spans, _ = exported
     store = JobStore(tmp_path / "batch.sqlite3")
@@ -302,7 +302,7 @@ def test_the_lab_runs_are_parents_a_batch_job_and_an_async_mode(
 def test_a_load_test_is_the_parent_of_its_requests(exported: tuple[Any, Any, Any]) -> None:
     import asyncio
 
-    from core.load import Arrival, LoadSpec, run_load
+    from core.patterns.load import Arrival, LoadSpec, run_load
 
     export, spans, _ = exported
     fake = GenericFakeChatModel(messages=iter([AIMessage("a b")] * 3))
@@ -319,7 +319,7 @@ def test_a_load_test_is_the_parent_of_its_requests(exported: tuple[Any, Any, Any
 def test_an_agent_loop_is_the_parent_of_its_model_steps_and_tool_runs(exported: tuple[Any, Any, Any]) -> None:
     import asyncio
 
-    from core.agent import agent_chain
+    from core.patterns.agent import agent_chain
     from tests.unit.test_agent import ToolCallingFake
 
     export, spans, _ = exported

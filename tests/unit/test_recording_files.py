@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-from core.recording import FORMAT, Recording, RecordingError, recording_from_bytes, recording_to_bytes
+from core.network.recording import FORMAT, Recording, RecordingError, recording_from_bytes, recording_to_bytes
 
 
 def _file(at_s: str = "0.25", status: str = "200") -> bytes:

@@ -11,8 +11,8 @@ import re
 import plotly.graph_objects as go
 import plotly.offline
 
-from core.pricing import load_price_table
-from core.report import EndpointLine, ReportFigure, ReportInputs, ReportSection, ReportTable, build_report
+from core.export.report import EndpointLine, ReportFigure, ReportInputs, ReportSection, ReportTable, build_report
+from core.money.pricing import load_price_table
 from tests.ledger_records import ledger_record
 
 SHORT_KEYS = ("test", "none", "1234", "true")

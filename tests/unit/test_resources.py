@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import tracemalloc
 
-from core.ledger import FULL_TRACES, CallRecord, SessionLedger
-from core.trace import COMPACT_TEXT_CHARS, COMPLETE, CallTrace, HttpAttempt, Outcome, ServerReport, StreamChunk
-from core.usage import Usage
+from core.call.anatomy import anatomy
+from core.call.trace import COMPACT_TEXT_CHARS, COMPLETE, CallTrace, HttpAttempt, Outcome, ServerReport, StreamChunk
+from core.money.ledger import FULL_TRACES, CallRecord, SessionLedger
+from core.money.usage import Usage
 
 TOKENS = 256
 
@@ -49,14 +50,14 @@ def test_older_calls_keep_their_figures_and_anatomy_and_the_newest_stay_whole() 
     assert len(kept) == 10
     for original, trace in zip(originals, kept, strict=True):
         assert _figures(trace) == _figures(original)
-        assert trace.anatomy() == original.anatomy() and trace.marks() == original.marks()
+        assert anatomy(trace) == anatomy(original) and trace.marks() == original.marks()
     assert all(len(t.chunks) == 4 and t.attempts[0].head == b"" for t in kept[:7])  # role, first, last, usage
     assert [len(t.chunks) for t in kept[7:]] == [42, 42, 42]  # the newest 3 whole
     assert kept[-1] is originals[-1]  # kept as the tracer made it, not copied
 
 
 def test_a_compacted_answer_keeps_more_than_the_report_shows() -> None:
-    from core.report import ANSWER_PREVIEW_CHARS
+    from core.export.report import ANSWER_PREVIEW_CHARS
 
     long = _trace(0, tokens=2000)
     assert len(long.text) > COMPACT_TEXT_CHARS
@@ -83,8 +84,8 @@ def test_2000_ledgered_calls_stay_under_32_mb() -> None:
 
 
 def test_replay_routes_beyond_the_cap_are_forgotten_least_recently_used_first() -> None:
-    from core.recording import Recording
-    from core.replay import ReplayServer
+    from core.network.recording import Recording
+    from core.network.replay import ReplayServer
 
     server = ReplayServer()  # routes are bookkeeping: no need to serve
     kept = Recording(model="kept", upstream="")
@@ -108,8 +109,8 @@ def _exchange_bytes(n: int) -> tuple[bytes, int, str, list[tuple[float, bytes]],
 def test_recorded_answers_are_appended_on_the_writer_thread(tmp_path, monkeypatch) -> None:
     import threading
 
-    from core import recording as replay
-    from core.recording import Recording, recording_from_bytes
+    from core.network import recording as replay
+    from core.network.recording import Recording, recording_from_bytes
 
     writers: list[str] = []
     append = replay._append
@@ -134,8 +135,8 @@ def test_recorded_answers_are_appended_on_the_writer_thread(tmp_path, monkeypatc
 
 
 def test_the_recordings_folder_reads_a_file_again_only_when_it_changed(tmp_path, monkeypatch) -> None:
-    from core import recording as replay
-    from core.recording import Recording, RecordingsFolder, new_recording_path, recording_to_bytes
+    from core.network import recording as replay
+    from core.network.recording import Recording, RecordingsFolder, new_recording_path, recording_to_bytes
 
     reads: list[str] = []
     read = replay.recording_from_bytes

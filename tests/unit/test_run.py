@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import CallProblem
-from core.pricing import ModelPrice, PriceTable
-from core.run import Run
-from core.stats import Slo
-from core.trace import COMPLETE, FAILED, CallTrace, Outcome, StreamChunk, TokenSource
-from core.usage import Usage
+from core.call.errors import CallProblem
+from core.call.run import Run
+from core.call.stats import Slo
+from core.call.trace import COMPLETE, FAILED, CallTrace, Outcome, StreamChunk, TokenSource
+from core.money.pricing import ModelPrice, PriceTable
+from core.money.usage import Usage
 
 CORE = Path(__file__).resolve().parents[2] / "core"
 TIMEOUT = CallProblem("timeout", "Timed out after 2 retries", "read timed out", "Raise the timeout.")
@@ -168,7 +168,7 @@ def test_ttft_is_derived_in_exactly_one_function_in_core() -> None:
             derivations += [f"{path.relative_to(CORE)}:{getattr(n, 'lineno', '?')} {name}"
                             for name, n in named if _computes(n)]
     found = [(d.split(":")[0], d.split()[-1]) for d in derivations]
-    assert found == [("trace.py", "ttft_s")], derivations
+    assert found == [("call/trace.py", "ttft_s")], derivations
 
 
 #: The classes in core/ that may hold or compute a call's timing figures (issue 29): the call

@@ -13,13 +13,13 @@ from collections.abc import Iterator
 import pytest
 from pydantic import SecretStr
 
-from core.conditions import PRESETS
-from core.ledger import SessionLedger
-from core.models import Endpoint, build_chat_model
-from core.netem import NetworkProxy
+from core.call.models import Endpoint, build_chat_model
+from core.export.snippets import streaming_code
+from core.money.ledger import SessionLedger
+from core.network.conditions import PRESETS
+from core.network.proxy import NetworkProxy
+from core.patterns.streaming import StreamCapture, timed_invoke
 from core.settings import ModelSettings, Provider
-from core.snippets import streaming_code
-from core.streaming import StreamCapture, timed_invoke
 from tests.fake_openai import FakeOpenAI
 
 PLANTED = "planted-Zq81x-not-shaped-like-a-key"

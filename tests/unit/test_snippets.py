@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from pydantic import SecretStr
 
-from core.models import resolve_endpoint
+from core.call.models import resolve_endpoint
+from core.export.snippets import model_setup_code
 from core.settings import ModelSettings, Provider
-from core.snippets import model_setup_code
 
 
 def test_snippet_for_openai_reads_the_key_from_the_environment() -> None:

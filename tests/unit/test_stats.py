@@ -8,8 +8,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from core.errors import CallProblem
-from core.stats import (
+from core.call.errors import CallProblem
+from core.call.stats import (
     Slo,
     SloError,
     TokenSource,
@@ -19,8 +19,8 @@ from core.stats import (
     percentile,
     summarize,
 )
-from core.trace import CallTrace, Outcome, StreamChunk
-from core.usage import Usage
+from core.call.trace import CallTrace, Outcome, StreamChunk
+from core.money.usage import Usage
 
 
 def call(*, ok: bool, e2e_s: float, chunk_times_s: tuple[float, ...] = (), reported_output_tokens: int | None = None,

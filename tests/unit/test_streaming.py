@@ -8,7 +8,8 @@ import pytest
 from langchain_core.language_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 
-from core.streaming import (
+from core.call.trace import CallTrace, Outcome, StreamChunk
+from core.patterns.streaming import (
     InvokeRecord,
     StreamCapture,
     StreamRecord,
@@ -16,7 +17,6 @@ from core.streaming import (
     text_over_time,
     timed_invoke,
 )
-from core.trace import CallTrace, Outcome, StreamChunk
 
 
 class DroppingAfterThreeChunks(GenericFakeChatModel):
@@ -49,7 +49,7 @@ def test_frames_pass_on_pieces_after_a_pause_and_flush_what_a_cut_stream_left() 
 
 
 def test_unreachable_endpoint_is_recorded_not_raised() -> None:
-    from core.models import build_chat_model, resolve_endpoint
+    from core.call.models import build_chat_model, resolve_endpoint
     from core.settings import ModelSettings, Provider
 
     settings = ModelSettings(

@@ -11,8 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import explain_error
-from core.structured import (
+from core.call.errors import explain_error
+from core.call.trace import COMPLETE, FAILED, CallTrace, HttpAttempt, Outcome, StreamChunk
+from core.money.usage import Usage
+from core.patterns.structured import (
     PRESETS,
     SchemaProblem,
     filled_fields,
@@ -25,8 +27,6 @@ from core.structured import (
     token_split,
     wire_fields,
 )
-from core.trace import COMPLETE, FAILED, CallTrace, HttpAttempt, Outcome, StreamChunk
-from core.usage import Usage
 
 RECORDED = json.loads((Path(__file__).parent / "data" / "structured-traces.json").read_text())
 PERSON = PRESETS["person"].schema

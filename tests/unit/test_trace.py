@@ -14,13 +14,13 @@ from collections.abc import Iterator
 import pytest
 from pydantic import SecretStr
 
-from core.anatomy import anatomy
-from core.concurrency import Mode, run_mode
-from core.ledger import SessionLedger
-from core.models import Endpoint, build_chat_model
+from core.call.anatomy import anatomy
+from core.call.models import Endpoint, build_chat_model
+from core.call.trace import CallTrace, HttpAttempt, ProxyReport, ServerReport, StreamChunk, TokenSource
+from core.money.ledger import SessionLedger
+from core.patterns.concurrency import Mode, run_mode
+from core.patterns.streaming import StreamCapture, timed_invoke
 from core.settings import ModelSettings, Provider
-from core.streaming import StreamCapture, timed_invoke
-from core.trace import CallTrace, HttpAttempt, ProxyReport, ServerReport, StreamChunk, TokenSource
 from tests.fake_openai import BAD_JSON_LINE, EMPTY_CHOICES, HTML_PAGE, NO_FINISH, FakeOpenAI
 
 KEY = "fake-key-for-trace-tests-77c1"

