@@ -76,6 +76,28 @@ def _evaluate(node: ast.AST) -> float:
     raise ValueError(f"not arithmetic: {ast.dump(node)[:60]}")
 
 
+def make_answer_stats_tool(*, fail: bool = False) -> BaseTool:
+    """The `answer_stats` tool: words, characters and sentences of a text.
+
+    Args:
+        fail: raise instead of answering, to show how an error mid-chain is captured.
+
+    Example:
+        >>> make_answer_stats_tool().invoke({"text": "Hi there. Bye!"})
+        {'words': 3, 'characters': 14, 'sentences': 2}
+    """
+
+    @tool("answer_stats")
+    def answer_stats(text: str) -> dict[str, int]:
+        """Count the words, characters and sentences in a piece of text."""
+        if fail:
+            raise ValueError("answer_stats failed on purpose ('Make the tool fail' is on)")
+        sentences = sum(text.count(mark) for mark in ".!?") or (1 if text.strip() else 0)
+        return {"words": len(text.split()), "characters": len(text), "sentences": sentences}
+
+    return answer_stats
+
+
 @tool("calculator")
 def calculator(expression: str) -> float:
     """Evaluate an arithmetic expression with + - * / % ** and parentheses."""
@@ -91,8 +113,6 @@ def agent_tools(*, fail: bool = False) -> list[BaseTool]:
         >>> agent_tools()[1].invoke({"expression": "6 * (3 + 4)"})
         42
     """
-    from core.patterns.events.chains import make_answer_stats_tool
-
     return [make_answer_stats_tool(fail=fail), calculator]
 
 

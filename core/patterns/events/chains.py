@@ -17,7 +17,8 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.output_parsers import StrOutputParser
 from langchain_core.prompts import ChatPromptTemplate
 from langchain_core.runnables import Runnable, RunnableConfig, RunnableLambda, RunnableParallel
-from langchain_core.tools import BaseTool, tool
+
+from core.patterns.agent import DEFAULT_MAX_STEPS, agent_chain, make_answer_stats_tool
 
 JOKE_PROMPT = "Tell me a joke about {topic}."
 HAIKU_PROMPT = "Write a haiku about {topic}."
@@ -26,28 +27,6 @@ TAKES: tuple[tuple[str, str], ...] = (
     ("fact", "Tell me one surprising fact about {topic}, in one sentence."),
     ("haiku", "Write a haiku about {topic}."),
 )
-
-
-def make_answer_stats_tool(*, fail: bool = False) -> BaseTool:
-    """The `answer_stats` tool: words, characters and sentences of a text.
-
-    Args:
-        fail: raise instead of answering, to show how an error mid-chain is captured.
-
-    Example:
-        >>> make_answer_stats_tool().invoke({"text": "Hi there. Bye!"})
-        {'words': 3, 'characters': 14, 'sentences': 2}
-    """
-
-    @tool("answer_stats")
-    def answer_stats(text: str) -> dict[str, int]:
-        """Count the words, characters and sentences in a piece of text."""
-        if fail:
-            raise ValueError("answer_stats failed on purpose ('Make the tool fail' is on)")
-        sentences = sum(text.count(mark) for mark in ".!?") or (1 if text.strip() else 0)
-        return {"words": len(text.split()), "characters": len(text), "sentences": sentences}
-
-    return answer_stats
 
 
 def _as_tool_input(text: str) -> dict[str, str]:
@@ -160,8 +139,6 @@ CHAINS: dict[str, ChainSpec] = {
 
 
 def _agent(llm: BaseChatModel, *, fail_tool: bool, forcing: dict[str, Any] | None, max_steps: int | None) -> Runnable:
-    from core.patterns.agent import DEFAULT_MAX_STEPS, agent_chain
-
     return agent_chain(llm, fail_tool=fail_tool, forcing=forcing, max_steps=max_steps or DEFAULT_MAX_STEPS)
 
 
