@@ -64,23 +64,26 @@ def taken_here(date: str, load_start: float, load_end: float) -> Taken:
 
 
 def busy(taken: Taken | None) -> str | None:
-    """Why a section gets no verdict: its load average passed the core count at start or end.
+    """Why a section gets no verdict: the load average passed the core count when it started.
 
     A figure taken while other work wanted more cores than there are measures the machine, not
-    the lab. None when the load was within the cores, or was not recorded (the report says so).
+    the lab. Only the load at the start counts: the one-minute load average at the end is mostly
+    the section's own work (a 1,000-row sweep or 16 browsers load two cores by themselves), and
+    a rule on it withheld the verdict of every section that works the machine hard. Both are
+    shown beside the figure. None when the start was within the cores, or was not recorded.
 
     Example:
-        >>> busy({"cores": 2, "load": [1.2, 2.7]})
-        'busy machine: load average 1.2 at start, 2.7 at end, on 2 cores'
-        >>> busy({"cores": 2, "load": [1.2, 1.9]}) is None
+        >>> busy({"cores": 2, "load": [2.7, 1.2]})
+        'busy machine: load average 2.7 at start (1.2 at end), on 2 cores'
+        >>> busy({"cores": 2, "load": [1.2, 2.7]}) is None
         True
     """
     if not taken or not taken.get("load") or not taken.get("cores"):
         return None
     start, end = taken["load"]
-    if max(start, end) <= taken["cores"]:
+    if start <= taken["cores"]:
         return None
-    return f"busy machine: load average {start:.1f} at start, {end:.1f} at end, on {taken['cores']} cores"
+    return f"busy machine: load average {start:.1f} at start ({end:.1f} at end), on {taken['cores']} cores"
 
 
 def where(taken: Taken | None) -> str:

@@ -7,9 +7,8 @@ import pytest
 
 from core.call.models import build_chat_model
 from core.call.tracing import CallTracer
-from core.patterns.agent import EMBEDDED_FORCING, agent_chain, agent_run
+from core.patterns.agent import EMBEDDED_FORCING, agent_chain, agent_run, make_answer_stats_tool
 from core.patterns.events import EventRecorder, build_chain, fresh_async_http_client, stream_events
-from core.patterns.agent import make_answer_stats_tool
 
 
 @pytest.fixture

@@ -190,16 +190,16 @@ def _taken(load: list[float] | None, cores: int = 2) -> dict:
 def test_a_busy_machine_gives_no_verdict_and_says_why() -> None:
     results = _results(runner_wall=1.35)  # c = 16 runner 1.038× its floor: a miss on a quiet machine
     taken = {module: _taken([0.6, 1.4]) for module in results}
-    taken["bench.batch"] = _taken([0.8, 2.6])  # more processes wanted a core than there are
+    taken["bench.batch"] = _taken([2.6, 0.8])  # more processes wanted a core than there are
     rows = {row["target"]: row for row in report.targets(results, taken)}
     batch = rows["batch: app runner ÷ bare llm.batch at c = 16"]
     assert batch["measured"] == "1.038×"  # the figure stays; only the verdict is withheld
-    assert batch["met"] == "no verdict: busy machine: load average 0.8 at start, 2.6 at end, on 2 cores"
+    assert batch["met"] == "no verdict: busy machine: load average 2.6 at start (0.8 at end), on 2 cores"
     assert rows["async: abatch mode ÷ bare llm.abatch at c = 1"]["met"].startswith("no verdict")
     assert rows["cold start: the lab ÷ a bare Streamlit app, same chromium"]["met"] == "yes"
-    assert batch["taken"] == "2026-12-08 04:00 · AMD EPYC, 2 cores · load average 0.8 → 2.6"
-    taken["bench.batch"] = _taken([2.6, 0.8])  # busy at the start counts the same
-    assert _verdicts(results, taken)["batch: app runner ÷ bare llm.batch at c = 4"][1].startswith("no verdict")
+    assert batch["taken"] == "2026-12-08 04:00 · AMD EPYC, 2 cores · load average 2.6 → 0.8"
+    taken["bench.batch"] = _taken([0.8, 2.6])  # a load that rose during the run is the run's own work
+    assert _verdicts(results, taken)["batch: app runner ÷ bare llm.batch at c = 16"] == ("1.038×", "NO")
     taken["bench.batch"] = _taken([1.9, 2.0])  # at the core count is not above it
     assert _verdicts(results, taken)["batch: app runner ÷ bare llm.batch at c = 16"] == ("1.038×", "NO")
     taken["bench.batch"] = _taken([3.9, 3.5], cores=4)
@@ -214,7 +214,7 @@ def test_a_section_without_a_recorded_load_keeps_its_verdict_and_says_the_load_i
 
 
 def test_each_section_says_where_it_was_measured_and_the_record_survives_results_json(tmp_path: Path) -> None:
-    taken = {"bench.batch": _taken([0.5, 2.5]), "bench.scale": _taken([0.5, 0.9])}
+    taken = {"bench.batch": _taken([2.5, 0.5]), "bench.scale": _taken([0.5, 0.9])}
     saved = tmp_path / "results.json"
     report.save(_results(), ["- machine: test"], saved, taken)
     assert report.load_taken(saved) == taken
@@ -223,8 +223,8 @@ def test_each_section_says_where_it_was_measured_and_the_record_survives_results
                           markdown, report.load_taken(saved))
     text = markdown.read_text()
     batch = text.split("## Batch")[1].split("##")[0]
-    assert "Measured 2026-12-08 04:00 · AMD EPYC, 2 cores · load average 0.5 → 2.5." in batch
-    assert "**Busy machine: load average 0.5 at start, 2.5 at end, on 2 cores**" in batch
+    assert "Measured 2026-12-08 04:00 · AMD EPYC, 2 cores · load average 2.5 → 0.5." in batch
+    assert "**Busy machine: load average 2.5 at start (0.5 at end), on 2 cores**" in batch
     scale = text.split("## Scale")[1].split("##")[0]
     assert "load average 0.5 → 0.9." in scale and "Busy" not in scale
     assert "Measured: not recorded" in text.split("## bench.sessions")[1]
