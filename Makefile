@@ -94,7 +94,7 @@ bench: $(DEV_STAMP)
 # LangChain's own ChatModelIntegrationTests on ChatOpenAI against the embedded model (bench/standard/):
 # a peer check, not part of `make test`; merges its counts by group into bench/RESULTS.md.
 standard-tests: $(DEV_STAMP)
-	$(BIN)/python -m bench.standard_tests
+	$(BIN)/python -m bench standard_tests
 
 # Rewrites the lock from requirements.txt + requirements-dev.txt (+ the installer), keeping every
 # version it already has unless asked: `make lock LOCK_ARGS=--upgrade` (or --upgrade-package NAME).

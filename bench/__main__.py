@@ -12,6 +12,8 @@ the targets are printed beside the figures.
     python -m bench batch events    only the modules whose names contain these words, merged
                                     into the saved report (the rest keep their figures)
     python -m bench report          redraw RESULTS.md and results.html from results.json
+    python -m bench crosscheck      the GuideLLM cross-check, merged into the saved report
+    python -m bench standard_tests  LangChain's standard tests (`make standard-tests`), merged
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import platform
 import sys
 import time
 import traceback
+from typing import Any
 
 from bench import crosscheck, report, standard_tests
 from bench.common import ROOT, cpu_model, format_table, load_average
@@ -49,7 +52,10 @@ MODULES: tuple[tuple[str, str], ...] = (
 # Modules `make bench` does not run (their own `main` merges them into the saved report:
 # bench.crosscheck, and bench.standard_tests from `make standard-tests`) still need their heading
 # when the report is drawn again.
-TITLES = {**dict(MODULES), crosscheck.MODULE: crosscheck.TITLE, standard_tests.MODULE: standard_tests.TITLE}
+# Run only when named (`python -m bench crosscheck`, `make standard-tests`): GuideLLM's first run
+# installs it (with torch) into its own venv; the standard tests are a peer check, not a benchmark.
+ON_DEMAND = {"crosscheck": crosscheck, "standard_tests": standard_tests}
+TITLES = {**dict(MODULES), **{module.MODULE: module.TITLE for module in ON_DEMAND.values()}}
 PACKAGES = ("streamlit", "langchain-core", "langchain-openai", "openai", "xllamacpp", "plotly")
 RESULTS = ROOT / "bench" / "RESULTS.md"
 CHART = ROOT / "bench" / "results.html"
@@ -97,6 +103,18 @@ def run_all(selected: list[str] | None = None) -> tuple[Results, dict[str, repor
         taken[module_name] = report.taken_here(when, load_start, load_average())
         print(f"({time.perf_counter() - started:.0f} s; {report.where(taken[module_name])})", flush=True)
     return results, taken
+
+
+def run_on_demand(module: Any) -> tuple[Results, dict[str, report.Taken]]:
+    """One module outside `make bench`'s list: its rows, or its failure kept apart from its figures."""
+    when, load_start = now(), load_average()
+    try:
+        fresh: Results = {module.MODULE: module.run()}
+    except RuntimeError as exc:  # a failure never replaces saved figures (merged_with_saved)
+        fresh = {module.MODULE: str(exc)}
+    result = fresh[module.MODULE]
+    print(format_table(result) if isinstance(result, list) else result, flush=True)
+    return fresh, {module.MODULE: report.taken_here(when, load_start, load_average())}
 
 
 def write_report(results: Results, machine: list[str], taken: dict[str, report.Taken]) -> None:
@@ -180,8 +198,12 @@ def main() -> None:
         results, machine = report.load(SAVED)
         write_report(results, machine, report.load_taken(SAVED))
         return
-    selected = sys.argv[1:] or None
-    fresh, fresh_taken = run_all(selected)
+    if len(sys.argv) == 2 and sys.argv[1] in ON_DEMAND:
+        fresh, fresh_taken = run_on_demand(ON_DEMAND[sys.argv[1]])
+        selected: list[str] | None = [sys.argv[1]]
+    else:
+        selected = sys.argv[1:] or None
+        fresh, fresh_taken = run_all(selected)
     if SAVED.exists():  # what this run did not measure (or failed to) keeps its saved figures
         saved, saved_machine = report.load(SAVED)
         when = now()

@@ -11,7 +11,7 @@ model, `RowResult.as_trace`); GuideLLM's from the per-request statistics in its 
 output, summarised with the lab's percentile method (linear) so only the *definitions* and
 the clocks differ, and GuideLLM's own percentiles (nearest rank) are shown beside them.
 
-    python -m bench.crosscheck     run it, merge its rows into bench/results.json, redraw RESULTS.md
+    python -m bench crosscheck     run it, merge its rows into bench/results.json, redraw RESULTS.md
 """
 
 from __future__ import annotations
@@ -24,8 +24,6 @@ import tempfile
 import time
 from pathlib import Path
 from typing import Any
-
-from bench.common import ROOT, format_table
 
 GUIDELLM = "guidellm==0.8.1"
 # The load: fixed concurrency, a few short answers per pass (smaller on a crowded machine).
@@ -209,8 +207,8 @@ def run() -> list[dict[str, object]]:
     prompts = [PROMPTS[i % len(PROMPTS)] for i in range(REQUESTS)]
     try:
         exe = ensure_guidellm()
-    except Exception as exc:
-        return [{"metric": "GuideLLM could not run", "why, when not": str(exc)}]
+    except Exception as exc:  # kept apart from the saved figures by `python -m bench crosscheck`
+        raise RuntimeError(f"GuideLLM could not run: {exc}") from exc
     server = start_embedded_server()
     try:
         workdir = Path(tempfile.mkdtemp(prefix="crosscheck-"))
@@ -233,34 +231,3 @@ def run() -> list[dict[str, object]]:
         return rows
     finally:
         server.stop()
-
-
-def main() -> None:
-    from bench import __main__ as bench_main
-    from bench import report
-    from bench.common import load_average
-
-    when, load_start = bench_main.now(), load_average()
-    rows = run()
-    fresh = {MODULE: rows if rows and rows[0].get("metric") != "GuideLLM could not run"
-             else format_table(rows)}  # a failure, kept apart from the saved figures
-    fresh_taken = {MODULE: report.taken_here(when, load_start, load_average())}
-    print(format_table(rows))
-    saved = bench_main.SAVED
-    # Only this module's rows change: the others keep their last run. Not in `make bench`'s
-    # list, because its first run installs GuideLLM (with torch) into its own venv.
-    if saved.exists():
-        before, before_machine = report.load(saved)
-        results, machine = bench_main.merged_with_saved(fresh, before, before_machine, when)
-        taken = bench_main.merged_taken(fresh, fresh_taken, before, report.load_taken(saved), when)
-    else:
-        results, machine, taken = dict(fresh), bench_main.machine_summary(), fresh_taken
-    report.save(results, machine, saved, taken)
-    report.write_markdown(results, bench_main.TITLES, machine, bench_main.RESULTS, taken)
-    report.write_chart(results, bench_main.CHART)
-    print(f"wrote {bench_main.RESULTS.relative_to(ROOT)}")
-
-
-if __name__ == "__main__":
-    sys.path.insert(0, str(ROOT))
-    main()

@@ -18,7 +18,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from bench.common import ROOT, format_table
+from bench.common import ROOT
 
 MODULE = "bench.standard_tests"
 TITLE = "LangChain's standard tests (langchain-tests ChatModelIntegrationTests) on ChatOpenAI against the embedded model"
@@ -93,32 +93,3 @@ def run() -> list[dict[str, Any]]:
     rows = counts_by_group(outcomes)
     rows[-1]["failed tests"] = f"langchain-tests {version('langchain-tests')}, langchain-openai {version('langchain-openai')}"
     return rows
-
-
-def main() -> None:
-    from bench import __main__ as bench_main
-    from bench import report
-    from bench.common import load_average
-
-    when, load_start = bench_main.now(), load_average()
-    try:
-        fresh: dict[str, Any] = {MODULE: run()}
-    except RuntimeError as exc:  # a failure is kept apart from the saved figures
-        fresh = {MODULE: str(exc)}
-    fresh_taken = {MODULE: report.taken_here(when, load_start, load_average())}
-    print(format_table(fresh[MODULE]) if isinstance(fresh[MODULE], list) else fresh[MODULE])
-    saved = bench_main.SAVED
-    if saved.exists():
-        before, before_machine = report.load(saved)
-        results, machine = bench_main.merged_with_saved(fresh, before, before_machine, when)
-        taken = bench_main.merged_taken(fresh, fresh_taken, before, report.load_taken(saved), when)
-    else:
-        results, machine, taken = dict(fresh), bench_main.machine_summary(), fresh_taken
-    report.save(results, machine, saved, taken)
-    report.write_markdown(results, bench_main.TITLES, machine, bench_main.RESULTS, taken)
-    report.write_chart(results, bench_main.CHART)
-    print(f"wrote {bench_main.RESULTS.relative_to(ROOT)}")
-
-
-if __name__ == "__main__":
-    main()

@@ -271,3 +271,25 @@ def test_a_module_that_fails_on_a_rerun_keeps_its_saved_figures_and_says_the_rer
     # A module with nothing saved shows its error: there are no figures to keep.
     results, _ = merged_with_saved({"bench.events": "Traceback"}, saved, [], "2026-12-08 04:00")
     assert results["bench.events"] == "Traceback"
+
+
+def test_a_module_run_on_demand_keeps_its_failure_apart_from_its_figures() -> None:
+    # `python -m bench crosscheck` / `make standard-tests`: a module that could not run gives its
+    # reason as text, which merged_with_saved never lets replace the saved figures.
+    from types import SimpleNamespace
+
+    from bench.__main__ import merged_with_saved, run_on_demand
+
+    def cannot_run() -> list[dict[str, object]]:
+        raise RuntimeError("GuideLLM could not run: no network")
+
+    module = SimpleNamespace(MODULE="bench.crosscheck", TITLE="Cross-check", run=cannot_run)
+    fresh, taken = run_on_demand(module)
+    assert fresh == {"bench.crosscheck": "GuideLLM could not run: no network"}
+    assert taken["bench.crosscheck"]["cores"]
+    saved = {"bench.crosscheck": [{"metric": "TTFT p50", "within 10 %": "yes"}]}
+    results, _ = merged_with_saved(fresh, saved, [], "2026-12-08 06:00")
+    assert results["bench.crosscheck"] == saved["bench.crosscheck"]
+    module.run = lambda: [{"metric": "TTFT p50", "within 10 %": "no"}]
+    fresh, _ = run_on_demand(module)
+    assert merged_with_saved(fresh, saved, [], "2026-12-08 06:01")[0]["bench.crosscheck"] == fresh["bench.crosscheck"]
