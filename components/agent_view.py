@@ -10,6 +10,7 @@ from components.display import fmt_seconds
 from components.prices import current_price_table
 from components.trace_view import render_waterfall
 from core.call.trace import CallTrace
+from core.money.costs import run_cost_usd, run_unpriced
 from core.money.pricing import format_usd
 from core.patterns.agent import agent_run
 from core.patterns.events import EventRecorder
@@ -56,8 +57,8 @@ def agent_section(recorder: EventRecorder, *, key: str) -> None:
               f"{run.input_tokens:,} / {run.output_tokens or 0:,}")
     cols[2].metric("Tokens in / out (all calls)", tokens,
                    help="The sum of every model call's reported usage (the run of its calls).")
-    cost = run.cost_usd(prices)
-    unpriced = run.unpriced(prices)
+    cost = run_cost_usd(run, prices)
+    unpriced = run_unpriced(run, prices)
     cols[3].metric("Cost (all calls)", format_usd(cost),
                    help="The sum of each call's tokens × its model's price in the price table"
                    + (f"; {unpriced} call(s) without a price or usage are left out." if unpriced else "."))

@@ -9,8 +9,9 @@ import streamlit as st
 from components.call_kit import call_kit
 from components.display import endpoint_or_stop, fmt_seconds, show_problem
 from components.runtime import current_settings
-from core.money.usage import Usage
-from core.patterns.caching import MarkedInMemoryCache, is_cache_hit, temperature_note
+from core.call.usage import Usage
+from core.money.ledger import is_cache_hit
+from core.patterns.caching import MarkedInMemoryCache, temperature_note
 from core.patterns.streaming import CallTiming, timed_invoke
 from core.security.untrusted import answer_markdown
 

@@ -28,10 +28,10 @@ from components.prices import (
 from components.router import ensure_router
 from components.runtime import current_settings, ledger
 from components.trace_view import render_waterfall
+from core.call.usage import Usage
 from core.export.snippets import cache_code, metadata_code
 from core.money.costs import cross_check, ledger_csv, session_totals
 from core.money.pricing import call_cost, format_usd
-from core.money.usage import Usage
 from core.patterns.streaming import CallTiming, StreamCapture, in_frames, timed_invoke
 from core.security.untrusted import answer_chunks, answer_markdown, escape_markdown
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from core.call.failures import problem_from_stored
 from core.call.trace import CallTrace, Outcome
+from core.call.usage import Usage
 from core.money.ledger import CallRecord
-from core.money.usage import Usage
 
 
 def ledger_record(

@@ -14,7 +14,7 @@ from core.call.errors import CallProblem
 from core.call.failures import FailureGroup, outcome_label, problem_from_stored, summarize_failures
 from core.call.run import Run
 from core.call.trace import COMPLETE, FAILED, CallTrace, Outcome, StreamChunk
-from core.money.usage import Usage
+from core.call.usage import Usage
 
 DB_NAME = "batch.sqlite3"
 

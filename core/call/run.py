@@ -5,7 +5,7 @@ conversation's turns, an agent loop's steps, a load test's arrivals — are all 
 `CallTrace`s, added as each call starts or finishes, read through properties that aggregate
 them on demand. Nothing else adds up a group of calls: distributions go through `core.call.stats`
 (its percentile rules and "needs ≥ N runs"), failures are grouped by cause through
-`core.call.failures`, money through `core.money.pricing`. Every figure a call cannot give (no usage, no
+`core.call.failures`, money through `core.money.costs` (`run_cost_usd`). Every figure a call cannot give (no usage, no
 price, no text streamed) is left out and counted, never taken as 0.
 
 Times: a call lasts from its trace's ``origin`` to its ``end`` (the runner's view, the same span
@@ -36,7 +36,6 @@ from dataclasses import dataclass, field
 from core.call.failures import FailureGroup, failure_line, outcome_label, summarize_failures
 from core.call.stats import Distribution, Goodput, RunSummary, Slo, goodput, summarize
 from core.call.trace import CallTrace
-from core.money.pricing import PriceTable, call_cost
 
 
 @dataclass
@@ -213,35 +212,6 @@ class Run:
         """Completion tokens reported, summed; None when no call reported usage ("not reported")."""
         reported = [t.usage.output_tokens for t in self.calls if t.usage is not None]
         return sum(reported) if reported else None
-
-    def cost_usd(self, prices: PriceTable) -> float | None:
-        """The price of the calls that can be priced (usage reported and a price for the model
-        that answered); None when none can. `unpriced` says how many were left out.
-
-        Example:
-            >>> from core.money.pricing import ModelPrice, PriceTable
-            >>> from core.call.trace import CallTrace, Outcome
-            >>> from core.money.usage import Usage
-            >>> table = PriceTable((ModelPrice("m", "openai", 1.0, None, 2.0),), "2026-11-24", "example")
-            >>> paid = CallTrace("a", model_requested="m", outcome=Outcome("complete", usage=Usage(1_000_000, 0, 1_000_000)))
-            >>> run = Run("r", [paid, CallTrace("b", model_requested="m", outcome=Outcome("complete"))])
-            >>> run.cost_usd(table), run.unpriced(table)
-            (1.0, 1)
-        """
-        costs = [self._cost(t, prices) for t in self.calls]
-        known = [c for c in costs if c is not None]
-        return sum(known) if known else None
-
-    def unpriced(self, prices: PriceTable) -> int:
-        """Finished calls left out of `cost_usd`: no usage reported, or no price for the model."""
-        return sum(1 for t in self.finished if self._cost(t, prices) is None)
-
-    @staticmethod
-    def _cost(trace: CallTrace, prices: PriceTable) -> float | None:
-        price = prices.price_for(trace.model)
-        if trace.usage is None or price is None:
-            return None
-        return call_cost(trace.usage, price).total_usd
 
     # --- failures -------------------------------------------------------------------------------
 

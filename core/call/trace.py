@@ -32,7 +32,7 @@ from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from core.call.metric_definitions import METRIC_DEFINITIONS
-from core.money.usage import Usage
+from core.call.usage import Usage
 
 if TYPE_CHECKING:  # core.call.errors loads openai and httpx: this module stays pure data
     from core.call.errors import CallProblem

@@ -55,7 +55,7 @@ from core.call.trace import (
     ServerReport,
     StreamChunk,
 )
-from core.money.usage import Usage
+from core.call.usage import Usage
 
 Clock = Callable[[], float]
 

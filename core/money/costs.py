@@ -16,6 +16,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from core.call.run import Run
+from core.call.trace import CallTrace
 from core.money.ledger import CallRecord
 from core.money.pricing import CostBreakdown, ModelPrice, PriceTable, call_cost, format_usd
 from core.security.untrusted import csv_text
@@ -61,7 +63,7 @@ def cost_calls(records: Iterable[CallRecord], table: PriceTable) -> list[CostedC
 
     Example:
         >>> from core.money.pricing import load_price_table
-        >>> from core.money.usage import Usage
+        >>> from core.call.usage import Usage
         >>> from core.call.trace import CallTrace, Outcome
         >>> rec = CallRecord(CallTrace("r1", model_requested="SmolLM2-135M-Instruct",
         ...                            outcome=Outcome("complete", usage=Usage(10, 5, 15))))
@@ -144,7 +146,7 @@ def session_totals(costed: Iterable[CostedCall]) -> SessionTotals:
     """Sum tokens and cost; count what could not be summed.
 
     Example:
-        >>> from core.money.usage import Usage
+        >>> from core.call.usage import Usage
         >>> from core.money.pricing import PriceTable, ModelPrice
         >>> table = PriceTable((ModelPrice("m", "x", 1.0, None, 2.0),), "today", "example")
         >>> from core.call.trace import CallTrace, Outcome
@@ -227,7 +229,7 @@ def tokens_by_pattern(costed: Iterable[CostedCall]) -> dict[str, dict[str, int]]
     """Input and output tokens per page ("pattern"), from calls that reported usage.
 
     Example:
-        >>> from core.money.usage import Usage
+        >>> from core.call.usage import Usage
         >>> from core.call.trace import CallTrace, Outcome
         >>> recs = [CallRecord(CallTrace(run, pattern="batch", outcome=Outcome("complete", usage=usage)))
         ...         for run, usage in (("a", Usage(10, 5, 15)), ("b", Usage(1, 2, 3)))]
@@ -384,7 +386,7 @@ def cross_check(records: Iterable[CallRecord], langchain_usage: Mapping[str, Map
         langchain_usage: ``UsageMetadataCallbackHandler().usage_metadata`` (model → usage).
 
     Example:
-        >>> from core.money.usage import Usage
+        >>> from core.call.usage import Usage
         >>> from core.call.trace import CallTrace, Outcome
         >>> recs = [CallRecord(CallTrace("a", model_requested="m", outcome=Outcome("complete", usage=Usage(3, 4, 7), model="m"))),
         ...         CallRecord(CallTrace("b", model_requested="m", outcome=Outcome("complete", usage=Usage(1, 1, 2))))]
@@ -404,3 +406,34 @@ def cross_check(records: Iterable[CallRecord], langchain_usage: Mapping[str, Map
         ),
         calls_without_usage=sum(1 for r in records if r.usage is None and r.error is None),
     )
+
+
+def run_cost_usd(run: Run, prices: PriceTable) -> float | None:
+    """The price of a run's calls that can be priced (usage reported and a price for the model
+    that answered); None when none can. `run_unpriced` says how many were left out.
+
+    Example:
+        >>> from core.money.pricing import ModelPrice, PriceTable
+        >>> from core.call.run import Run
+        >>> from core.call.trace import CallTrace, Outcome
+        >>> from core.call.usage import Usage
+        >>> table = PriceTable((ModelPrice("m", "openai", 1.0, None, 2.0),), "2026-11-24", "example")
+        >>> paid = CallTrace("a", model_requested="m", outcome=Outcome("complete", usage=Usage(1_000_000, 0, 1_000_000)))
+        >>> run = Run("r", [paid, CallTrace("b", model_requested="m", outcome=Outcome("complete"))])
+        >>> run_cost_usd(run, table), run_unpriced(run, table)
+        (1.0, 1)
+    """
+    known = [c for c in (_trace_cost(t, prices) for t in run.calls) if c is not None]
+    return sum(known) if known else None
+
+
+def run_unpriced(run: Run, prices: PriceTable) -> int:
+    """A run's finished calls left out of `run_cost_usd`: no usage reported, or no price for the model."""
+    return sum(1 for t in run.finished if _trace_cost(t, prices) is None)
+
+
+def _trace_cost(trace: CallTrace, prices: PriceTable) -> float | None:
+    price = prices.price_for(trace.model)
+    if trace.usage is None or price is None:
+        return None
+    return call_cost(trace.usage, price).total_usd

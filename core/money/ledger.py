@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING
 
 from core.call.trace import CallTrace
-from core.money.usage import Usage
+from core.call.usage import Usage
 from core.security.untrusted import csv_text
 
 if TYPE_CHECKING:  # core.call.tracing loads httpx2 and langchain_core (~0.5 s): at the first call instead
@@ -39,7 +39,7 @@ class CallRecord:
     def from_trace(cls, trace: CallTrace) -> CallRecord:
         """The ledger's record of a finished trace."""
         outcome = trace.outcome
-        return cls(trace, cache_hit=_is_cache_hit(outcome.response_metadata if outcome else None))
+        return cls(trace, cache_hit=is_cache_hit(outcome.response_metadata if outcome else None))
 
     @property
     def run_id(self) -> str:
@@ -201,8 +201,15 @@ LEDGER_CSV_COLUMNS = (
 )
 
 
-def _is_cache_hit(response_metadata: dict[str, object] | None) -> bool:
-    """`core.patterns.caching.is_cache_hit`, imported at the first record (it loads langchain_core's caches)."""
-    from core.patterns.caching import is_cache_hit
+#: The key `core.patterns.caching.MarkedInMemoryCache` sets in a cached answer's response_metadata.
+CACHE_HIT_KEY = "cache_hit"
 
-    return is_cache_hit(response_metadata)
+
+def is_cache_hit(response_metadata: dict[str, object] | None) -> bool:
+    """Whether a message came from the cache (`core.patterns.caching.MarkedInMemoryCache` marks them).
+
+    Example:
+        >>> is_cache_hit({"cache_hit": True}), is_cache_hit({}), is_cache_hit(None)
+        (True, False, False)
+    """
+    return bool((response_metadata or {}).get(CACHE_HIT_KEY))

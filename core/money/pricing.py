@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core.money.usage import Usage
+from core.call.usage import Usage
 from core.security.untrusted import csv_text
 
 DATA_DIR = Path(__file__).resolve().parents[2] / "data"

@@ -13,8 +13,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from core.call.usage import Usage
 from core.money.pricing import TIERS, usage_tier
-from core.money.usage import Usage
 
 NOT_REPORTED = "not reported"
 

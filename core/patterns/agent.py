@@ -262,7 +262,7 @@ def agent_run(traces: Sequence[CallTrace]) -> Run:
 
     Example:
         >>> from core.call.trace import Outcome
-        >>> from core.money.usage import Usage
+        >>> from core.call.usage import Usage
         >>> calls = [CallTrace(str(i), origin=float(i), finished=i + 0.5,
         ...          outcome=Outcome("complete", usage=Usage(100, 10, 110))) for i in range(2)]
         >>> run = agent_run(calls)

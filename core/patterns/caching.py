@@ -18,7 +18,7 @@ from typing import Any
 from langchain_core.caches import InMemoryCache
 from langchain_core.outputs import ChatGeneration
 
-CACHE_HIT_KEY = "cache_hit"
+from core.money.ledger import CACHE_HIT_KEY  # the ledger tells a hit from a call
 
 
 class MarkedInMemoryCache(InMemoryCache):
@@ -52,16 +52,6 @@ class MarkedInMemoryCache(InMemoryCache):
                 generation = generation.model_copy(update={"message": message})
             marked.append(generation)
         return marked
-
-
-def is_cache_hit(response_metadata: dict[str, Any] | None) -> bool:
-    """Whether a message came from the cache (see `MarkedInMemoryCache`).
-
-    Example:
-        >>> is_cache_hit({"cache_hit": True}), is_cache_hit({}), is_cache_hit(None)
-        (True, False, False)
-    """
-    return bool((response_metadata or {}).get(CACHE_HIT_KEY))
 
 
 def temperature_note(temperature: float) -> str | None:

@@ -376,7 +376,7 @@ def figures_of(call: CompareCall, prices: PriceTable) -> CallFigures:
 
     Example:
         >>> from core.call.trace import Outcome, StreamChunk
-        >>> from core.money.usage import Usage
+        >>> from core.call.usage import Usage
         >>> t = CallTrace("r", origin=0.0, finished=1.0, streamed=True, model_requested="m",
         ...               chunks=[StreamChunk(0.25, "a"), StreamChunk(0.75, "b")])
         >>> t.outcome = Outcome("complete", "ab", Usage(5, 2, 7), "stop", "m")

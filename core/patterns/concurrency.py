@@ -46,8 +46,8 @@ from core.call.errors import CallProblem, explain_error
 from core.call.run import Run
 from core.call.trace import FAILED, CallTrace, Outcome
 from core.call.tracing import ensure_tracer, message_text, outcome_of
+from core.call.usage import Usage
 from core.export.otel import run_group
-from core.money.usage import Usage
 
 Clock = Callable[[], float]
 T = TypeVar("T")

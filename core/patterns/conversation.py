@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING, Any
 
 from core.call.run import Run
 from core.call.trace import COMPLETE, FAILED, CallTrace
+from core.call.usage import Usage
 from core.money.pricing import CostBreakdown, ModelPrice, call_cost, format_usd
-from core.money.usage import Usage
 
 if TYPE_CHECKING:  # langchain_core loads at the first turn, not with the page
     from langchain_core.messages import BaseMessage
@@ -290,7 +290,7 @@ class TurnFigures:
 
         Example:
             >>> from core.call.trace import Outcome, StreamChunk
-            >>> from core.money.usage import Usage
+            >>> from core.call.usage import Usage
             >>> t = CallTrace("r", origin=0.0, chunks=[StreamChunk(0.25, "Hi")],
             ...               outcome=Outcome(COMPLETE, "Hi", Usage(94, 40, 134)))
             >>> f = TurnFigures(2, "complete", InputTokens(94, 72, CACHE_FROM_USAGE), 182.6,

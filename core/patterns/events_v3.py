@@ -32,7 +32,7 @@ from langchain_core.runnables import RunnableConfig
 from core.call.errors import CallProblem, explain_error
 from core.call.trace import CallTrace
 from core.call.tracing import ensure_tracer, for_one_call, outcome_of
-from core.money.usage import Usage
+from core.call.usage import Usage
 
 
 @dataclass

@@ -21,7 +21,7 @@ from langchain_core.runnables import RunnableConfig
 from core.call.errors import CallProblem
 from core.call.trace import CallTrace, Outcome, StreamChunk
 from core.call.tracing import ensure_tracer, failed_outcome, for_one_call, message_text, outcome_of
-from core.money.usage import Usage
+from core.call.usage import Usage
 
 Clock = Callable[[], float]
 

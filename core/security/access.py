@@ -180,9 +180,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """`python -m core.security.access HOST`: exit 0 when the lab may be served on HOST, else 2 with why."""
     args = list(sys.argv[1:] if argv is None else argv)
     host = args[0] if args else ""
-    from core.export.langsmith import load_env_file  # python-dotenv, as the app loads .env
+    from dotenv import load_dotenv  # as the app loads .env: the real environment wins
 
-    load_env_file(os.environ.get("LAB_DOTENV_PATH") or ".env")
+    load_dotenv(os.environ.get("LAB_DOTENV_PATH") or ".env", override=False)
     policy = AccessPolicy.from_env(os.environ, host)
     if policy.refusal:
         print(f"Not serving: {policy.refusal}", file=sys.stderr)

@@ -115,7 +115,7 @@ def test_price_table_is_dated_sourced_and_prices_the_local_model_at_zero(open_pa
 def test_missing_usage_and_missing_prices_are_called_out_not_counted_as_zero(
     open_page: Callable[[str], AppTest],
 ) -> None:
-    from core.money.usage import Usage
+    from core.call.usage import Usage
     from tests.ledger_records import ledger_record
 
     at = open_page(METADATA)

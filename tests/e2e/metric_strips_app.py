@@ -25,7 +25,7 @@ from components.events_view import run_metrics  # noqa: E402 - after the sys.pat
 from components.streaming_view import first_word_metrics, stream_metrics  # noqa: E402 - after the sys.path line above
 from components.theme import apply_projector_style  # noqa: E402 - after the sys.path line above
 from core.batch import JobInfo, JobStatus, RowResult, RowStatus  # noqa: E402 - after the sys.path line above
-from core.money.usage import Usage  # noqa: E402 - after the sys.path line above
+from core.call.usage import Usage  # noqa: E402 - after the sys.path line above
 
 
 def strip(name: str):

@@ -5,10 +5,10 @@ from __future__ import annotations
 from core.call.models import Endpoint, build_chat_model
 from core.export.snippets import cache_code
 from core.money.costs import cost_calls, session_totals
-from core.money.ledger import SessionLedger
+from core.money.ledger import SessionLedger, is_cache_hit
 from core.money.pricing import ModelPrice, PriceTable
 from core.money.receipt import receipt_lines
-from core.patterns.caching import MarkedInMemoryCache, is_cache_hit, temperature_note
+from core.patterns.caching import MarkedInMemoryCache, temperature_note
 from core.patterns.rate_limits import RequestRecorder
 from core.patterns.streaming import timed_invoke
 from core.settings import ModelSettings

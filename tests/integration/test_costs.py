@@ -15,6 +15,7 @@ import pytest
 from langchain_core.callbacks import UsageMetadataCallbackHandler
 
 from core.call.models import build_chat_model
+from core.call.usage import Usage
 from core.export.snippets import metadata_code
 from core.money.costs import (
     cost_calls,
@@ -26,7 +27,6 @@ from core.money.costs import (
 from core.money.ledger import CallRecord, SessionLedger
 from core.money.pricing import load_price_table
 from core.money.receipt import receipt_lines
-from core.money.usage import Usage
 from core.patterns.streaming import StreamCapture, timed_invoke
 from tests.ledger_records import ledger_record
 

@@ -9,12 +9,12 @@ from __future__ import annotations
 
 import pytest
 
+from core.call.usage import Usage
 from core.money.pricing import (
     ModelPrice,
     call_cost,
     per_1k_to_per_1m,
 )
-from core.money.usage import Usage
 
 
 def concept_note_calculate_cost(metadata, input_price=0.001, output_price=0.002):

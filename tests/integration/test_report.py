@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from core.call.trace import CallTrace, Outcome
+from core.call.usage import Usage
 from core.export.report import (
     EMPTY_SESSION_MESSAGE,
     PRINT_WIDTH_PX,
@@ -21,7 +22,6 @@ from core.export.report import (
 from core.money.costs import cost_calls, session_totals
 from core.money.ledger import CallRecord, SessionLedger
 from core.money.pricing import format_usd, load_price_table
-from core.money.usage import Usage
 from core.patterns.streaming import StreamCapture, timed_invoke
 
 PLANTED_KEY = "sk-planted-0123456789abcdefPLANTED"

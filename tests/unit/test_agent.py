@@ -14,7 +14,7 @@ from pydantic import Field
 
 from core.call.errors import StepLimitReached, explain_error
 from core.call.trace import CallTrace, Outcome, StreamChunk
-from core.money.usage import Usage
+from core.call.usage import Usage
 from core.patterns.agent import agent_chain, agent_run, agent_tools, model_steps, run_tool_call
 from core.patterns.events.summaries import summarize
 

@@ -17,9 +17,9 @@ from langchain_openai import ChatOpenAI
 from core.call.bridge import run_async
 from core.call.stats import percentile
 from core.call.trace import CallTrace, Outcome, StreamChunk
+from core.call.usage import Usage
 from core.money.ledger import SessionLedger
 from core.money.pricing import ModelPrice, PriceTable
-from core.money.usage import Usage
 from core.network.conditions import PRESETS
 from core.patterns.compare import (
     CompareCall,

@@ -18,9 +18,9 @@ from pydantic import SecretStr
 
 from core.call.models import Endpoint, build_chat_model
 from core.call.trace import CallTrace, Outcome, ServerReport, StreamChunk
+from core.call.usage import Usage
 from core.money.ledger import SessionLedger
 from core.money.pricing import ModelPrice
-from core.money.usage import Usage
 from core.patterns.chat_history import (
     RULE_METHOD,
     HistoryPolicy,

@@ -11,6 +11,7 @@ from langchain_core.callbacks import UsageMetadataCallbackHandler
 from langchain_core.language_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 
+from core.call.usage import Usage
 from core.money.costs import (
     cost_by_model,
     cost_calls,
@@ -22,7 +23,6 @@ from core.money.costs import (
 )
 from core.money.ledger import CallRecord, SessionLedger
 from core.money.pricing import ModelPrice, load_price_table
-from core.money.usage import Usage
 from tests.ledger_records import ledger_record
 
 

@@ -23,7 +23,7 @@ from langchain_core.outputs import ChatGenerationChunk, ChatResult
 from core.call.errors import CallProblem
 from core.call.stats import Slo
 from core.call.trace import COMPLETE, FAILED, CallTrace, HttpAttempt, Outcome, StreamChunk
-from core.money.usage import Usage
+from core.call.usage import Usage
 from core.patterns.load import (
     MAX_DURATION_S,
     MAX_RATE_PER_S,

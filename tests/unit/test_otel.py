@@ -22,6 +22,7 @@ from opentelemetry.trace import SpanKind, StatusCode
 from core.call.errors import CallProblem
 from core.call.trace import CallTrace, HttpAttempt, Outcome, ServerReport, StreamChunk
 from core.call.tracing import CallTracer
+from core.call.usage import Usage
 from core.export.otel import (
     ExportStatus,
     call_attributes,
@@ -33,7 +34,6 @@ from core.export.otel import (
     status_of,
     stop_export,
 )
-from core.money.usage import Usage
 
 ENV = {"OTEL_EXPORTER_OTLP_ENDPOINT": "http://127.0.0.1:9/"}
 

@@ -13,6 +13,7 @@ import math
 import pytest
 from langchain_openai.chat_models.base import _create_usage_metadata
 
+from core.call.usage import Usage
 from core.money.pricing import (
     DEFAULT_PRICES_PATH,
     ModelPrice,
@@ -24,7 +25,6 @@ from core.money.pricing import (
     per_1k_to_per_1m,
     prices_from_records,
 )
-from core.money.usage import Usage
 
 SHARED_CSV_ROWS = 51  # rows in ../shared/prices-2026-11.csv, all carried into data/prices.csv
 

@@ -10,8 +10,8 @@ import tracemalloc
 
 from core.call.anatomy import anatomy
 from core.call.trace import COMPACT_TEXT_CHARS, COMPLETE, CallTrace, HttpAttempt, Outcome, ServerReport, StreamChunk
+from core.call.usage import Usage
 from core.money.ledger import FULL_TRACES, CallRecord, SessionLedger
-from core.money.usage import Usage
 
 TOKENS = 256
 

@@ -17,8 +17,9 @@ from core.call.errors import CallProblem
 from core.call.run import Run
 from core.call.stats import Slo
 from core.call.trace import COMPLETE, FAILED, CallTrace, Outcome, StreamChunk, TokenSource
+from core.call.usage import Usage
+from core.money.costs import run_cost_usd, run_unpriced
 from core.money.pricing import ModelPrice, PriceTable
-from core.money.usage import Usage
 
 CORE = Path(__file__).resolve().parents[2] / "core"
 TIMEOUT = CallProblem("timeout", "Timed out after 2 retries", "read timed out", "Raise the timeout.")
@@ -128,9 +129,9 @@ def test_cost_sums_the_priced_calls_and_counts_the_others() -> None:
     run = Run("r", [streamed(0.0, [0.1], 0.2, usage=Usage(500_000, 250_000, 750_000)),
                     streamed(0.0, [0.1], 0.2),  # no usage reported
                     streamed(0.0, [0.1], 0.2, usage=Usage(1, 1, 2), model="unknown-model")])
-    assert run.cost_usd(table) == pytest.approx(1.0 + 1.0)
-    assert run.unpriced(table) == 2
-    assert Run("r", [streamed(0.0, [0.1], 0.2)]).cost_usd(table) is None  # not $0
+    assert run_cost_usd(run, table) == pytest.approx(1.0 + 1.0)
+    assert run_unpriced(run, table) == 2
+    assert run_cost_usd(Run("r", [streamed(0.0, [0.1], 0.2)]), table) is None  # not $0
 
 
 def test_goodput_reads_the_calls_and_the_runs_wall_time() -> None:

@@ -20,7 +20,7 @@ from core.call.stats import (
     summarize,
 )
 from core.call.trace import CallTrace, Outcome, StreamChunk
-from core.money.usage import Usage
+from core.call.usage import Usage
 
 
 def call(*, ok: bool, e2e_s: float, chunk_times_s: tuple[float, ...] = (), reported_output_tokens: int | None = None,

@@ -13,7 +13,7 @@ import pytest
 
 from core.call.errors import explain_error
 from core.call.trace import COMPLETE, FAILED, CallTrace, HttpAttempt, Outcome, StreamChunk
-from core.money.usage import Usage
+from core.call.usage import Usage
 from core.patterns.structured import (
     PRESETS,
     SchemaProblem,

@@ -68,7 +68,7 @@ def call_attributes(
 
     Example:
         >>> from core.call.trace import Outcome, StreamChunk
-        >>> from core.money.usage import Usage
+        >>> from core.call.usage import Usage
         >>> t = CallTrace("r", provider="OpenAI", model_requested="gpt-4o-mini", origin=0.0,
         ...               finished=1.0, streamed=True, chunks=[StreamChunk(0.2, "Hi")],
         ...               outcome=Outcome("complete", "Hi", Usage(9, 1, 10), "stop", "gpt-4o-mini-2024"))
