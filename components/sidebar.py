@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import streamlit as st
 from pydantic import SecretStr
 
@@ -32,6 +34,10 @@ from core.settings import (
     provider_defaults,
     validate,
 )
+
+if TYPE_CHECKING:  # types only: the sidebar reads them through components.runtime
+    from core.export.langsmith import TracingStatus
+    from core.export.otel import ExportStatus
 
 
 def render_settings_sidebar() -> ModelSettings:
@@ -106,23 +112,20 @@ def render_settings_sidebar() -> ModelSettings:
 
 
 def _tracing_line() -> None:
-    """Whether LangChain traces to LangSmith (from .env or the environment), never the key."""
-    tracing = current_tracing()
-    with st.container(key="sidebar-tracing"):
-        if tracing.problem:
-            st.warning(tracing.problem, icon=":material/warning:")
-        elif tracing.enabled:
-            st.info(tracing.describe(), icon=":material/query_stats:")
+    """Where traces go: LangSmith and OpenTelemetry, each on or off and where to, never a key or header."""
+    _status_line("sidebar-tracing", current_tracing(), ":material/query_stats:")
+    _status_line("sidebar-otel", current_otel(), ":material/hub:")
+
+
+def _status_line(key: str, status: TracingStatus | ExportStatus, icon: str) -> None:
+    # A problem warns; on says where to; off says how to switch it on, quietly.
+    with st.container(key=key):
+        if status.problem:
+            st.warning(status.problem, icon=":material/warning:")
+        elif status.enabled:
+            st.info(status.describe(), icon=icon)
         else:
-            st.caption(tracing.describe())
-    otel = current_otel()  # OpenTelemetry export: on and where to (never a header), or how to switch it on
-    with st.container(key="sidebar-otel"):
-        if otel.problem:
-            st.warning(otel.problem, icon=":material/warning:")
-        elif otel.enabled:
-            st.info(otel.describe(), icon=":material/hub:")
-        else:
-            st.caption(otel.describe())
+            st.caption(status.describe())
 
 
 def _embedded_model_line() -> None:
