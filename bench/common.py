@@ -14,6 +14,13 @@ from pathlib import Path
 from typing import TypeVar
 
 ROOT = Path(__file__).resolve().parent.parent
+# The prompts the paired stream benchmarks (stream, trace and OpenTelemetry overhead) send, so
+# their figures stay comparable with each other.
+STREAM_PROMPTS = (
+    "Tell me a joke about a cat who learns to cook.",
+    "Explain in two sentences how a rainbow forms.",
+    "List three tips for a good presentation.",
+)
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 

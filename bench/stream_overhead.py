@@ -15,13 +15,9 @@ from __future__ import annotations
 
 import time
 
+from bench.common import STREAM_PROMPTS as PROMPTS
 from bench.common import median, paired_rounds, print_table
 
-PROMPTS = (
-    "Tell me a joke about a cat who learns to cook.",
-    "Explain in two sentences how a rainbow forms.",
-    "List three tips for a good presentation.",
-)
 MAX_TOKENS = 64
 ROUNDS = 5
 
