@@ -33,8 +33,10 @@ def test_run_all_twice_draws_the_timeline_both_times(page: Page, app_url: str) -
         page.evaluate(WATCH_LIVE)
         with rerun_of(page, timeout_ms=150_000):
             page.get_by_role("button", name="Run all").click()
-            # The live astream boxes exist only while the astream mode runs (the last of the four).
-            expect(page.locator(".st-key-async-live-stream-0")).to_be_attached(timeout=150_000)
+            # The live astream boxes exist only while the astream mode runs (the last of the four):
+            # wait on the watcher, which sees every moment they exist, not on the element, which a
+            # short mode can add and remove between two polls (a fresh-clone run waited out 150 s).
+            page.wait_for_function("window.__liveSeen > 0", timeout=150_000)
         assert page.evaluate("window.__liveSeen") > 0, f"run {attempt}: the astream boxes never appeared"
         expect(page.locator("[data-testid=stPlotlyChart]")).to_have_count(1)
         expect(page.locator("[data-testid=stPlotlyChart] .main-svg").first).to_be_visible()
